@@ -1,0 +1,67 @@
+package dev.rproxy;
+
+import ch.qos.logback.classic.LoggerContext;
+import dev.rproxy.config.ConfigException;
+import dev.rproxy.config.ConfigLoader;
+import dev.rproxy.config.ProxyConfig;
+import dev.rproxy.server.ProxyServer;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
+
+/**
+ * {@code java -jar proxy.jar config.json}: runs the proxy in the foreground until SIGTERM or SIGINT,
+ * then shuts down gracefully and exits 0. A bad command line or configuration exits 2 with a
+ * one-line message.
+ */
+public final class ProxyMain {
+    private static final Logger log = LoggerFactory.getLogger(ProxyMain.class);
+
+    private ProxyMain() {}
+
+    public static void main(String[] args) {
+        if (args.length != 1 || args[0].startsWith("-")) {
+            exit(2, "usage: java -jar proxy.jar <config.json>");
+            return;
+        }
+        ProxyConfig config;
+        try {
+            config = ConfigLoader.load(Path.of(args[0]));
+        } catch (ConfigException e) {
+            exit(2, "invalid configuration: " + e.getMessage());
+            return;
+        }
+        CountDownLatch stop = new CountDownLatch(1);
+        // Handled signals, not a shutdown hook: the process then exits 0 after a clean drain
+        // instead of the JVM's 128+signal.
+        Signal.handle(new Signal("TERM"), s -> stop.countDown());
+        Signal.handle(new Signal("INT"), s -> stop.countDown());
+        ProxyServer server = new ProxyServer(config);
+        try {
+            server.start();
+        } catch (Exception e) {
+            server.shutdown();
+            exit(1, "cannot start: " + e);
+            return;
+        }
+        try {
+            stop.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        server.shutdown();
+        exit(0, null);
+    }
+
+    private static void exit(int code, String message) {
+        if (message != null) {
+            log.error(message);
+        }
+        if (LoggerFactory.getILoggerFactory() instanceof LoggerContext context) {
+            context.stop(); // flushes the asynchronous access log
+        }
+        System.exit(code);
+    }
+}

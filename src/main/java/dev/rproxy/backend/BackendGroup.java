@@ -1,0 +1,51 @@
+package dev.rproxy.backend;
+
+import dev.rproxy.config.BackendConfig;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The configured backends and a copy-on-write snapshot of the healthy ones.
+ *
+ * <p>The snapshot is rebuilt only when a backend changes health, so a selector reads one volatile
+ * array per request and never filters or allocates.
+ */
+public final class BackendGroup {
+    private final List<Backend> all;
+    private volatile Backend[] healthy;
+
+    public BackendGroup(List<BackendConfig> configs) {
+        List<Backend> list = new ArrayList<>(configs.size());
+        for (int i = 0; i < configs.size(); i++) {
+            list.add(new Backend(configs.get(i), i));
+        }
+        this.all = List.copyOf(list);
+        this.healthy = all.toArray(new Backend[0]);
+        for (Backend b : all) {
+            b.setListener((backend, up) -> rebuild());
+        }
+    }
+
+    public List<Backend> all() {
+        return all;
+    }
+
+    /** The healthy backends in configuration order; the array must not be modified. */
+    Backend[] healthySnapshot() {
+        return healthy;
+    }
+
+    public boolean anyHealthy() {
+        return healthy.length > 0;
+    }
+
+    private synchronized void rebuild() {
+        List<Backend> up = new ArrayList<>(all.size());
+        for (Backend b : all) {
+            if (b.isHealthy()) {
+                up.add(b);
+            }
+        }
+        healthy = up.toArray(new Backend[0]);
+    }
+}

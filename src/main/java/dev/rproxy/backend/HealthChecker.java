@@ -1,0 +1,211 @@
+package dev.rproxy.backend;
+
+import dev.rproxy.config.HealthCheckConfig;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Active health checks: every {@code intervalMs} each backend gets {@code GET <path>} over a
+ * connection of its own (never a pooled one, so a probe neither waits behind traffic nor hides a
+ * broken pool), answered within {@code timeoutMs}; a 2xx is a success, anything else a failure.
+ * The rise/fall thresholds live in {@link Backend}, which logs transitions only.
+ *
+ * <p>Threading: each backend's probes run on one event loop chosen at start; a probe's state is
+ * confined to that loop.
+ */
+public final class HealthChecker implements AutoCloseable {
+    private final BackendGroup group;
+    private final HealthCheckConfig config;
+    private final Bootstrap bootstrap;
+    private final List<ScheduledFuture<?>> schedules = new ArrayList<>();
+    private final CountDownLatch firstRound;
+
+    public HealthChecker(
+            BackendGroup group,
+            HealthCheckConfig config,
+            EventLoopGroup loops,
+            Class<? extends Channel> channelClass) {
+        this.group = group;
+        this.config = config;
+        this.firstRound = new CountDownLatch(group.all().size());
+        this.bootstrap =
+                new Bootstrap()
+                        .group(loops)
+                        .channel(channelClass)
+                        .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, config.timeoutMs()))
+                        .option(ChannelOption.TCP_NODELAY, true);
+    }
+
+    /** Starts probing; the first probe of every backend is sent at once. */
+    public void start() {
+        for (Backend backend : group.all()) {
+            EventLoop loop = bootstrap.config().group().next();
+            Probe probe = new Probe(backend, loop);
+            schedules.add(loop.scheduleWithFixedDelay(probe::run, 0, config.intervalMs(), TimeUnit.MILLISECONDS));
+        }
+    }
+
+    /**
+     * Waits, from a thread that is not an event loop, until every backend has had its first
+     * result or the time is up.
+     */
+    public boolean awaitFirstRound(long timeout, TimeUnit unit) throws InterruptedException {
+        return firstRound.await(timeout, unit);
+    }
+
+    /** Counts a failure seen on real traffic (refused or timed-out connection) as a failed probe. */
+    public void recordPassiveFailure(Backend backend, String reason) {
+        backend.recordFailure(config.unhealthyThreshold(), reason);
+    }
+
+    @Override
+    public void close() {
+        for (ScheduledFuture<?> f : schedules) {
+            f.cancel(false);
+        }
+    }
+
+    /** One backend's probe loop; all fields are confined to {@link #loop}. */
+    private final class Probe {
+        private final Backend backend;
+        private final EventLoop loop;
+        private boolean inFlight;
+        private boolean firstDone;
+
+        Probe(Backend backend, EventLoop loop) {
+            this.backend = backend;
+            this.loop = loop;
+        }
+
+        void run() {
+            if (inFlight) {
+                return; // the previous probe is still within its timeout
+            }
+            inFlight = true;
+            ProbeHandler handler = new ProbeHandler(this);
+            ChannelFuture connect =
+                    bootstrap.clone(loop).handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            ch.pipeline().addLast(new HttpClientCodec(), handler);
+                        }
+                    }).connect(backend.host(), backend.port());
+            handler.channel = connect.channel();
+            handler.deadline = loop.schedule(() -> handler.finish(false, "no answer within " + config.timeoutMs() + " ms"),
+                    config.timeoutMs(), TimeUnit.MILLISECONDS);
+            connect.addListener((Future<? super Void> f) -> {
+                if (!f.isSuccess()) {
+                    handler.finish(false, "connect failed: " + f.cause().getMessage());
+                }
+            });
+        }
+
+        void done(boolean ok, String reason) {
+            inFlight = false;
+            if (ok) {
+                backend.recordSuccess(config.healthyThreshold());
+            } else {
+                backend.recordFailure(config.unhealthyThreshold(), reason);
+            }
+            if (!firstDone) {
+                firstDone = true;
+                firstRound.countDown();
+            }
+        }
+    }
+
+    private static String hostHeader(Backend backend) {
+        String host = backend.host();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + backend.port();
+    }
+
+    /** Sends one probe request and reads the status line of its answer. */
+    private final class ProbeHandler extends ChannelInboundHandlerAdapter {
+        private final Probe probe;
+        Channel channel;
+        ScheduledFuture<?> deadline;
+        private boolean finished;
+
+        ProbeHandler(Probe probe) {
+            this.probe = probe;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            FullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, config.path());
+            req.headers()
+                    .set(HttpHeaderNames.HOST, hostHeader(probe.backend))
+                    .set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE)
+                    .set(HttpHeaderNames.USER_AGENT, "rproxy-health-check")
+                    .set(HttpHeaderNames.CONTENT_LENGTH, 0);
+            ctx.writeAndFlush(req).addListener((Future<? super Void> f) -> {
+                if (!f.isSuccess()) {
+                    finish(false, "write failed: " + f.cause().getMessage());
+                }
+            });
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            try {
+                if (msg instanceof HttpResponse response) {
+                    int code = response.status().code();
+                    if (response.decoderResult().isFailure()) {
+                        finish(false, "invalid response: " + response.decoderResult().cause().getMessage());
+                    } else {
+                        finish(code >= 200 && code < 300, "status " + code);
+                    }
+                }
+            } finally {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            finish(false, "connection closed before a response");
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            finish(false, cause.getClass().getSimpleName() + ": " + cause.getMessage());
+        }
+
+        /** Idempotent: the first of response, close, error or deadline decides. */
+        void finish(boolean ok, String reason) {
+            if (finished) {
+                return;
+            }
+            finished = true;
+            if (deadline != null) {
+                deadline.cancel(false);
+            }
+            if (channel != null) {
+                channel.close();
+            }
+            probe.done(ok, reason);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+package dev.rproxy.config;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * The whole configuration, parsed once at startup and never changed. Only {@code backends} is
+ * required: a {@code null} section gets that section's {@code DEFAULT}.
+ */
+public record ProxyConfig(ListenConfig listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
+                          TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
+                          ServerConfig server, AccessLogConfig accessLog) {
+
+    public ProxyConfig {
+        listen = Objects.requireNonNullElse(listen, ListenConfig.DEFAULT);
+        backends = checkBackends(backends);
+        healthCheck = Objects.requireNonNullElse(healthCheck, HealthCheckConfig.DEFAULT);
+        timeouts = Objects.requireNonNullElse(timeouts, TimeoutsConfig.DEFAULT);
+        pool = Objects.requireNonNullElse(pool, PoolConfig.DEFAULT);
+        limits = Objects.requireNonNullElse(limits, LimitsConfig.DEFAULT);
+        shutdown = Objects.requireNonNullElse(shutdown, ShutdownConfig.DEFAULT);
+        server = Objects.requireNonNullElse(server, ServerConfig.DEFAULT);
+        accessLog = Objects.requireNonNullElse(accessLog, AccessLogConfig.DEFAULT);
+    }
+
+    private static List<BackendConfig> checkBackends(List<BackendConfig> backends) {
+        if (backends == null || backends.isEmpty()) {
+            throw new ConfigException("backends: required (at least one backend)");
+        }
+        Set<String> ids = new HashSet<>();
+        for (int i = 0; i < backends.size(); i++) {
+            BackendConfig backend = Checks.required("backends[" + i + "]", backends.get(i));
+            if (!ids.add(backend.id())) {
+                throw new ConfigException("backends[" + i + "].id: duplicate id " + Checks.quote(backend.id()));
+            }
+        }
+        return List.copyOf(backends);
+    }
+}

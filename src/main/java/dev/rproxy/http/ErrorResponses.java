@@ -1,0 +1,108 @@
+package dev.rproxy.http;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ConnectTimeoutException;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.timeout.TimeoutException;
+import java.net.ConnectException;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The one place that maps failures to the statuses the proxy produces itself, and builds those
+ * responses: a status line, a short text body and an explicit length.
+ *
+ * <p>Every response made here is a {@link FullHttpResponse}; relayed responses never are, which is
+ * how {@link HeaderSanitizingHandler} tells the two apart.
+ */
+public final class ErrorResponses {
+    private ErrorResponses() {}
+
+    /** Why an exchange failed, with the status to answer while nothing has been sent yet. */
+    public enum Failure {
+        BAD_REQUEST(HttpResponseStatus.BAD_REQUEST, "bad request"),
+        URI_TOO_LONG(HttpResponseStatus.REQUEST_URI_TOO_LONG, "request line too long"),
+        HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large"),
+        NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
+        POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted"),
+        CONNECT_FAILED(HttpResponseStatus.BAD_GATEWAY, "backend connection failed"),
+        BACKEND_CLOSED(HttpResponseStatus.BAD_GATEWAY, "backend closed the connection"),
+        BAD_RESPONSE(HttpResponseStatus.BAD_GATEWAY, "backend sent an invalid response"),
+        CONNECT_TIMEOUT(HttpResponseStatus.GATEWAY_TIMEOUT, "backend connect timed out"),
+        RESPONSE_TIMEOUT(HttpResponseStatus.GATEWAY_TIMEOUT, "backend response timed out"),
+        SHUTTING_DOWN(HttpResponseStatus.SERVICE_UNAVAILABLE, "proxy is shutting down");
+
+        public final HttpResponseStatus status;
+        public final String message;
+
+        Failure(HttpResponseStatus status, String message) {
+            this.status = status;
+            this.message = message;
+        }
+    }
+
+    /** Classifies a request decoding failure. */
+    public static Failure ofDecoderFailure(Throwable cause) {
+        if (cause instanceof TooLongHttpLineException) {
+            return Failure.URI_TOO_LONG;
+        }
+        if (cause instanceof TooLongHttpHeaderException || cause instanceof TooLongFrameException) {
+            return Failure.HEADERS_TOO_LARGE;
+        }
+        return Failure.BAD_REQUEST;
+    }
+
+    /** Classifies a failure to obtain an upstream connection. */
+    public static Failure ofAcquireFailure(Throwable cause) {
+        if (cause instanceof ConnectTimeoutException) {
+            return Failure.CONNECT_TIMEOUT;
+        }
+        if (cause instanceof ConnectException || cause instanceof java.io.IOException) {
+            return Failure.CONNECT_FAILED;
+        }
+        if (cause instanceof java.util.concurrent.TimeoutException
+                || cause instanceof TimeoutException
+                || cause instanceof IllegalStateException) {
+            // FixedChannelPool: acquire timed out waiting for a slot, or too many pending acquires.
+            return Failure.POOL_EXHAUSTED;
+        }
+        return Failure.CONNECT_FAILED;
+    }
+
+    /** A full response with a text body; {@code close} adds {@code Connection: close}. */
+    public static FullHttpResponse response(HttpResponseStatus status, String message, boolean close) {
+        ByteBuf body = Unpooled.copiedBuffer(message + "\n", StandardCharsets.UTF_8);
+        FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, body);
+        response.headers()
+                .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.TEXT_PLAIN + "; charset=utf-8")
+                .set(HttpHeaderNames.CONTENT_LENGTH, body.readableBytes());
+        if (close) {
+            HttpUtil.setKeepAlive(response, false);
+        }
+        return response;
+    }
+
+    /**
+     * Writes the failure's response and flushes. With {@code close} the connection is closed once
+     * the response is written (the keep-alive handler acts on {@code Connection: close}; the
+     * explicit close covers a pipeline without it).
+     */
+    public static ChannelFuture send(ChannelHandlerContext ctx, Failure failure, boolean close) {
+        ChannelFuture f = ctx.writeAndFlush(response(failure.status, failure.message, close));
+        if (close) {
+            f.addListener(io.netty.channel.ChannelFutureListener.CLOSE);
+        }
+        return f;
+    }
+}

@@ -1,0 +1,143 @@
+package dev.rproxy.http;
+
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.AsciiString;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.List;
+
+/**
+ * Cleans headers at the edge, in both directions, and re-derives framing for the next hop.
+ *
+ * <p>Inbound (requests): rejects what the decoder could not parse, strips hop-by-hop fields
+ * ({@link HopByHopHeaders}), keeps chunked framing for a chunked body, and adds {@code
+ * X-Forwarded-For} (appended), {@code X-Forwarded-Proto}, {@code X-Forwarded-Host} and {@code
+ * X-Real-IP}.
+ *
+ * <p>Outbound (relayed responses): strips hop-by-hop fields and frames the body for this client:
+ * {@code Content-Length} is kept; otherwise chunked for an HTTP/1.1 client, or close-delimited for
+ * an HTTP/1.0 one (the keep-alive handler then closes); HEAD, 1xx, 204 and 304 carry no body.
+ * Responses the proxy makes itself are always {@link FullHttpResponse}s with explicit framing and
+ * pass untouched; relayed ones never are.
+ *
+ * <p>Requests on one connection are handled one at a time (the relay reads the next only after the
+ * previous response), so the last request seen is the one being answered.
+ */
+public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
+    static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
+    static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
+    static final AsciiString X_FORWARDED_HOST = AsciiString.cached("x-forwarded-host");
+    static final AsciiString X_REAL_IP = AsciiString.cached("x-real-ip");
+
+    private final String scheme;
+    private String clientIp;
+    private boolean requestIsHead;
+    private boolean http10KeepAlive;
+    private HttpVersion requestVersion = HttpVersion.HTTP_1_1;
+
+    public HeaderSanitizingHandler(String scheme) {
+        this.scheme = scheme;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof HttpRequest request)) {
+            ctx.fireChannelRead(msg);
+            return;
+        }
+        if (request.decoderResult().isFailure()) {
+            ReferenceCountUtil.release(msg);
+            ErrorResponses.send(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()), true);
+            return;
+        }
+        requestIsHead = HttpMethod.HEAD.equals(request.method());
+        requestVersion = request.protocolVersion();
+        http10KeepAlive = !requestVersion.isKeepAliveDefault() && HttpUtil.isKeepAlive(request);
+        HttpHeaders headers = request.headers();
+        boolean chunked = HttpUtil.isTransferEncodingChunked(request);
+        HopByHopHeaders.strip(headers);
+        if (chunked) {
+            headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+        }
+        addForwardedHeaders(ctx, headers);
+        ctx.fireChannelRead(request);
+    }
+
+    private void addForwardedHeaders(ChannelHandlerContext ctx, HttpHeaders headers) {
+        String ip = clientIp(ctx.channel().remoteAddress());
+        List<String> prior = headers.getAll(X_FORWARDED_FOR);
+        if (prior.isEmpty()) {
+            headers.set(X_FORWARDED_FOR, ip);
+        } else {
+            headers.set(X_FORWARDED_FOR, String.join(", ", prior) + ", " + ip);
+        }
+        headers.set(X_FORWARDED_PROTO, scheme);
+        String host = headers.get(HttpHeaderNames.HOST);
+        if (host != null) {
+            headers.set(X_FORWARDED_HOST, host);
+        } else {
+            headers.remove(X_FORWARDED_HOST);
+        }
+        headers.set(X_REAL_IP, ip);
+    }
+
+    private String clientIp(SocketAddress address) {
+        String ip = clientIp;
+        if (ip == null) {
+            ip = address instanceof InetSocketAddress inet && inet.getAddress() != null
+                    ? inet.getAddress().getHostAddress()
+                    : String.valueOf(address);
+            clientIp = ip;
+        }
+        return ip;
+    }
+
+    @Override
+    public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+        if (msg instanceof HttpResponse response) {
+            if (!(msg instanceof FullHttpResponse)) {
+                frameRelayedResponse(response);
+            }
+            if (http10KeepAlive && HttpUtil.isKeepAlive(response)) {
+                // An HTTP/1.0 client keeps the connection only when told so explicitly.
+                response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+            }
+        }
+        ctx.write(msg, promise);
+    }
+
+    private void frameRelayedResponse(HttpResponse response) {
+        HttpHeaders headers = response.headers();
+        HopByHopHeaders.strip(headers);
+        response.setProtocolVersion(HttpVersion.HTTP_1_1);
+        int code = response.status().code();
+        if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
+            return;
+        }
+        if (code == 204) {
+            headers.remove(HttpHeaderNames.CONTENT_LENGTH);
+            return;
+        }
+        if (requestIsHead || code == 304 || HttpUtil.isContentLengthSet(response)) {
+            return;
+        }
+        if (requestVersion.isKeepAliveDefault()) {
+            headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+        }
+        // An HTTP/1.0 client gets a close-delimited body: no length, and the keep-alive handler
+        // adds Connection: close and closes after the last chunk.
+    }
+}

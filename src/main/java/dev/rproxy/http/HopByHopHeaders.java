@@ -1,0 +1,73 @@
+package dev.rproxy.http;
+
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.util.AsciiString;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Hop-by-hop header handling (RFC 9110 section 7.6.1): pure functions over {@link HttpHeaders}.
+ *
+ * <p>A proxy must remove the fixed set of connection-specific fields and, in addition, every field
+ * named as a token in {@code Connection}: a client may declare any header hop-by-hop that way, and
+ * forwarding it would leak per-connection state to the next hop.
+ */
+public final class HopByHopHeaders {
+
+    /** The fields that are always connection-specific, whatever {@code Connection} says. */
+    private static final AsciiString[] ALWAYS = {
+        HttpHeaderNames.CONNECTION,
+        HttpHeaderNames.KEEP_ALIVE,
+        HttpHeaderNames.PROXY_CONNECTION,
+        HttpHeaderNames.TE,
+        HttpHeaderNames.TRAILER,
+        HttpHeaderNames.TRANSFER_ENCODING,
+        HttpHeaderNames.UPGRADE,
+    };
+
+    private HopByHopHeaders() {}
+
+    /**
+     * Removes every hop-by-hop field from {@code headers}, including those named in {@code
+     * Connection} (all occurrences, comma-separated, case-insensitive). Framing fields are removed
+     * too; the caller re-derives framing for the next hop.
+     */
+    public static void strip(HttpHeaders headers) {
+        List<String> named = connectionTokens(headers);
+        for (AsciiString name : ALWAYS) {
+            headers.remove(name);
+        }
+        for (int i = 0; i < named.size(); i++) {
+            String token = named.get(i);
+            // Content-Length is end-to-end framing, never hop-by-hop: a client naming it in
+            // Connection must not make the proxy forward a body without a length.
+            if (!HttpHeaderNames.CONTENT_LENGTH.contentEqualsIgnoreCase(token)) {
+                headers.remove(token);
+            }
+        }
+    }
+
+    /** The tokens of all {@code Connection} fields, trimmed; empty when there is none. */
+    static List<String> connectionTokens(HttpHeaders headers) {
+        List<String> values = headers.getAll(HttpHeaderNames.CONNECTION);
+        if (values.isEmpty()) {
+            return List.of();
+        }
+        List<String> tokens = new ArrayList<>(4);
+        for (String value : values) {
+            int start = 0;
+            int len = value.length();
+            while (start <= len) {
+                int comma = value.indexOf(',', start);
+                int end = comma < 0 ? len : comma;
+                String token = value.substring(start, end).trim();
+                if (!token.isEmpty()) {
+                    tokens.add(token);
+                }
+                start = end + 1;
+            }
+        }
+        return tokens;
+    }
+}

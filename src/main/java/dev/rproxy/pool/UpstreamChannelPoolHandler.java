@@ -1,0 +1,58 @@
+package dev.rproxy.pool;
+
+import dev.rproxy.config.LimitsConfig;
+import dev.rproxy.config.PoolConfig;
+import dev.rproxy.proxy.UpstreamHandler;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.pool.AbstractChannelPoolHandler;
+import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.flow.FlowControlHandler;
+import io.netty.handler.timeout.IdleStateHandler;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Builds the pipeline of an upstream connection and keeps its read mode right across its life.
+ *
+ * <p>Pipeline: {@code HttpClientCodec -> FlowControlHandler -> IdleStateHandler -> UpstreamHandler}.
+ * A channel starts with autoRead off (nothing is read before an exchange wants a response); while it
+ * sits idle in the pool, autoRead is on so that a close or stray bytes from the backend are seen at
+ * once and the channel is dropped instead of handed to the next request.
+ */
+public final class UpstreamChannelPoolHandler extends AbstractChannelPoolHandler {
+    /** Decoded body chunks are at most this large; they are slices of the read buffer, not copies. */
+    static final int MAX_CHUNK_SIZE = 64 * 1024;
+
+    private final PoolConfig pool;
+    private final LimitsConfig limits;
+
+    public UpstreamChannelPoolHandler(PoolConfig pool, LimitsConfig limits) {
+        this.pool = pool;
+        this.limits = limits;
+    }
+
+    @Override
+    public void channelCreated(Channel ch) {
+        ch.config().setAutoRead(false);
+        ChannelPipeline p = ch.pipeline();
+        HttpDecoderConfig decoder = new HttpDecoderConfig()
+                .setMaxInitialLineLength(Math.max(limits.maxRequestLineBytes(), 8192))
+                .setMaxHeaderSize(Math.max(limits.maxHeaderBytes(), 16384))
+                .setMaxChunkSize(MAX_CHUNK_SIZE);
+        p.addLast("codec", new HttpClientCodec(decoder, false, true));
+        p.addLast("flow", new FlowControlHandler());
+        p.addLast("idle", new IdleStateHandler(0, 0, pool.idleTimeoutMs(), TimeUnit.MILLISECONDS));
+        p.addLast("upstream", new UpstreamHandler());
+    }
+
+    @Override
+    public void channelReleased(Channel ch) {
+        ch.config().setAutoRead(true);
+    }
+
+    @Override
+    public void channelAcquired(Channel ch) {
+        ch.config().setAutoRead(false);
+    }
+}

@@ -1,0 +1,121 @@
+package dev.rproxy.pool;
+
+import dev.rproxy.backend.Backend;
+import dev.rproxy.config.PoolConfig;
+import dev.rproxy.config.TimeoutsConfig;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.pool.ChannelHealthChecker;
+import io.netty.channel.pool.ChannelPool;
+import io.netty.channel.pool.FixedChannelPool;
+import io.netty.util.concurrent.EventExecutor;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * One bounded keep-alive pool per (event loop, backend).
+ *
+ * <p>An exchange always takes its upstream channel from the pool of its client channel's own loop,
+ * so both channels of an exchange live on one thread and never need a lock. {@code
+ * maxConnectionsPerBackend} and {@code maxPendingAcquires} are split evenly over the loops, rounding
+ * up. Pools are created lazily, on first use from a loop.
+ */
+public final class UpstreamPools implements AutoCloseable {
+    /** Write buffer bounds of upstream channels: above the high mark the client stops being read. */
+    public static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(32 * 1024, 128 * 1024);
+
+    private final List<Backend> backends;
+    private final Bootstrap template;
+    private final UpstreamChannelPoolHandler handler;
+    private final PoolConfig config;
+    private final int perLoopConnections;
+    private final int perLoopPending;
+    private final ConcurrentHashMap<EventExecutor, LoopPools> byLoop = new ConcurrentHashMap<>();
+
+    public UpstreamPools(
+            List<Backend> backends,
+            Class<? extends Channel> channelClass,
+            UpstreamChannelPoolHandler handler,
+            PoolConfig config,
+            TimeoutsConfig timeouts,
+            int loops) {
+        this.backends = List.copyOf(backends);
+        this.handler = handler;
+        this.config = config;
+        this.perLoopConnections = ceilDiv(config.maxConnectionsPerBackend(), loops);
+        this.perLoopPending = Math.max(1, ceilDiv(config.maxPendingAcquires(), loops));
+        this.template = new Bootstrap()
+                .channel(channelClass)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeouts.connectMs()))
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_KEEPALIVE, true)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK);
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return a == 0 ? 0 : (a + b - 1) / b;
+    }
+
+    /** The pool for {@code backend} on {@code loop}. */
+    public ChannelPool pool(EventLoop loop, Backend backend) {
+        return loopPools(loop).pools[backend.index()];
+    }
+
+    /**
+     * A new connection that bypasses the pool, used once for the retry after a reused connection
+     * died before answering; the caller closes it when the exchange ends.
+     */
+    public ChannelFuture connectFresh(EventLoop loop, Backend backend) {
+        return loopPools(loop).bootstraps[backend.index()].clone()
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        handler.channelCreated(ch);
+                    }
+                })
+                .connect();
+    }
+
+    private LoopPools loopPools(EventLoop loop) {
+        LoopPools pools = byLoop.get(loop);
+        return pools != null ? pools : byLoop.computeIfAbsent(loop, l -> new LoopPools(loop));
+    }
+
+    @Override
+    public void close() {
+        for (LoopPools pools : byLoop.values()) {
+            for (FixedChannelPool pool : pools.pools) {
+                pool.closeAsync();
+            }
+        }
+    }
+
+    /** The pools and bootstraps of one event loop, indexed by {@link Backend#index()}. */
+    private final class LoopPools {
+        final Bootstrap[] bootstraps = new Bootstrap[backends.size()];
+        final FixedChannelPool[] pools = new FixedChannelPool[backends.size()];
+
+        LoopPools(EventLoop loop) {
+            for (Backend b : backends) {
+                Bootstrap bootstrap = template.clone(loop).remoteAddress(b.host(), b.port());
+                bootstraps[b.index()] = bootstrap;
+                pools[b.index()] = new FixedChannelPool(
+                        bootstrap,
+                        handler,
+                        ChannelHealthChecker.ACTIVE,
+                        FixedChannelPool.AcquireTimeoutAction.FAIL,
+                        config.acquireTimeoutMs(),
+                        perLoopConnections,
+                        perLoopPending,
+                        true,
+                        true);
+            }
+        }
+    }
+}

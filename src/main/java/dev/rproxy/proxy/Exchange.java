@@ -1,0 +1,482 @@
+package dev.rproxy.proxy;
+
+import dev.rproxy.backend.Backend;
+import dev.rproxy.http.ErrorResponses;
+import dev.rproxy.http.ErrorResponses.Failure;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.pool.ChannelPool;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.FutureListener;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One request and its response, from the request head to the last byte written to the client.
+ *
+ * <p>Threading: confined to the client channel's event loop; the upstream channel comes from that
+ * loop's pool, so every callback here runs on one thread and nothing is locked.
+ *
+ * <p>Ownership: a message handed to {@code onRequestContent} or {@code onUpstreamRead} belongs to
+ * this exchange, which either writes it on (passing ownership to the other channel) or releases it.
+ *
+ * <p>Commit point: until the response head has been written to the client, a failure is answered
+ * with a status from {@link ErrorResponses}; after it, the only honest signal is closing the client
+ * connection, so the client never sees a second status line or a falsely complete body.
+ *
+ * <p>An upstream connection goes back to its pool only after a clean exchange: request fully sent,
+ * response fully read and framed by length or chunks, keep-alive allowed by the backend, and no
+ * failure or deadline on the way. Otherwise it is closed.
+ */
+final class Exchange implements FutureListener<Channel> {
+    private static final Logger log = LoggerFactory.getLogger(Exchange.class);
+    private static final Logger accessLog = LoggerFactory.getLogger("dev.rproxy.access");
+
+    private final RelayHandler relay;
+    private final ChannelHandlerContext client;
+    private final RelayServices services;
+    private final HttpRequest request;
+    private final String method;
+    private final String uri;
+    private final long startNanos = System.nanoTime();
+    private final long responseTimeoutNanos;
+
+    private Backend backend;
+    private ChannelPool pool;
+    private Channel upstream;
+    private UpstreamHandler upstreamHandler;
+    private ScheduledFuture<?> responseTimer;
+    private long lastProgressNanos;
+
+    private boolean retried;
+    private boolean bodyForwarded;
+    private boolean requestComplete;
+    private boolean informational;
+    private boolean responseStarted;
+    private boolean backendReusable;
+    private boolean finished;
+    private boolean clientPaused;
+    private boolean upstreamPaused;
+    private boolean upstreamFlushPending;
+    private int status;
+    private long bytesIn;
+    private long bytesOut;
+
+    Exchange(RelayHandler relay, ChannelHandlerContext client, RelayServices services, HttpRequest request) {
+        this.relay = relay;
+        this.client = client;
+        this.services = services;
+        this.request = request;
+        this.method = request.method().name();
+        this.uri = request.uri();
+        this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
+    }
+
+    /** Picks a backend and asks for a connection; the client's reads stay paused until then. */
+    void start() {
+        backend = services.selector().select(request, client.channel().remoteAddress());
+        if (backend == null) {
+            fail(Failure.NO_BACKEND, null);
+            return;
+        }
+        pool = services.pools().pool(client.channel().eventLoop(), backend);
+        Future<Channel> acquired = pool.acquire();
+        if (acquired.isDone()) {
+            operationComplete(acquired);
+        } else {
+            acquired.addListener(this);
+        }
+    }
+
+    /** The pool's answer to {@link #start()}. */
+    @Override
+    public void operationComplete(Future<Channel> acquired) {
+        if (!acquired.isSuccess()) {
+            onConnectFailed(acquired.cause());
+            return;
+        }
+        Channel ch = acquired.getNow();
+        if (finished) {
+            pool.release(ch); // the client left while we waited; the connection is untouched
+            return;
+        }
+        attach(ch);
+    }
+
+    private void retryOnFreshConnection() {
+        retried = true;
+        pool = null;
+        ChannelFuture connect = services.pools().connectFresh(client.channel().eventLoop(), backend);
+        connect.addListener((ChannelFuture f) -> {
+            if (!f.isSuccess()) {
+                onConnectFailed(f.cause());
+            } else if (finished) {
+                f.channel().close();
+            } else {
+                attach(f.channel());
+            }
+        });
+    }
+
+    private void onConnectFailed(Throwable cause) {
+        if (finished) {
+            return;
+        }
+        Failure failure = ErrorResponses.ofAcquireFailure(cause);
+        if ((failure == Failure.CONNECT_FAILED || failure == Failure.CONNECT_TIMEOUT) && services.healthChecker() != null) {
+            services.healthChecker().recordPassiveFailure(backend, failure.message + ": " + cause.getMessage());
+        }
+        fail(failure, cause);
+    }
+
+    private void attach(Channel ch) {
+        assert ch.eventLoop().inEventLoop() && ch.eventLoop() == client.channel().eventLoop();
+        upstream = ch;
+        upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
+        upstreamHandler.attach(this);
+        backend.exchangeStarted();
+        request.setProtocolVersion(HttpVersion.HTTP_1_1);
+        ch.write(request, ch.voidPromise());
+        if (requestComplete) {
+            // Only after a retry: the (empty) body was already read from the client.
+            ch.write(LastHttpContent.EMPTY_LAST_CONTENT, ch.voidPromise());
+        }
+        touch();
+        armResponseTimer(responseTimeoutNanos);
+        ch.config().setAutoRead(true);
+        if (!requestComplete) {
+            // Delivers what the client already sent (queued in FlowControlHandler) synchronously.
+            client.channel().config().setAutoRead(true);
+        }
+        // The head goes out now even without body bytes: a client sending Expect: 100-continue
+        // waits for an answer before it sends any.
+        ch.flush();
+    }
+
+    // ---------------------------------------------------------------- client -> backend
+
+    void onRequestContent(HttpContent content) {
+        if (finished || upstream == null) {
+            ReferenceCountUtil.release(content);
+            return;
+        }
+        if (content.decoderResult().isFailure()) {
+            ReferenceCountUtil.release(content);
+            log.debug("[{}] invalid request body: {}", client.channel().id(), content.decoderResult().cause().toString());
+            if (responseStarted) {
+                abort("invalid request body");
+            } else {
+                fail(Failure.BAD_REQUEST, null);
+            }
+            return;
+        }
+        int n = content.content().readableBytes();
+        boolean last = content instanceof LastHttpContent;
+        bytesIn += n;
+        bodyForwarded |= n > 0;
+        upstream.write(content, upstream.voidPromise());
+        touch();
+        if (last) {
+            requestComplete = true;
+            client.channel().config().setAutoRead(false);
+            upstreamFlushPending = false;
+            upstream.flush();
+        } else if (!upstream.isWritable()) {
+            clientPaused = true;
+            client.channel().config().setAutoRead(false);
+            upstreamFlushPending = false;
+            upstream.flush();
+        } else {
+            upstreamFlushPending = true;
+        }
+    }
+
+    void onClientReadComplete() {
+        if (upstreamFlushPending && upstream != null) {
+            upstreamFlushPending = false;
+            upstream.flush();
+        }
+    }
+
+    void onUpstreamWritabilityChanged(boolean writable) {
+        if (writable && clientPaused && !finished) {
+            clientPaused = false;
+            if (!requestComplete) {
+                client.channel().config().setAutoRead(true);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- backend -> client
+
+    void onUpstreamRead(Object msg) {
+        if (finished) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        touch();
+        if (msg instanceof HttpResponse response) {
+            onResponseHead(response);
+        } else if (msg instanceof HttpContent content) {
+            onResponseContent(content);
+        } else {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private void onResponseHead(HttpResponse response) {
+        if (response.decoderResult().isFailure()) {
+            ReferenceCountUtil.release(response);
+            onBadResponse(response.decoderResult().cause());
+            return;
+        }
+        if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
+            if (response.status().code() == 101) {
+                // Upgrade is hop-by-hop and never forwarded, so no backend may switch protocols.
+                onBadResponse(new IllegalStateException("101 without an upgrade request"));
+                return;
+            }
+            informational = true; // relayed as is (100 Continue, 103 Early Hints); its end follows
+            client.write(response, client.voidPromise());
+            return;
+        }
+        responseStarted = true;
+        status = response.status().code();
+        backendReusable = HttpUtil.isKeepAlive(response)
+                && (HttpUtil.isContentLengthSet(response)
+                        || HttpUtil.isTransferEncodingChunked(response)
+                        || HttpMethod.HEAD.equals(request.method())
+                        || status == 204
+                        || status == 304);
+        client.write(response, client.voidPromise());
+    }
+
+    private void onResponseContent(HttpContent content) {
+        if (content.decoderResult().isFailure()) {
+            ReferenceCountUtil.release(content);
+            onBadResponse(content.decoderResult().cause());
+            return;
+        }
+        if (informational) {
+            if (content instanceof LastHttpContent) {
+                informational = false;
+            }
+            client.writeAndFlush(content, client.voidPromise());
+            return;
+        }
+        bytesOut += content.content().readableBytes();
+        if (content instanceof LastHttpContent) {
+            onResponseComplete((LastHttpContent) content);
+            return;
+        }
+        client.write(content, client.voidPromise());
+        if (!client.channel().isWritable()) {
+            upstreamPaused = true;
+            upstream.config().setAutoRead(false);
+            client.flush();
+        }
+    }
+
+    private void onResponseComplete(LastHttpContent last) {
+        finished = true;
+        cancelResponseTimer();
+        releaseUpstream(requestComplete && backendReusable);
+        ChannelFuture written = client.writeAndFlush(last);
+        logAccess();
+        if (requestComplete) {
+            written.addListener(relay.nextRequestListener());
+        } else {
+            // The backend answered before the request body ended; the rest of it cannot be
+            // skipped reliably, so the connection ends with this response.
+            written.addListener(ChannelFutureListener.CLOSE);
+            relay.exchangeEnded(this);
+        }
+    }
+
+    void onUpstreamReadComplete() {
+        if (!finished) {
+            client.flush();
+        }
+    }
+
+    void onClientWritabilityChanged(boolean writable) {
+        if (writable && upstreamPaused && !finished) {
+            upstreamPaused = false;
+            upstream.config().setAutoRead(true);
+        }
+    }
+
+    // ---------------------------------------------------------------- failures
+
+    private void onBadResponse(Throwable cause) {
+        log.warn("[{}] backend {} sent an invalid response to {} {}: {}",
+                client.channel().id(), backend.id(), method, uri, cause.toString());
+        if (responseStarted) {
+            abort("invalid response from backend");
+        } else {
+            fail(Failure.BAD_RESPONSE, null);
+        }
+    }
+
+    /** The upstream channel closed or failed while this exchange held it. */
+    void onUpstreamFailed(Throwable cause) {
+        if (finished) {
+            return;
+        }
+        if (!responseStarted && !informational && !retried && !bodyForwarded && upstreamHandler.isReused()) {
+            // A kept-alive connection that the backend closed as we reused it: nothing reached the
+            // backend's application, so the request is sent once more on a new connection.
+            log.debug("[{}] reused connection to {} failed before a response, retrying", client.channel().id(), backend.id());
+            releaseUpstream(false);
+            retryOnFreshConnection();
+            return;
+        }
+        String reason = cause == null ? "connection closed" : cause.toString();
+        if (responseStarted) {
+            log.warn("[{}] backend {} failed mid-response to {} {}: {}", client.channel().id(), backend.id(), method, uri, reason);
+            abort("backend failed mid-response");
+        } else {
+            log.warn("[{}] backend {} failed before responding to {} {}: {}", client.channel().id(), backend.id(), method, uri, reason);
+            fail(Failure.BACKEND_CLOSED, null);
+        }
+    }
+
+    private void onResponseTimer() {
+        responseTimer = null;
+        if (finished) {
+            return;
+        }
+        if (upstreamPaused) {
+            // Waiting on a slow client, not on the backend: the client's idle timeout owns this.
+            armResponseTimer(responseTimeoutNanos);
+            return;
+        }
+        long idle = System.nanoTime() - lastProgressNanos;
+        if (idle < responseTimeoutNanos) {
+            armResponseTimer(responseTimeoutNanos - idle);
+            return;
+        }
+        log.warn("[{}] backend {} did not answer {} {} within {} ms", client.channel().id(), backend.id(), method, uri,
+                services.timeouts().responseMs());
+        if (responseStarted) {
+            abort("backend response timed out");
+        } else {
+            fail(Failure.RESPONSE_TIMEOUT, null);
+        }
+    }
+
+    /** True while the exchange waits on the backend rather than on the client. */
+    boolean waitingOnBackend() {
+        return !finished && !upstreamPaused;
+    }
+
+    /**
+     * Answers the client with {@code failure} (nothing has been sent yet) and drops the upstream
+     * connection. The client connection stays open only if the request was read to its end.
+     */
+    void fail(Failure failure, Throwable cause) {
+        assert !responseStarted;
+        finished = true;
+        cancelResponseTimer();
+        releaseUpstream(false);
+        status = failure.status.code();
+        if (cause != null) {
+            log.warn("[{}] {} {} -> {}: {} ({})", client.channel().id(), method, uri, status, failure.message,
+                    backend == null ? "-" : backend.id() + ": " + cause.getMessage());
+        }
+        logAccess();
+        if (!client.channel().isActive()) {
+            relay.exchangeEnded(this);
+            return;
+        }
+        boolean keepOpen = requestComplete;
+        ChannelFuture written = ErrorResponses.send(client, failure, !keepOpen);
+        if (keepOpen) {
+            written.addListener(relay.nextRequestListener());
+        } else {
+            relay.exchangeEnded(this);
+        }
+    }
+
+    /** After the commit point: close both sides so the client sees a truncated response. */
+    private void abort(String reason) {
+        finished = true;
+        cancelResponseTimer();
+        releaseUpstream(false);
+        log.debug("[{}] aborting {} {}: {}", client.channel().id(), method, uri, reason);
+        logAccess();
+        relay.exchangeEnded(this);
+        client.close();
+    }
+
+    /** The client connection closed: drop the upstream side; nothing is left to answer. */
+    void onClientClosed() {
+        if (finished) {
+            return;
+        }
+        finished = true;
+        cancelResponseTimer();
+        releaseUpstream(false);
+        if (!responseStarted) {
+            status = 499; // the client closed the connection before the response (nginx's code)
+        }
+        logAccess();
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private void releaseUpstream(boolean reusable) {
+        Channel ch = upstream;
+        if (ch == null) {
+            return;
+        }
+        upstream = null;
+        upstreamHandler.detach(reusable);
+        backend.exchangeEnded();
+        if (!reusable) {
+            ch.close();
+        }
+        if (pool != null) {
+            pool.release(ch); // a closed channel is dropped by the pool's release health check
+        } else if (reusable) {
+            ch.close(); // connections made for a retry are not pooled
+        }
+    }
+
+    private void touch() {
+        lastProgressNanos = System.nanoTime();
+    }
+
+    private void armResponseTimer(long delayNanos) {
+        responseTimer = client.channel().eventLoop().schedule(this::onResponseTimer, delayNanos, TimeUnit.NANOSECONDS);
+    }
+
+    private void cancelResponseTimer() {
+        if (responseTimer != null) {
+            responseTimer.cancel(false);
+            responseTimer = null;
+        }
+    }
+
+    private void logAccess() {
+        if (services.accessLog() && accessLog.isInfoEnabled()) {
+            accessLog.info("{} \"{} {}\" {} {} {} {} {}ms",
+                    relay.clientAddress(), method, uri, status, bytesIn, bytesOut,
+                    backend == null ? "-" : backend.id(),
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos));
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package dev.rproxy.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.rproxy.backend.Backend;
+import dev.rproxy.backend.BackendGroup;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.ReferenceCountUtil;
+
+/**
+ * Answers {@code GET /_health} (and HEAD) on the proxy itself; the request is never forwarded.
+ *
+ * <pre>{"status":"healthy"|"unhealthy","backends":[{"id","url","healthy","activeConnections"}]}</pre>
+ *
+ * 200 while at least one backend is healthy, 503 otherwise, so a load balancer in front of several
+ * proxies can take this one out when it has nowhere to send traffic. A request body, if any, is
+ * read and dropped.
+ */
+public final class LocalHealthHandler extends ChannelInboundHandlerAdapter {
+    static final String PATH = "/_health";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final BackendGroup backends;
+
+    public LocalHealthHandler(BackendGroup backends) {
+        this.backends = backends;
+    }
+
+    /** The body of a health request is being read and dropped. */
+    private boolean swallowing;
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof HttpRequest request && isHealthRequest(request)) {
+            ReferenceCountUtil.release(msg);
+            swallowing = !(msg instanceof LastHttpContent);
+            boolean head = HttpMethod.HEAD.equals(request.method());
+            ctx.writeAndFlush(healthResponse(head));
+            return;
+        }
+        if (msg instanceof HttpContent && swallowing) {
+            swallowing = !(msg instanceof LastHttpContent);
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        ctx.fireChannelRead(msg);
+    }
+
+    private static boolean isHealthRequest(HttpRequest request) {
+        String uri = request.uri();
+        boolean pathMatches = uri.startsWith(PATH)
+                && (uri.length() == PATH.length() || uri.charAt(PATH.length()) == '?');
+        return pathMatches && (HttpMethod.GET.equals(request.method()) || HttpMethod.HEAD.equals(request.method()));
+    }
+
+    private FullHttpResponse healthResponse(boolean head) {
+        ObjectNode root = JSON.createObjectNode();
+        boolean any = backends.anyHealthy();
+        root.put("status", any ? "healthy" : "unhealthy");
+        ArrayNode list = root.putArray("backends");
+        for (Backend b : backends.all()) {
+            list.addObject()
+                    .put("id", b.id())
+                    .put("url", b.url())
+                    .put("healthy", b.isHealthy())
+                    .put("activeConnections", b.activeConnections());
+        }
+        byte[] bytes;
+        try {
+            bytes = JSON.writeValueAsBytes(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e); // a tree of strings and numbers always serializes
+        }
+        ByteBuf body = head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(bytes);
+        FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                any ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, body);
+        response.headers()
+                .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.APPLICATION_JSON)
+                .set(HttpHeaderNames.CONTENT_LENGTH, bytes.length)
+                .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE);
+        return response;
+    }
+}

@@ -1,0 +1,70 @@
+package dev.rproxy.server;
+
+import dev.rproxy.backend.BackendGroup;
+import dev.rproxy.config.LimitsConfig;
+import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.http.HeaderSanitizingHandler;
+import dev.rproxy.proxy.RelayHandler;
+import dev.rproxy.proxy.RelayServices;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpServerKeepAliveHandler;
+import io.netty.handler.flow.FlowControlHandler;
+import io.netty.handler.timeout.IdleStateHandler;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Pipeline of an accepted client connection:
+ * {@code HttpServerCodec -> FlowControlHandler -> IdleStateHandler -> HttpServerKeepAliveHandler ->
+ * HeaderSanitizingHandler -> LocalHealthHandler -> RelayHandler}.
+ *
+ * <p>{@code FlowControlHandler} sits right after the codec because turning autoRead off does not
+ * stop messages the codec has already decoded from one read; it holds them until asked.
+ */
+final class ServerChannelInitializer extends ChannelInitializer<Channel> {
+    private static final Logger log = LoggerFactory.getLogger(ServerChannelInitializer.class);
+    static final int MAX_CHUNK_SIZE = 64 * 1024;
+
+    private final RelayServices services;
+    private final BackendGroup backends;
+    private final LimitsConfig limits;
+    private final TimeoutsConfig timeouts;
+    private final ChannelGroup clients;
+
+    ServerChannelInitializer(RelayServices services, BackendGroup backends, LimitsConfig limits,
+            TimeoutsConfig timeouts, ChannelGroup clients) {
+        this.services = services;
+        this.backends = backends;
+        this.limits = limits;
+        this.timeouts = timeouts;
+        this.clients = clients;
+    }
+
+    @Override
+    protected void initChannel(Channel ch) {
+        if (limits.maxConnections() > 0 && clients.size() >= limits.maxConnections()) {
+            log.warn("[{}] connection limit {} reached, closing new connection", ch.id(), limits.maxConnections());
+            ch.close();
+            return;
+        }
+        clients.add(ch);
+        HttpDecoderConfig decoder = new HttpDecoderConfig()
+                .setMaxInitialLineLength(limits.maxRequestLineBytes())
+                .setMaxHeaderSize(limits.maxHeaderBytes())
+                .setMaxChunkSize(MAX_CHUNK_SIZE);
+        ChannelPipeline p = ch.pipeline();
+        p.addLast("codec", new HttpServerCodec(decoder));
+        p.addLast("flow", new FlowControlHandler());
+        p.addLast("idle", new IdleStateHandler(0, 0, timeouts.idleMs(), TimeUnit.MILLISECONDS));
+        p.addLast("keepAlive", new HttpServerKeepAliveHandler());
+        p.addLast("sanitizer", new HeaderSanitizingHandler("http"));
+        p.addLast("localHealth", new LocalHealthHandler(backends));
+        p.addLast("relay", new RelayHandler(services));
+    }
+}

@@ -1,0 +1,397 @@
+package dev.rproxy.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.assertj.core.api.AbstractStringAssert;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class ConfigLoaderTest {
+
+    private static final String ONE_BACKEND = "\"backends\": [{\"url\": \"http://localhost:3001\"}]";
+
+    @TempDir
+    Path dir;
+
+    // ---- defaults -------------------------------------------------------------------------
+
+    @Test
+    void minimalConfigGetsAllDefaults() {
+        ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + "}");
+
+        assertThat(config.backends()).containsExactly(new BackendConfig("localhost:3001", "http://localhost:3001"));
+        assertThat(config.listen()).isEqualTo(ListenConfig.DEFAULT);
+        assertThat(config.healthCheck()).isEqualTo(HealthCheckConfig.DEFAULT);
+        assertThat(config.timeouts()).isEqualTo(TimeoutsConfig.DEFAULT);
+        assertThat(config.pool()).isEqualTo(PoolConfig.DEFAULT);
+        assertThat(config.limits()).isEqualTo(LimitsConfig.DEFAULT);
+        assertThat(config.shutdown()).isEqualTo(ShutdownConfig.DEFAULT);
+        assertThat(config.server()).isEqualTo(ServerConfig.DEFAULT);
+        assertThat(config.accessLog()).isEqualTo(AccessLogConfig.DEFAULT);
+    }
+
+    @Test
+    void defaultValuesAreTheDocumentedOnes() {
+        assertThat(ListenConfig.DEFAULT).isEqualTo(new ListenConfig("0.0.0.0", 8080));
+        assertThat(HealthCheckConfig.DEFAULT).isEqualTo(new HealthCheckConfig(true, "/_health", 5000, 2000, 2, 1));
+        assertThat(TimeoutsConfig.DEFAULT).isEqualTo(new TimeoutsConfig(2000, 30000, 60000));
+        assertThat(PoolConfig.DEFAULT).isEqualTo(new PoolConfig(1024, 4096, 5000, 60000));
+        assertThat(LimitsConfig.DEFAULT).isEqualTo(new LimitsConfig(8192, 16384, 100, 0, 0));
+        assertThat(ShutdownConfig.DEFAULT).isEqualTo(new ShutdownConfig(10000));
+        assertThat(ServerConfig.DEFAULT).isEqualTo(new ServerConfig(0, "auto"));
+        assertThat(AccessLogConfig.DEFAULT).isEqualTo(new AccessLogConfig(true));
+    }
+
+    @Test
+    void emptySectionsGetDefaults() {
+        ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + ", \"listen\": {}, \"healthCheck\": {},"
+                + " \"timeouts\": {}, \"pool\": {}, \"limits\": {}, \"shutdown\": {}, \"server\": {}, \"accessLog\": {}}");
+
+        assertThat(config).isEqualTo(ConfigLoader.parse("{" + ONE_BACKEND + "}"));
+    }
+
+    @Test
+    void missingKeysInASectionKeepTheirDefaults() {
+        ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + ", \"healthCheck\": {\"intervalMs\": 2000},"
+                + " \"listen\": {\"port\": 0}}");
+
+        assertThat(config.healthCheck()).isEqualTo(new HealthCheckConfig(true, "/_health", 2000, 2000, 2, 1));
+        assertThat(config.listen()).isEqualTo(new ListenConfig("0.0.0.0", 0));
+    }
+
+    @Test
+    void nullSectionsInTheConstructorGetDefaults() {
+        List<BackendConfig> backends = new ArrayList<>(List.of(new BackendConfig("b", "http://localhost:3001")));
+        ProxyConfig config = new ProxyConfig(null, backends, null, null, null, null, null, null, null);
+        backends.clear();
+
+        assertThat(config).isEqualTo(ConfigLoader.parse("{\"backends\": [{\"id\": \"b\", \"url\": \"http://localhost:3001\"}]}"));
+        assertThat(config.backends()).hasSize(1);
+        assertThatThrownBy(() -> config.backends().clear()).isInstanceOf(UnsupportedOperationException.class);
+    }
+
+    // ---- full configs ---------------------------------------------------------------------
+
+    private static final ProxyConfig FULL = new ProxyConfig(
+            new ListenConfig("127.0.0.1", 9090),
+            List.of(new BackendConfig("a", "http://10.0.0.1:8001"), new BackendConfig("b", "http://[::1]:8002")),
+            new HealthCheckConfig(false, "/ready?full=1", 1500, 500, 3, 2),
+            new TimeoutsConfig(100, 200, 300),
+            new PoolConfig(8, 0, 250, 1000),
+            new LimitsConfig(1024, 2048, 50, 1_000_000, 500),
+            new ShutdownConfig(0),
+            new ServerConfig(4, "nio"),
+            new AccessLogConfig(false));
+
+    @Test
+    void fullConfigSetsEveryKey() {
+        ProxyConfig config = ConfigLoader.parse("""
+                {
+                  "listen":      { "host": "127.0.0.1", "port": 9090 },
+                  "backends":    [ { "id": "a", "url": "http://10.0.0.1:8001" },
+                                   { "id": "b", "url": "http://[::1]:8002/" } ],
+                  "healthCheck": { "enabled": false, "path": "/ready?full=1", "intervalMs": 1500, "timeoutMs": 500,
+                                   "unhealthyThreshold": 3, "healthyThreshold": 2 },
+                  "timeouts":    { "connectMs": 100, "responseMs": 200, "idleMs": 300 },
+                  "pool":        { "maxConnectionsPerBackend": 8, "maxPendingAcquires": 0,
+                                   "acquireTimeoutMs": 250, "idleTimeoutMs": 1000 },
+                  "limits":      { "maxRequestLineBytes": 1024, "maxHeaderBytes": 2048, "maxHeaderCount": 50,
+                                   "maxBodyBytes": 1000000, "maxConnections": 500 },
+                  "shutdown":    { "graceMs": 0 },
+                  "server":      { "ioThreads": 4, "transport": "nio" },
+                  "accessLog":   { "enabled": false }
+                }
+                """);
+
+        assertThat(config).isEqualTo(FULL);
+    }
+
+    @Test
+    void recordsWrittenAsJsonReadBackEqual() throws IOException {
+        // The public records' component names are the JSON keys, so a plain serialisation round-trips.
+        String json = new ObjectMapper().writeValueAsString(FULL);
+
+        assertThat(ConfigLoader.parse(json)).isEqualTo(FULL);
+    }
+
+    @Test
+    void sampleConfigParses() {
+        ProxyConfig config = ConfigLoader.load(Path.of("config.json"));
+
+        assertThat(config.listen()).isEqualTo(new ListenConfig("0.0.0.0", 8080));
+        assertThat(config.backends()).containsExactly(
+                new BackendConfig("backend1", "http://localhost:3001"),
+                new BackendConfig("backend2", "http://localhost:3002"));
+        assertThat(config.healthCheck().intervalMs()).isEqualTo(2000);
+    }
+
+    @Test
+    void byteOrderMarkIsSkipped() throws IOException {
+        Path file = Files.writeString(dir.resolve("bom.json"), "\uFEFF{" + ONE_BACKEND + "}");
+
+        assertThat(ConfigLoader.load(file).backends()).hasSize(1);
+    }
+
+    // ---- backend URLs ---------------------------------------------------------------------
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            // url                      | host        | port | url()                     | default id
+            "http://localhost:3001      | localhost   | 3001 | http://localhost:3001     | localhost:3001",
+            "http://localhost:3001/     | localhost   | 3001 | http://localhost:3001     | localhost:3001",
+            "http://example.com         | example.com | 80   | http://example.com        | example.com:80",
+            "http://example.com/        | example.com | 80   | http://example.com        | example.com:80",
+            "HTTP://Example.COM:8080    | example.com | 8080 | http://example.com:8080   | example.com:8080",
+            "http://127.0.0.1:65535     | 127.0.0.1   | 65535| http://127.0.0.1:65535    | 127.0.0.1:65535",
+            "http://[::1]:3001          | ::1         | 3001 | http://[::1]:3001         | [::1]:3001",
+            "http://[::1]/              | ::1         | 80   | http://[::1]              | [::1]:80",
+            "http://[fe80::A:1]:1       | fe80::a:1   | 1    | http://[fe80::a:1]:1      | [fe80::a:1]:1",
+            "http://app_1:3001          | app_1       | 3001 | http://app_1:3001         | app_1:3001",
+    })
+    void acceptsBackendUrl(String url, String host, int port, String normalised, String id) {
+        BackendConfig backend = ConfigLoader.parse("{\"backends\": [{\"url\": \"" + url + "\"}]}").backends().get(0);
+
+        assertThat(backend.host()).isEqualTo(host);
+        assertThat(backend.port()).isEqualTo(port);
+        assertThat(backend.url()).isEqualTo(normalised);
+        assertThat(backend.id()).isEqualTo(id);
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "ftp://x                  | ''",
+            "''                       | ''",
+            "localhost:3001           | ''",
+            "http://                  | ''",
+            "http:///                 | ''",
+            "http://x:                | ''",
+            "http://x:abc             | ''",
+            "http://x:+80             | ''",
+            "http://x:123456          | ''",
+            "http://:80               | ''",
+            "http://a b:80            | ''",
+            "http://::1:3001          | ''",
+            "http://[::1              | ''",
+            "http://[::1]x            | ''",
+            "http://[example.com]:80  | ''",
+            "http://x:0               | ' (port must be 1..65535)'",
+            "http://x:65536           | ' (port must be 1..65535)'",
+            "https://x:443            | ' (https is not supported yet)'",
+            "http://x:3001/api        | ' (no path, query or fragment allowed)'",
+            "http://x:3001//          | ' (no path, query or fragment allowed)'",
+            "http://x:3001?a=1        | ' (no path, query or fragment allowed)'",
+            "http://x#top             | ' (no path, query or fragment allowed)'",
+            "http://user@x:3001       | ' (no user info allowed)'",
+    })
+    void rejectsBackendUrl(String url, String reason) {
+        assertError("{\"backends\": [{\"url\": \"" + url + "\"}]}")
+                .isEqualTo("backends[0].url: expected http://host:port, got \"" + url + "\"" + reason);
+    }
+
+    // ---- errors ---------------------------------------------------------------------------
+
+    static Stream<Arguments> errors() {
+        String b = ONE_BACKEND + ", ";
+        return Stream.of(new String[][] {
+            // required backends
+            {"{}", "backends: required (at least one backend)"},
+            {"{\"backends\": []}", "backends: required (at least one backend)"},
+            {"{\"backends\": [{\"id\": \"a\"}]}", "backends[0].url: required"},
+            {"{\"backends\": [{\"id\": \"backend1\", \"url\": \"http://a:1\"}, {\"id\": \"backend1\", \"url\": \"http://b:1\"}]}",
+                "backends[1].id: duplicate id \"backend1\""},
+            {"{\"backends\": [{\"url\": \"http://a:1\"}, {\"url\": \"http://b:1\"}, {\"url\": \"http://A:1/\"}]}",
+                "backends[2].id: duplicate id \"a:1\""},
+            {"{\"backends\": [{\"id\": \"\", \"url\": \"http://a:1\"}]}",
+                "backends[0].id: \"\" (expected: non-empty, no spaces or control characters)"},
+            {"{\"backends\": [{\"id\": \"a\\nb\", \"url\": \"http://a:1\"}]}",
+                "backends[0].id: \"a\\nb\" (expected: non-empty, no spaces or control characters)"},
+            // unknown keys
+            {"{" + b + "\"listne\": {}}",
+                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog)"},
+            {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
+                "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
+            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 2}]}", "backends[0].weight: unknown key (known: id, url)"},
+            {"{" + b + "\"Listen\": {}}",
+                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog)"},
+            // wrong types
+            {"{" + b + "\"listen\": {\"port\": \"80\"}}", "listen.port: expected an integer, got \"80\""},
+            {"{" + b + "\"listen\": {\"port\": 80.5}}", "listen.port: expected an integer, got 80.5"},
+            {"{" + b + "\"listen\": {\"port\": 80.0}}", "listen.port: expected an integer, got 80.0"},
+            {"{" + b + "\"listen\": {\"port\": true}}", "listen.port: expected an integer, got true"},
+            {"{" + b + "\"listen\": {\"port\": \"\"}}", "listen.port: expected an integer, got \"\""},
+            {"{" + b + "\"listen\": {\"host\": 0}}", "listen.host: expected a string, got 0"},
+            {"{" + b + "\"listen\": 8080}", "listen: expected an object, got 8080"},
+            {"{" + b + "\"listen\": []}", "listen: expected an object, got an array"},
+            {"{" + b + "\"timeouts\": {\"idleMs\": \"60s\"}}", "timeouts.idleMs: expected an integer, got \"60s\""},
+            {"{" + b + "\"accessLog\": {\"enabled\": \"true\"}}", "accessLog.enabled: expected a boolean, got \"true\""},
+            {"{" + b + "\"accessLog\": {\"enabled\": 1}}", "accessLog.enabled: expected a boolean, got 1"},
+            {"{" + b + "\"accessLog\": false}", "accessLog: expected an object, got false"},
+            {"{" + b + "\"shutdown\": 5}", "shutdown: expected an object, got 5"},
+            {"{" + b + "\"server\": {\"transport\": [\"nio\"]}}", "server.transport: expected a string, got an array"},
+            {"{\"backends\": {\"url\": \"http://a:1\"}}", "backends: expected an array, got an object"},
+            {"{\"backends\": \"http://a:1\"}", "backends: expected an array, got \"http://a:1\""},
+            {"{\"backends\": [\"http://a:1\"]}", "backends[0]: expected an object, got \"http://a:1\""},
+            {"{\"backends\": [{\"url\": 3001}]}", "backends[0].url: expected a string, got 3001"},
+            // explicit nulls are not defaults
+            {"{\"backends\": null}", "backends: expected an array, got null"},
+            {"{\"backends\": [null]}", "backends[0]: expected an object, got null"},
+            {"{\"backends\": [{\"id\": null, \"url\": \"http://a:1\"}]}", "backends[0].id: expected a string, got null"},
+            {"{" + b + "\"listen\": null}", "listen: expected an object, got null"},
+            {"{" + b + "\"listen\": {\"port\": null}}", "listen.port: expected an integer, got null"},
+            // ranges
+            {"{" + b + "\"pool\": {\"maxConnectionsPerBackend\": 0}}", "pool.maxConnectionsPerBackend: 0 (expected: >= 1)"},
+            {"{" + b + "\"pool\": {\"maxPendingAcquires\": -1}}", "pool.maxPendingAcquires: -1 (expected: >= 0)"},
+            {"{" + b + "\"pool\": {\"acquireTimeoutMs\": 0}}", "pool.acquireTimeoutMs: 0 (expected: >= 1)"},
+            {"{" + b + "\"pool\": {\"idleTimeoutMs\": 0}}", "pool.idleTimeoutMs: 0 (expected: >= 1)"},
+            {"{" + b + "\"listen\": {\"port\": 70000}}", "listen.port: 70000 (expected: 0..65535)"},
+            {"{" + b + "\"listen\": {\"port\": -1}}", "listen.port: -1 (expected: 0..65535)"},
+            {"{" + b + "\"listen\": {\"port\": 99999999999}}", "listen.port: 99999999999 (expected: -2147483648..2147483647)"},
+            {"{" + b + "\"listen\": {\"host\": \"\"}}", "listen.host: \"\" (expected: non-empty, no spaces or control characters)"},
+            {"{" + b + "\"healthCheck\": {\"path\": \"_health\"}}", "healthCheck.path: \"_health\" (expected: starting with \"/\")"},
+            {"{" + b + "\"healthCheck\": {\"path\": \"/a b\"}}",
+                "healthCheck.path: \"/a b\" (expected: visible ASCII characters only, no spaces)"},
+            {"{" + b + "\"healthCheck\": {\"intervalMs\": 0}}", "healthCheck.intervalMs: 0 (expected: >= 1)"},
+            {"{" + b + "\"healthCheck\": {\"timeoutMs\": 0}}", "healthCheck.timeoutMs: 0 (expected: >= 1)"},
+            {"{" + b + "\"healthCheck\": {\"unhealthyThreshold\": 0}}", "healthCheck.unhealthyThreshold: 0 (expected: >= 1)"},
+            {"{" + b + "\"healthCheck\": {\"healthyThreshold\": 0}}", "healthCheck.healthyThreshold: 0 (expected: >= 1)"},
+            {"{" + b + "\"timeouts\": {\"connectMs\": 0}}", "timeouts.connectMs: 0 (expected: >= 1)"},
+            {"{" + b + "\"timeouts\": {\"responseMs\": -5}}", "timeouts.responseMs: -5 (expected: >= 1)"},
+            {"{" + b + "\"timeouts\": {\"idleMs\": 99999999999999999999}}",
+                "timeouts.idleMs: 99999999999999999999 (expected: -9223372036854775808..9223372036854775807)"},
+            {"{" + b + "\"limits\": {\"maxRequestLineBytes\": 255}}", "limits.maxRequestLineBytes: 255 (expected: >= 256)"},
+            {"{" + b + "\"limits\": {\"maxHeaderBytes\": 0}}", "limits.maxHeaderBytes: 0 (expected: >= 256)"},
+            {"{" + b + "\"limits\": {\"maxHeaderCount\": 0}}", "limits.maxHeaderCount: 0 (expected: >= 1)"},
+            {"{" + b + "\"limits\": {\"maxBodyBytes\": -1}}", "limits.maxBodyBytes: -1 (expected: >= 0)"},
+            {"{" + b + "\"limits\": {\"maxConnections\": -1}}", "limits.maxConnections: -1 (expected: >= 0)"},
+            {"{" + b + "\"shutdown\": {\"graceMs\": -1}}", "shutdown.graceMs: -1 (expected: >= 0)"},
+            {"{" + b + "\"server\": {\"ioThreads\": -1}}", "server.ioThreads: -1 (expected: >= 0)"},
+            {"{" + b + "\"server\": {\"transport\": \"kqueue\"}}",
+                "server.transport: \"kqueue\" (expected: one of \"auto\", \"epoll\", \"nio\")"},
+            // syntax, reported by position
+            {"{\n  \"backends\": [],\n  \"listen\" {}\n}",
+                "invalid JSON at line 3, column 12: Unexpected character ('{' (code 123)): was expecting a colon to separate field name and value"},
+            {"{\"backends\": [],}", "invalid JSON at line 1, column 17: Unexpected character ('}' (code 125)): was expecting double-quote to start field name"},
+            {"{\"backends\": [", "invalid JSON at line 1, column 15: Unexpected end-of-input: expected close marker for Array"},
+            {"{" + b + "\"listen\": {\"port\": 1, \"port\": 2}}", "invalid JSON at line 1, column 78: Duplicate field 'port'"},
+            {"{" + b + "/* no */ \"listen\": {}}", "invalid JSON at line 1, column 50: Unexpected character ('/' (code 47)): maybe a (non-standard) comment?"},
+            {"{" + b + "\"listen\": {\"port\": NaN}}", "invalid JSON at line 1, column 72: Non-standard token 'NaN'"},
+            {"{" + b + "\"listen\": {\"port\": 08}}", "invalid JSON at line 1, column 70: Invalid numeric value: Leading zeroes not allowed"},
+            {"{" + ONE_BACKEND + "} {}", "invalid JSON at line 1, column 50: unexpected content after the top-level object"},
+            {"{\"a\": " + "[".repeat(1001), "invalid JSON: Document nesting depth (1001) exceeds the maximum allowed (1000)"},
+            {"", "invalid JSON: empty document"},
+            {" \n ", "invalid JSON: empty document"},
+            {"[]", "expected a JSON object at the top level, got an array"},
+            {"\"config\"", "expected a JSON object at the top level, got \"config\""},
+        }).map(jsonAndMessage -> Arguments.of((Object[]) jsonAndMessage));
+    }
+
+    @ParameterizedTest
+    @MethodSource("errors")
+    void reportsError(String json, String message) {
+        assertError(json).isEqualTo(message);
+    }
+
+    // ---- files ----------------------------------------------------------------------------
+
+    @Test
+    void missingFile() {
+        Path file = dir.resolve("config.json");
+
+        assertThatThrownBy(() -> ConfigLoader.load(file))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage(file + ": no such file");
+    }
+
+    @Test
+    void directoryInsteadOfFile() {
+        assertThatThrownBy(() -> ConfigLoader.load(dir))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage(dir + ": is a directory");
+    }
+
+    @Test
+    void unreadableFile() throws IOException {
+        Path file = Files.writeString(dir.resolve("config.json"), "{" + ONE_BACKEND + "}");
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("---------"));
+        assumeTrue(!Files.isReadable(file), "permissions are not enforced for this user");
+
+        assertThatThrownBy(() -> ConfigLoader.load(file))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage(file + ": permission denied");
+    }
+
+    @Test
+    void fileNotUtf8() throws IOException {
+        Path file = Files.write(dir.resolve("config.json"), "{\"listen\": {\"host\": \"\u00e9\"}}"
+                .getBytes(StandardCharsets.ISO_8859_1));
+
+        assertThatThrownBy(() -> ConfigLoader.load(file))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage(file + ": not valid UTF-8");
+    }
+
+    @Test
+    void syntaxErrorsInAFileNameTheFile() throws IOException {
+        Path file = Files.writeString(dir.resolve("config.json"), "{\n  \"backends\": [\n    {\"url\" 1}]}\n");
+
+        assertThatThrownBy(() -> ConfigLoader.load(file))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage(file + ": invalid JSON at line 3, column 12: "
+                        + "Unexpected character ('1' (code 49)): was expecting a colon to separate field name and value");
+    }
+
+    @Test
+    void valueErrorsInAFileNameThePath() throws IOException {
+        Path file = Files.writeString(dir.resolve("config.json"), "{" + ONE_BACKEND + ", \"pool\": {\"maxConnectionsPerBackend\": 0}}");
+
+        assertThatThrownBy(() -> ConfigLoader.load(file))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("pool.maxConnectionsPerBackend: 0 (expected: >= 1)");
+    }
+
+    // ---- records used directly -----------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(strings = {"auto", "epoll", "nio"})
+    void knownTransports(String transport) {
+        assertThat(new ServerConfig(0, transport).transport()).isEqualTo(transport);
+    }
+
+    @Test
+    void constructorsReportFieldNames() {
+        assertThatThrownBy(() -> new ListenConfig("0.0.0.0", 65536))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("port: 65536 (expected: 0..65535)");
+        assertThatThrownBy(() -> new BackendConfig("a", null))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("url: required");
+        assertThatThrownBy(() -> new ProxyConfig(null, List.of(), null, null, null, null, null, null, null))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("backends: required (at least one backend)");
+    }
+
+    private static AbstractStringAssert<?> assertError(String json) {
+        Throwable thrown = catchThrowable(() -> ConfigLoader.parse(json));
+        assertThat(thrown).isInstanceOf(ConfigException.class);
+        String message = thrown.getMessage();
+        assertThat(message).doesNotContain("\n", "\r", "com.fasterxml", "java.", "Exception", "dev.rproxy", "`");
+        return assertThat(message);
+    }
+}

@@ -1,0 +1,118 @@
+package dev.rproxy.support;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A backend that answers every request head with fixed bytes and records exactly what it received,
+ * for tests of what the proxy puts on the wire in both directions. Health probes ({@code GET
+ * /_health}) get a plain 200 and are not recorded. One thread per connection; each connection
+ * carries one request and is then closed by the backend unless the scripted bytes say otherwise.
+ */
+public final class RawBackend implements AutoCloseable {
+    private final ServerSocket server;
+    private final Thread acceptor;
+    private final List<Socket> sockets = new CopyOnWriteArrayList<>();
+    private final BlockingQueue<String> received = new LinkedBlockingQueue<>();
+    private volatile byte[] response;
+
+    public RawBackend(String response) throws IOException {
+        this.response = response.getBytes(StandardCharsets.ISO_8859_1);
+        server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        acceptor = new Thread(this::acceptLoop, "raw-backend-" + server.getLocalPort());
+        acceptor.setDaemon(true);
+        acceptor.start();
+    }
+
+    public String url() {
+        return "http://127.0.0.1:" + server.getLocalPort();
+    }
+
+    public void respondWith(String response) {
+        this.response = response.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    /** The next request head (and any body bytes read with it) that reached this backend. */
+    public String nextRequest(long timeout, TimeUnit unit) throws InterruptedException {
+        return received.poll(timeout, unit);
+    }
+
+    private void acceptLoop() {
+        while (!server.isClosed()) {
+            try {
+                Socket s = server.accept();
+                sockets.add(s);
+                Thread t = new Thread(() -> serve(s), "raw-backend-conn");
+                t.setDaemon(true);
+                t.start();
+            } catch (IOException e) {
+                return;
+            }
+        }
+    }
+
+    private void serve(Socket s) {
+        try (s) {
+            s.setSoTimeout(10_000);
+            InputStream in = s.getInputStream();
+            String head = readHead(in);
+            if (head == null) {
+                return;
+            }
+            if (head.startsWith("GET /_health ")) {
+                s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .getBytes(StandardCharsets.ISO_8859_1));
+                return;
+            }
+            received.add(head);
+            s.getOutputStream().write(response);
+            s.getOutputStream().flush();
+            s.shutdownOutput();
+            while (in.read() != -1) {
+                // drain until the proxy closes its side
+            }
+        } catch (IOException e) {
+            // connection reset by the proxy: fine for a scripted backend
+        } finally {
+            sockets.remove(s);
+        }
+    }
+
+    private static String readHead(InputStream in) throws IOException {
+        ByteArrayOutputStream head = new ByteArrayOutputStream();
+        int state = 0;
+        int c;
+        while ((c = in.read()) != -1) {
+            head.write(c);
+            state = (c == '\r' && (state == 0 || state == 2)) ? state + 1
+                    : (c == '\n' && (state == 1 || state == 3)) ? state + 1 : 0;
+            if (state == 4) {
+                return head.toString(StandardCharsets.ISO_8859_1);
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+        for (Socket s : sockets) {
+            s.close();
+        }
+        try {
+            acceptor.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
