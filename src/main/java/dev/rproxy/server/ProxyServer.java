@@ -85,6 +85,11 @@ public final class ProxyServer implements AutoCloseable {
         return bound;
     }
 
+    /** The bound port; valid after {@link #start()}. */
+    public int port() {
+        return ((InetSocketAddress) serverChannel.localAddress()).getPort();
+    }
+
     public BackendGroup backends() {
         return backends;
     }

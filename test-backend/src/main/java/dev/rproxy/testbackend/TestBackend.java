@@ -43,7 +43,7 @@ import java.util.stream.Collectors;
  *       204 and 304.
  *   <li>{@code /echo}: streams the request body back, chunked, with the request's Content-Type.
  *   <li>{@code /headers?name=value...}: adds each pair as a response header, body as the default.
- *   <li>{@code /sink}: reads the body and answers {@code {"body_bytes":N}}.
+ *   <li>{@code /sink}: reads the body and answers {@code {"body_bytes":N,"crc32":C}} (CRC-32 of the body).
  *   <li>{@code /die?after=N}: announces Content-Length 1000000, sends N pattern bytes (at most
  *       999999), then closes the connection. Without {@code after} it closes before any response.
  *   <li>anything else: 200 with a JSON description of the request (see {@code describe}).
@@ -182,7 +182,8 @@ public final class TestBackend implements AutoCloseable {
             echo(ex);
             return;
         }
-        long bodyBytes = drain(ex.getRequestBody());
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        long bodyBytes = drain(new java.util.zip.CheckedInputStream(ex.getRequestBody(), crc));
         switch (path) {
             case "/_health" -> {
                 String status = healthy ? "ok" : "failing";
@@ -202,7 +203,7 @@ public final class TestBackend implements AutoCloseable {
                 }
                 send(ex, 200, JSON, describe(ex, bodyBytes));
             }
-            case "/sink" -> send(ex, 200, JSON, "{\"body_bytes\":" + bodyBytes + "}");
+            case "/sink" -> send(ex, 200, JSON, "{\"body_bytes\":" + bodyBytes + ",\"crc32\":" + crc.getValue() + "}");
             case "/die" -> die(ex, query);
             default -> {
                 if (path.startsWith("/status/")) {

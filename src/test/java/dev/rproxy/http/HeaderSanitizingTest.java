@@ -1,0 +1,121 @@
+package dev.rproxy.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rproxy.config.ConfigLoader;
+import dev.rproxy.server.ProxyServer;
+import dev.rproxy.support.ProxyExtension;
+import dev.rproxy.support.RawBackend;
+import dev.rproxy.support.RawHttp;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+class HeaderSanitizingTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @RegisterExtension
+    static final ProxyExtension proxy = ProxyExtension.withBackends(1);
+
+    @Test
+    void hopByHopAndConnectionNamedHeadersNeverReachTheBackend() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /h HTTP/1.1\r\nHost: h\r\n"
+                    + "Connection: keep-alive, X-Secret\r\nConnection: x-other\r\n"
+                    + "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n"
+                    + "Trailer: X-T\r\nUpgrade: h2c\r\nX-Secret: s\r\nX-Other: o\r\nX-Kept: k\r\n\r\n");
+            RawHttp.Response response = raw.read();
+            assertThat(response.status()).isEqualTo(200);
+            JsonNode headers = JSON.readTree(response.body()).get("headers");
+            assertThat(headers.fieldNames()).toIterable()
+                    .doesNotContain("connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+                            "x-secret", "x-other")
+                    .contains("x-kept", "host", "x-forwarded-for");
+        }
+    }
+
+    @Test
+    void chunkedRequestStaysChunkedWithNothingElseOfTheClientsFraming() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("POST /sink-json HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+            JsonNode echo = JSON.readTree(raw.read().body());
+            assertThat(echo.get("body_bytes").asLong()).isEqualTo(11);
+            assertThat(echo.get("headers").get("transfer-encoding").get(0).asText()).isEqualTo("chunked");
+            assertThat(echo.get("headers").has("content-length")).isFalse();
+        }
+    }
+
+    @Test
+    void contentLengthNamedInConnectionIsStillForwarded() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("POST /cl HTTP/1.1\r\nHost: h\r\nConnection: Content-Length\r\nContent-Length: 3\r\n\r\nabc");
+            JsonNode echo = JSON.readTree(raw.read().body());
+            assertThat(echo.get("body_bytes").asLong()).isEqualTo(3);
+        }
+    }
+
+    @Test
+    void hopByHopResponseHeadersAreRemovedAndRepeatedOnesKept() throws Exception {
+        String response = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: X-Backend-Secret\r\n"
+                + "X-Backend-Secret: s\r\nKeep-Alive: timeout=5\r\nProxy-Connection: x\r\nTrailer: X-T\r\n"
+                + "Upgrade: foo\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2; Path=/\r\nX-Kept: yes\r\n\r\nhello";
+        try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send("GET /r HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response r = raw.read();
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.bodyText()).isEqualTo("hello");
+                assertThat(r.headerMap()).doesNotContainKeys("x-backend-secret", "keep-alive", "proxy-connection",
+                        "trailer", "upgrade", "connection");
+                assertThat(r.headers("set-cookie")).containsExactly("a=1", "b=2; Path=/");
+                assertThat(r.header("x-kept")).isEqualTo("yes");
+                assertThat(backend.nextRequest(5, TimeUnit.SECONDS)).startsWith("GET /r HTTP/1.1\r\n");
+            }
+        }
+    }
+
+    @Test
+    void closeDelimitedResponseIsRechunkedForHttp11Clients() throws Exception {
+        String response = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nuntil the end";
+        try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send("GET /close-delimited HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response r = raw.read();
+                assertThat(r.header("transfer-encoding")).isEqualTo("chunked");
+                assertThat(r.bodyText()).isEqualTo("until the end");
+                // The client connection stays usable although the backend's closed.
+                raw.send("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
+                assertThat(raw.read().bodyText()).isEqualTo("until the end");
+            }
+        }
+    }
+
+    @Test
+    void chunkedResponseWithTrailerFieldsIsRelayedChunked() throws Exception {
+        String response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send("GET /chunked HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response r = raw.read();
+                assertThat(r.header("transfer-encoding")).isEqualTo("chunked");
+                assertThat(r.header("content-length")).isNull();
+                assertThat(r.bodyText()).isEqualTo("abcde");
+            }
+        }
+    }
+
+    private static ProxyServer start(RawBackend backend) throws Exception {
+        ProxyServer server = new ProxyServer(ConfigLoader.parse("{\"listen\":{\"host\":\"127.0.0.1\",\"port\":0},"
+                + "\"backends\":[{\"id\":\"raw\",\"url\":\"" + backend.url() + "\"}],"
+                + "\"healthCheck\":{\"enabled\":false}}"));
+        server.start();
+        return server;
+    }
+
+    private static int port(ProxyServer server) {
+        return server.port();
+    }
+}
