@@ -34,6 +34,7 @@ public final class ErrorResponses {
         BAD_REQUEST(HttpResponseStatus.BAD_REQUEST, "bad request"),
         URI_TOO_LONG(HttpResponseStatus.REQUEST_URI_TOO_LONG, "request line too long"),
         HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large"),
+        BODY_TOO_LARGE(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large"),
         NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
         POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted"),
         CONNECT_FAILED(HttpResponseStatus.BAD_GATEWAY, "backend connection failed"),

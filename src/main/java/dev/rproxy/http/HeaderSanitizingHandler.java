@@ -43,13 +43,22 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     static final AsciiString X_REAL_IP = AsciiString.cached("x-real-ip");
 
     private final String scheme;
+    private final int maxHeaderCount;
+    private final long maxBodyBytes;
     private String clientIp;
     private boolean requestIsHead;
     private boolean http10KeepAlive;
     private HttpVersion requestVersion = HttpVersion.HTTP_1_1;
 
-    public HeaderSanitizingHandler(String scheme) {
+    /**
+     * @param scheme value of {@code X-Forwarded-Proto}
+     * @param maxHeaderCount more header fields than this: 431
+     * @param maxBodyBytes a declared {@code Content-Length} above this: 413 (0: no limit)
+     */
+    public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes) {
         this.scheme = scheme;
+        this.maxHeaderCount = maxHeaderCount;
+        this.maxBodyBytes = maxBodyBytes;
     }
 
     @Override
@@ -63,6 +72,12 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             ErrorResponses.send(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()), true);
             return;
         }
+        ErrorResponses.Failure limit = overLimit(request);
+        if (limit != null) {
+            ReferenceCountUtil.release(msg);
+            ErrorResponses.send(ctx, limit, true);
+            return;
+        }
         requestIsHead = HttpMethod.HEAD.equals(request.method());
         requestVersion = request.protocolVersion();
         http10KeepAlive = !requestVersion.isKeepAliveDefault() && HttpUtil.isKeepAlive(request);
@@ -74,6 +89,16 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         }
         addForwardedHeaders(ctx, headers);
         ctx.fireChannelRead(request);
+    }
+
+    private ErrorResponses.Failure overLimit(HttpRequest request) {
+        if (request.headers().size() > maxHeaderCount) {
+            return ErrorResponses.Failure.HEADERS_TOO_LARGE;
+        }
+        if (maxBodyBytes > 0 && HttpUtil.getContentLength(request, 0L) > maxBodyBytes) {
+            return ErrorResponses.Failure.BODY_TOO_LARGE;
+        }
+        return null;
     }
 
     private void addForwardedHeaders(ChannelHandlerContext ctx, HttpHeaders headers) {

@@ -186,6 +186,16 @@ final class Exchange implements FutureListener<Channel> {
         int n = content.content().readableBytes();
         boolean last = content instanceof LastHttpContent;
         bytesIn += n;
+        if (services.maxBodyBytes() > 0 && bytesIn > services.maxBodyBytes()) {
+            // Only a chunked body gets here: a declared length over the limit was refused up front.
+            ReferenceCountUtil.release(content);
+            if (responseStarted) {
+                abort("request body over the limit");
+            } else {
+                fail(Failure.BODY_TOO_LARGE, null);
+            }
+            return;
+        }
         bodyForwarded |= n > 0;
         upstream.write(content, upstream.voidPromise());
         touch();

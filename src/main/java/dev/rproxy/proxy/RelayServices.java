@@ -11,10 +11,12 @@ import dev.rproxy.pool.UpstreamPools;
  *
  * @param healthChecker receives passive failures; {@code null} when active checks are off (a backend
  *     marked down by traffic alone would never be marked up again)
+ * @param maxBodyBytes request bodies above this are cut off (0: no limit)
  */
 public record RelayServices(
         BackendSelector selector,
         UpstreamPools pools,
         HealthChecker healthChecker,
         TimeoutsConfig timeouts,
-        boolean accessLog) {}
+        boolean accessLog,
+        long maxBodyBytes) {}

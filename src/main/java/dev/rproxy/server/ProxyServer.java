@@ -67,7 +67,7 @@ public final class ProxyServer implements AutoCloseable {
             }
         }
         RelayServices services = new RelayServices(new RoundRobinSelector(backends), pools, healthChecker,
-                config.timeouts(), config.accessLog().enabled());
+                config.timeouts(), config.accessLog().enabled(), config.limits().maxBodyBytes());
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannelClass())

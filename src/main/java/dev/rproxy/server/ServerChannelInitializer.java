@@ -63,7 +63,7 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         p.addLast("flow", new FlowControlHandler());
         p.addLast("idle", new IdleStateHandler(0, 0, timeouts.idleMs(), TimeUnit.MILLISECONDS));
         p.addLast("keepAlive", new HttpServerKeepAliveHandler());
-        p.addLast("sanitizer", new HeaderSanitizingHandler("http"));
+        p.addLast("sanitizer", new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes()));
         p.addLast("localHealth", new LocalHealthHandler(backends));
         p.addLast("relay", new RelayHandler(services));
     }

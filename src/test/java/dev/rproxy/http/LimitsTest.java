@@ -1,0 +1,96 @@
+package dev.rproxy.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.rproxy.support.ProxyExtension;
+import dev.rproxy.support.RawHttp;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+class LimitsTest {
+    @RegisterExtension
+    static final ProxyExtension proxy = ProxyExtension.withBackends(1).config(
+            "\"limits\":{\"maxRequestLineBytes\":1024,\"maxHeaderBytes\":2048,\"maxHeaderCount\":20,"
+                    + "\"maxBodyBytes\":1000,\"maxConnections\":50}");
+
+    @Test
+    void requestLineOverTheLimitIs414() throws Exception {
+        assertRejected("GET /" + "a".repeat(1100) + " HTTP/1.1\r\nHost: h\r\n\r\n", 414);
+    }
+
+    @Test
+    void headerSectionOverTheLimitIs431() throws Exception {
+        assertRejected("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + "b".repeat(3000) + "\r\n\r\n", 431);
+    }
+
+    @Test
+    void tooManyHeaderFieldsIs431() throws Exception {
+        StringBuilder req = new StringBuilder("GET / HTTP/1.1\r\nHost: h\r\n");
+        for (int i = 0; i < 25; i++) {
+            req.append("X-H").append(i).append(": v\r\n");
+        }
+        assertRejected(req.append("\r\n").toString(), 431);
+    }
+
+    @Test
+    void declaredBodyOverTheLimitIs413BeforeAnythingIsForwarded() throws Exception {
+        long before = proxy.backend(0).requestCount();
+        assertRejected("POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n", 413);
+        assertThat(proxy.backend(0).requestCount()).isEqualTo(before);
+    }
+
+    @Test
+    void chunkedBodyCrossingTheLimitIsCutOff() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("POST /sink HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "3e8\r\n" + "x".repeat(1000) + "\r\n");
+            raw.send("a\r\n" + "y".repeat(10) + "\r\n0\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(413);
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+    }
+
+    @Test
+    void bodyWithinTheLimitPasses() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n" + "z".repeat(1000));
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.bodyText()).contains("\"body_bytes\":1000");
+        }
+    }
+
+    @Test
+    void connectionsBeyondTheLimitAreClosedAndOthersStillServed() throws Exception {
+        java.util.List<RawHttp> held = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 50; i++) {
+                RawHttp c = new RawHttp(proxy.port());
+                held.add(c);
+                c.send("GET /held HTTP/1.1\r\nHost: h\r\n\r\n");
+                assertThat(c.read().status()).isEqualTo(200);
+            }
+            try (RawHttp extra = new RawHttp(proxy.port())) {
+                assertThat(extra.isClosedByPeer(5000)).isTrue();
+            }
+            held.get(0).send("GET /still HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(held.get(0).read().status()).isEqualTo(200);
+        } finally {
+            for (RawHttp c : held) {
+                c.close();
+            }
+        }
+    }
+
+    private static void assertRejected(String request, int status) throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send(request);
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(status);
+            assertThat(r.header("content-type")).startsWith("text/plain");
+            assertThat(r.bodyText()).isNotBlank();
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+    }
+}
