@@ -55,6 +55,12 @@ public final class Backend {
         return config.port();
     }
 
+    /** {@code host:port} as a Host header value (IPv6 in brackets). */
+    public String authority() {
+        String host = host();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port();
+    }
+
     /** Position in the configured list; stable for the life of the process. */
     public int index() {
         return index;

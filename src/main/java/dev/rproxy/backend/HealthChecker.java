@@ -136,11 +136,6 @@ public final class HealthChecker implements AutoCloseable {
         }
     }
 
-    private static String hostHeader(Backend backend) {
-        String host = backend.host();
-        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + backend.port();
-    }
-
     /** Sends one probe request and reads the status line of its answer. */
     private final class ProbeHandler extends ChannelInboundHandlerAdapter {
         private final Probe probe;
@@ -156,7 +151,7 @@ public final class HealthChecker implements AutoCloseable {
         public void channelActive(ChannelHandlerContext ctx) {
             FullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, config.path());
             req.headers()
-                    .set(HttpHeaderNames.HOST, hostHeader(probe.backend))
+                    .set(HttpHeaderNames.HOST, probe.backend.authority())
                     .set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE)
                     .set(HttpHeaderNames.USER_AGENT, "rproxy-health-check")
                     .set(HttpHeaderNames.CONTENT_LENGTH, 0);

@@ -8,15 +8,21 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.channel.pool.AbstractChannelPoolHandler;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
-import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
 
 /**
  * Builds the pipeline of an upstream connection and keeps its read mode right across its life.
  *
- * <p>Pipeline: {@code HttpClientCodec -> FlowControlHandler -> IdleStateHandler -> UpstreamHandler}.
- * A channel starts with autoRead off (nothing is read before an exchange wants a response); while it
+ * <p>Pipeline: {@code HttpClientCodec -> IdleStateHandler -> UpstreamHandler}.
+ *
+ * <p>No {@code FlowControlHandler} here, unlike the client side: when a slow client pauses this
+ * channel, the messages already decoded from the current read (at most one read buffer, 64 KiB) are
+ * still written to the client, which bounds the overshoot. Holding them back instead would lose them
+ * when the backend closes right after its last byte: a closing channel discards what a flow control
+ * handler still queues, and the client would get a truncated response.
+ *
+ * <p>A channel starts with autoRead off (nothing is read before an exchange wants a response); while it
  * sits idle in the pool, autoRead is on so that a close or stray bytes from the backend are seen at
  * once and the channel is dropped instead of handed to the next request.
  */
@@ -41,7 +47,6 @@ public final class UpstreamChannelPoolHandler extends AbstractChannelPoolHandler
                 .setMaxHeaderSize(Math.max(limits.maxHeaderBytes(), 16384))
                 .setMaxChunkSize(MAX_CHUNK_SIZE);
         p.addLast("codec", new HttpClientCodec(decoder, false, true));
-        p.addLast("flow", new FlowControlHandler());
         p.addLast("idle", new IdleStateHandler(0, 0, pool.idleTimeoutMs(), TimeUnit.MILLISECONDS));
         p.addLast("upstream", new UpstreamHandler());
     }

@@ -9,6 +9,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.pool.ChannelPool;
 import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
@@ -119,6 +120,9 @@ final class Exchange implements FutureListener<Channel> {
     private void retryOnFreshConnection() {
         retried = true;
         pool = null;
+        // Nothing may be read from the client until the new connection can take it.
+        clientPaused = false;
+        client.channel().config().setAutoRead(false);
         ChannelFuture connect = services.pools().connectFresh(client.channel().eventLoop(), backend);
         connect.addListener((ChannelFuture f) -> {
             if (!f.isSuccess()) {
@@ -148,7 +152,13 @@ final class Exchange implements FutureListener<Channel> {
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
         upstreamHandler.attach(this);
         backend.exchangeStarted();
-        request.setProtocolVersion(HttpVersion.HTTP_1_1);
+        if (request.protocolVersion() != HttpVersion.HTTP_1_1) {
+            request.setProtocolVersion(HttpVersion.HTTP_1_1);
+            if (!request.headers().contains(HttpHeaderNames.HOST)) {
+                // HTTP/1.0 allowed omitting Host; the HTTP/1.1 request to the backend needs one.
+                request.headers().set(HttpHeaderNames.HOST, backend.authority());
+            }
+        }
         ch.write(request, ch.voidPromise());
         if (requestComplete) {
             // Only after a retry: the (empty) body was already read from the client.

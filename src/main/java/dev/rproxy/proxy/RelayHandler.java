@@ -7,6 +7,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
@@ -39,6 +40,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private ChannelHandlerContext ctx;
     private Exchange current;
     private boolean draining;
+    private boolean inputShutdown;
     private String clientAddress;
 
     public RelayHandler(RelayServices services) {
@@ -103,6 +105,14 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            // The client sent all it will send: finish the exchange in progress, then close.
+            inputShutdown = true;
+            if (current == null) {
+                ctx.close();
+            }
+            return;
+        }
         if (evt instanceof IdleStateEvent) {
             // Between requests the connection is simply idle; during an exchange only a client that
             // stopped reading is cut (a slow backend is the response deadline's business).
@@ -139,7 +149,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
 
     private void onResponseWritten(ChannelFuture written) {
         current = null;
-        if (!written.isSuccess() || draining) {
+        if (!written.isSuccess() || draining || inputShutdown) {
             ctx.close();
         } else if (ctx.channel().isActive()) {
             ctx.channel().config().setAutoRead(true);

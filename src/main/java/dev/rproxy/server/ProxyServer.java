@@ -75,6 +75,9 @@ public final class ProxyServer implements AutoCloseable {
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childOption(ChannelOption.SO_KEEPALIVE, true)
+                // A client may send its request and shut down its sending side (HTTP/1.0 tools
+                // do); it still gets its response.
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
                 .childHandler(new ServerChannelInitializer(services, backends, config.limits(), config.timeouts(), clients));
         serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();

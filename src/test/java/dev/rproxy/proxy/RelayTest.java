@@ -159,6 +159,40 @@ class RelayTest {
     }
 
     @Test
+    void answersAClientThatShutsDownItsSendingSideAfterTheRequest() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
+            raw.socket().shutdownOutput();
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.bodyText()).contains("\"body_bytes\":5");
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+    }
+
+    @Test
+    void http10RequestWithoutHostReachesTheBackendAsHttp11WithHost() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /nohost HTTP/1.0\r\n\r\n");
+            JsonNode headers = JSON.readTree(raw.read().body()).get("headers");
+            assertThat(headers.get("host").get(0).asText()).startsWith("127.0.0.1:");
+        }
+    }
+
+    @Test
+    void relaysContinueBeforeTheBodyIsSent() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+            RawHttp.Response interim = raw.read();
+            assertThat(interim.status()).isEqualTo(100);
+            raw.send("body");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.bodyText()).contains("\"body_bytes\":4");
+        }
+    }
+
+    @Test
     void answersPipelinedRequestsInOrder() throws Exception {
         try (RawHttp raw = new RawHttp(proxy.port())) {
             raw.send("GET /delay?ms=200 HTTP/1.1\r\nHost: h\r\n\r\nGET /p2 HTTP/1.1\r\nHost: h\r\n\r\n"
