@@ -90,7 +90,7 @@ final class Exchange implements FutureListener<Channel> {
     void start() {
         backend = services.selector().select(request, client.channel().remoteAddress());
         if (backend == null) {
-            fail(Failure.NO_BACKEND, null);
+            fail(Failure.NO_BACKEND, "none is healthy");
             return;
         }
         pool = services.pools().pool(client.channel().eventLoop(), backend);
@@ -143,7 +143,7 @@ final class Exchange implements FutureListener<Channel> {
         if ((failure == Failure.CONNECT_FAILED || failure == Failure.CONNECT_TIMEOUT) && services.healthChecker() != null) {
             services.healthChecker().recordPassiveFailure(backend, failure.message + ": " + cause.getMessage());
         }
-        fail(failure, cause);
+        fail(failure, String.valueOf(cause.getMessage()));
     }
 
     private void attach(Channel ch) {
@@ -184,13 +184,9 @@ final class Exchange implements FutureListener<Channel> {
             return;
         }
         if (content.decoderResult().isFailure()) {
+            Throwable cause = content.decoderResult().cause();
             ReferenceCountUtil.release(content);
-            log.debug("[{}] invalid request body: {}", client.channel().id(), content.decoderResult().cause().toString());
-            if (responseStarted) {
-                abort("invalid request body");
-            } else {
-                fail(Failure.BAD_REQUEST, null);
-            }
+            fail(Failure.BAD_REQUEST, "invalid request body: " + cause);
             return;
         }
         int n = content.content().readableBytes();
@@ -199,11 +195,7 @@ final class Exchange implements FutureListener<Channel> {
         if (services.maxBodyBytes() > 0 && bytesIn > services.maxBodyBytes()) {
             // Only a chunked body gets here: a declared length over the limit was refused up front.
             ReferenceCountUtil.release(content);
-            if (responseStarted) {
-                abort("request body over the limit");
-            } else {
-                fail(Failure.BODY_TOO_LARGE, null);
-            }
+            fail(Failure.BODY_TOO_LARGE, "over " + services.maxBodyBytes() + " bytes");
             return;
         }
         bodyForwarded |= n > 0;
@@ -342,13 +334,7 @@ final class Exchange implements FutureListener<Channel> {
     // ---------------------------------------------------------------- failures
 
     private void onBadResponse(Throwable cause) {
-        log.warn("[{}] backend {} sent an invalid response to {} {}: {}",
-                client.channel().id(), backend.id(), method, uri, cause.toString());
-        if (responseStarted) {
-            abort("invalid response from backend");
-        } else {
-            fail(Failure.BAD_RESPONSE, null);
-        }
+        fail(Failure.BAD_RESPONSE, cause.toString());
     }
 
     /** The upstream channel closed or failed while this exchange held it. */
@@ -364,14 +350,7 @@ final class Exchange implements FutureListener<Channel> {
             retryOnFreshConnection();
             return;
         }
-        String reason = cause == null ? "connection closed" : cause.toString();
-        if (responseStarted) {
-            log.warn("[{}] backend {} failed mid-response to {} {}: {}", client.channel().id(), backend.id(), method, uri, reason);
-            abort("backend failed mid-response");
-        } else {
-            log.warn("[{}] backend {} failed before responding to {} {}: {}", client.channel().id(), backend.id(), method, uri, reason);
-            fail(Failure.BACKEND_CLOSED, null);
-        }
+        fail(Failure.BACKEND_CLOSED, cause == null ? "connection closed" : cause.toString());
     }
 
     private void onResponseTimer() {
@@ -389,13 +368,7 @@ final class Exchange implements FutureListener<Channel> {
             armResponseTimer(responseTimeoutNanos - idle);
             return;
         }
-        log.warn("[{}] backend {} did not answer {} {} within {} ms", client.channel().id(), backend.id(), method, uri,
-                services.timeouts().responseMs());
-        if (responseStarted) {
-            abort("backend response timed out");
-        } else {
-            fail(Failure.RESPONSE_TIMEOUT, null);
-        }
+        fail(Failure.RESPONSE_TIMEOUT, "silent for " + services.timeouts().responseMs() + " ms");
     }
 
     /** True while the exchange waits on the backend rather than on the client. */
@@ -404,18 +377,33 @@ final class Exchange implements FutureListener<Channel> {
     }
 
     /**
-     * Answers the client with {@code failure} (nothing has been sent yet) and drops the upstream
-     * connection. The client connection stays open only if the request was read to its end.
+     * The one way an exchange fails: drops the upstream connection, logs one line (backend faults at
+     * WARN, client faults at DEBUG) and then respects the commit point. Before the response head was
+     * sent the client gets {@code failure}'s status; after it, the client connection is closed.
      */
-    void fail(Failure failure, Throwable cause) {
-        assert !responseStarted;
+    void fail(Failure failure, String detail) {
+        if (finished) {
+            return;
+        }
         finished = true;
         cancelResponseTimer();
         releaseUpstream(false);
+        String backendId = backend == null ? "-" : backend.id();
+        boolean clientFault = failure.status.code() < 500 || failure == Failure.SHUTTING_DOWN;
+        if (responseStarted) {
+            log.warn("[{}] {} {}: {} after the response began (backend {}: {}); closing the client connection",
+                    client.channel().id(), method, uri, failure.message, backendId, detail);
+            logAccess();
+            relay.exchangeEnded(this);
+            client.close();
+            return;
+        }
         status = failure.status.code();
-        if (cause != null) {
-            log.warn("[{}] {} {} -> {}: {} ({})", client.channel().id(), method, uri, status, failure.message,
-                    backend == null ? "-" : backend.id() + ": " + cause.getMessage());
+        if (clientFault) {
+            log.debug("[{}] {} {} -> {} {} ({})", client.channel().id(), method, uri, status, failure.message, detail);
+        } else {
+            log.warn("[{}] {} {} -> {} {} (backend {}: {})", client.channel().id(), method, uri, status, failure.message,
+                    backendId, detail);
         }
         logAccess();
         if (!client.channel().isActive()) {
@@ -429,17 +417,6 @@ final class Exchange implements FutureListener<Channel> {
         } else {
             relay.exchangeEnded(this);
         }
-    }
-
-    /** After the commit point: close both sides so the client sees a truncated response. */
-    private void abort(String reason) {
-        finished = true;
-        cancelResponseTimer();
-        releaseUpstream(false);
-        log.debug("[{}] aborting {} {}: {}", client.channel().id(), method, uri, reason);
-        logAccess();
-        relay.exchangeEnded(this);
-        client.close();
     }
 
     /** The client connection closed: drop the upstream side; nothing is left to answer. */

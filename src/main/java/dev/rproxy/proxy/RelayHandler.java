@@ -65,7 +65,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
             Exchange exchange = new Exchange(this, ctx, services, request);
             current = exchange;
             if (draining) {
-                exchange.fail(Failure.SHUTTING_DOWN, null);
+                exchange.fail(Failure.SHUTTING_DOWN, "draining");
             } else {
                 exchange.start();
             }
