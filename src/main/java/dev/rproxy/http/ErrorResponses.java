@@ -35,6 +35,8 @@ public final class ErrorResponses {
         URI_TOO_LONG(HttpResponseStatus.REQUEST_URI_TOO_LONG, "request line too long"),
         HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large"),
         BODY_TOO_LARGE(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large"),
+        VERSION_NOT_SUPPORTED(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are supported"),
+        MISSING_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: HTTP/1.1 needs exactly one Host header"),
         NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
         POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted"),
         CONNECT_FAILED(HttpResponseStatus.BAD_GATEWAY, "backend connection failed"),

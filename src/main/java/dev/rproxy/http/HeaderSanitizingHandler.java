@@ -91,7 +91,16 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         ctx.fireChannelRead(request);
     }
 
+    /** Limits and the request-line and Host rules of RFC 9112 sections 2.3 and 3.2. */
     private ErrorResponses.Failure overLimit(HttpRequest request) {
+        HttpVersion version = request.protocolVersion();
+        if (version.majorVersion() != 1 || version.minorVersion() > 1 || !"HTTP".equals(version.protocolName())) {
+            return ErrorResponses.Failure.VERSION_NOT_SUPPORTED;
+        }
+        if (version.minorVersion() == 1 && request.headers().getAll(HttpHeaderNames.HOST).size() != 1
+                || request.headers().getAll(HttpHeaderNames.HOST).size() > 1) {
+            return ErrorResponses.Failure.MISSING_HOST;
+        }
         if (request.headers().size() > maxHeaderCount) {
             return ErrorResponses.Failure.HEADERS_TOO_LARGE;
         }

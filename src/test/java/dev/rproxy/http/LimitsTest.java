@@ -14,6 +14,19 @@ class LimitsTest {
                     + "\"maxBodyBytes\":1000,\"maxConnections\":50}");
 
     @Test
+    void http11WithoutHostOrWithTwoIs400() throws Exception {
+        assertRejected("GET / HTTP/1.1\r\n\r\n", 400);
+        assertRejected("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+        assertRejected("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    }
+
+    @Test
+    void versionsOtherThan10And11Are505() throws Exception {
+        assertRejected("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
+        assertRejected("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505);
+    }
+
+    @Test
     void requestLineOverTheLimitIs414() throws Exception {
         assertRejected("GET /" + "a".repeat(1100) + " HTTP/1.1\r\nHost: h\r\n\r\n", 414);
     }
