@@ -69,7 +69,6 @@ final class Exchange implements FutureListener<Channel> {
     private boolean responseStarted;
     private boolean backendReusable;
     private boolean finished;
-    private boolean clientPaused;
     private boolean upstreamPaused;
     private boolean upstreamFlushPending;
     private int status;
@@ -96,15 +95,22 @@ final class Exchange implements FutureListener<Channel> {
         pool = services.pools().pool(client.channel().eventLoop(), backend);
         Future<Channel> acquired = pool.acquire();
         if (acquired.isDone()) {
-            operationComplete(acquired);
+            // The usual case with keep-alive: an idle connection was at hand. Nothing is paused;
+            // the head is flushed with whatever else this read brought.
+            onAcquired(acquired, false);
         } else {
+            relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
             acquired.addListener(this);
         }
     }
 
-    /** The pool's answer to {@link #start()}. */
+    /** The pool's late answer to {@link #start()}. */
     @Override
     public void operationComplete(Future<Channel> acquired) {
+        onAcquired(acquired, true);
+    }
+
+    private void onAcquired(Future<Channel> acquired, boolean flushNow) {
         if (!acquired.isSuccess()) {
             onConnectFailed(acquired.cause());
             return;
@@ -114,15 +120,15 @@ final class Exchange implements FutureListener<Channel> {
             pool.release(ch); // the client left while we waited; the connection is untouched
             return;
         }
-        attach(ch);
+        attach(ch, flushNow);
     }
 
     private void retryOnFreshConnection() {
         retried = true;
         pool = null;
         // Nothing may be read from the client until the new connection can take it.
-        clientPaused = false;
-        client.channel().config().setAutoRead(false);
+        relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
+        relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
         ChannelFuture connect = services.pools().connectFresh(client.channel().eventLoop(), backend);
         connect.addListener((ChannelFuture f) -> {
             if (!f.isSuccess()) {
@@ -130,7 +136,7 @@ final class Exchange implements FutureListener<Channel> {
             } else if (finished) {
                 f.channel().close();
             } else {
-                attach(f.channel());
+                attach(f.channel(), true);
             }
         });
     }
@@ -146,7 +152,7 @@ final class Exchange implements FutureListener<Channel> {
         fail(failure, String.valueOf(cause.getMessage()));
     }
 
-    private void attach(Channel ch) {
+    private void attach(Channel ch, boolean flushNow) {
         assert ch.eventLoop().inEventLoop() && ch.eventLoop() == client.channel().eventLoop();
         upstream = ch;
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
@@ -167,13 +173,16 @@ final class Exchange implements FutureListener<Channel> {
         touch();
         armResponseTimer(responseTimeoutNanos);
         ch.config().setAutoRead(true);
-        if (!requestComplete) {
-            // Delivers what the client already sent (queued in FlowControlHandler) synchronously.
-            client.channel().config().setAutoRead(true);
+        // Delivers what the client already sent (queued in FlowControlHandler) synchronously.
+        relay.resumeReads(RelayHandler.PAUSE_NO_UPSTREAM);
+        // The head goes out even without body bytes (a client sending Expect: 100-continue waits
+        // for an answer first): now, or at the end of the client read in progress.
+        if (flushNow) {
+            upstreamFlushPending = false;
+            ch.flush();
+        } else {
+            upstreamFlushPending = true;
         }
-        // The head goes out now even without body bytes: a client sending Expect: 100-continue
-        // waits for an answer before it sends any.
-        ch.flush();
     }
 
     // ---------------------------------------------------------------- client -> backend
@@ -203,12 +212,10 @@ final class Exchange implements FutureListener<Channel> {
         touch();
         if (last) {
             requestComplete = true;
-            client.channel().config().setAutoRead(false);
             upstreamFlushPending = false;
             upstream.flush();
         } else if (!upstream.isWritable()) {
-            clientPaused = true;
-            client.channel().config().setAutoRead(false);
+            relay.pauseReads(RelayHandler.PAUSE_BACKPRESSURE);
             upstreamFlushPending = false;
             upstream.flush();
         } else {
@@ -224,11 +231,8 @@ final class Exchange implements FutureListener<Channel> {
     }
 
     void onUpstreamWritabilityChanged(boolean writable) {
-        if (writable && clientPaused && !finished) {
-            clientPaused = false;
-            if (!requestComplete) {
-                client.channel().config().setAutoRead(true);
-            }
+        if (writable && !finished) {
+            relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         }
     }
 

@@ -6,7 +6,9 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
@@ -27,18 +29,28 @@ import java.net.SocketAddress;
  *           channelWritabilityChanged below)
  * </pre>
  *
- * <p>Reads: client reads stop as soon as a request head arrives (its body is read only once there
- * is an upstream channel to send it to), stop again when the request is complete, and resume after
- * the last byte of the response has been written: pipelined requests wait in the socket and in
- * {@code FlowControlHandler}, and are answered in order.
+ * <p>Reads: client reads pause while there is no upstream channel to send a body to, while the
+ * upstream channel is unwritable, and while a pipelined request waits for the exchange before it
+ * (answered in order, the rest of its bytes held in the socket and in {@code FlowControlHandler}).
+ * Each cause is one bit of {@link #pauseReasons}; autoRead changes only when the set becomes empty
+ * or non-empty, so a keep-alive exchange that finds an idle pooled connection changes nothing (on
+ * epoll every change is a system call).
  *
  * <p>Threading: every method runs on the channel's event loop.
  */
 public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private final RelayServices services;
     private final ChannelFutureListener nextRequest = this::onResponseWritten;
+    static final int PAUSE_NO_UPSTREAM = 1;
+    static final int PAUSE_BACKPRESSURE = 2;
+    static final int PAUSE_NEXT_REQUEST = 4;
+    private static final int PAUSE_EXCHANGE = PAUSE_NO_UPSTREAM | PAUSE_BACKPRESSURE;
+
     private ChannelHandlerContext ctx;
     private Exchange current;
+    private HttpRequest next;
+    private FullHttpResponse localResponse;
+    private int pauseReasons;
     private boolean draining;
     private boolean inputShutdown;
     private String clientAddress;
@@ -55,25 +67,62 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof HttpRequest request) {
-            ctx.channel().config().setAutoRead(false);
-            if (current != null) {
-                // Cannot happen while reads pause between requests; refuse to guess.
-                ReferenceCountUtil.release(msg);
-                ctx.close();
+            if (current != null || localResponse != null) {
+                if (next != null) {
+                    // Reads pause as soon as one request waits; a second cannot arrive.
+                    ReferenceCountUtil.release(msg);
+                    ctx.close();
+                    return;
+                }
+                next = request; // pipelined: answered after the current exchange
+                pauseReads(PAUSE_NEXT_REQUEST);
                 return;
             }
-            Exchange exchange = new Exchange(this, ctx, services, request);
-            current = exchange;
-            if (draining) {
-                exchange.fail(Failure.SHUTTING_DOWN, "draining");
-            } else {
-                exchange.start();
-            }
+            startExchange(request);
         } else if (msg instanceof HttpContent content && current != null) {
             current.onRequestContent(content);
+        } else if (msg instanceof LastHttpContent last && localResponse != null) {
+            // The body of a local request is read and dropped; its answer goes out after it.
+            last.release();
+            FullHttpResponse response = localResponse;
+            localResponse = null;
+            pauseReads(PAUSE_NEXT_REQUEST); // before the write: its listener may run at once
+            ctx.writeAndFlush(response).addListener(nextRequest);
         } else {
             // Body of a request that was already answered (e.g. rejected): dropped.
             ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private void startExchange(HttpRequest request) {
+        FullHttpResponse local = services.local().respond(request);
+        if (local != null) {
+            localResponse = local;
+            return;
+        }
+        Exchange exchange = new Exchange(this, ctx, services, request);
+        current = exchange;
+        if (draining) {
+            exchange.fail(Failure.SHUTTING_DOWN, "draining");
+        } else {
+            exchange.start();
+        }
+    }
+
+    void pauseReads(int reason) {
+        int before = pauseReasons;
+        pauseReasons |= reason;
+        if (before == 0 && pauseReasons != 0) {
+            ctx.channel().config().setAutoRead(false);
+        }
+    }
+
+    void resumeReads(int reasons) {
+        int before = pauseReasons;
+        pauseReasons &= ~reasons;
+        if (before != 0 && pauseReasons == 0 && ctx.channel().isActive()) {
+            // With a FlowControlHandler in front this delivers queued messages synchronously.
+            ctx.channel().config().setAutoRead(true);
         }
     }
 
@@ -97,6 +146,11 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         Exchange exchange = current;
         current = null;
+        next = null;
+        if (localResponse != null) {
+            localResponse.release();
+            localResponse = null;
+        }
         if (exchange != null) {
             exchange.onClientClosed();
         }
@@ -108,7 +162,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         if (evt instanceof ChannelInputShutdownEvent) {
             // The client sent all it will send: finish the exchange in progress, then close.
             inputShutdown = true;
-            if (current == null) {
+            if (current == null && localResponse == null) {
                 ctx.close();
             }
             return;
@@ -137,7 +191,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
      */
     public void drain() {
         draining = true;
-        if (current == null) {
+        if (current == null && localResponse == null) {
             ctx.close();
         }
     }
@@ -149,17 +203,31 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
 
     private void onResponseWritten(ChannelFuture written) {
         current = null;
-        if (!written.isSuccess() || draining || inputShutdown) {
+        pauseReasons &= ~PAUSE_EXCHANGE;
+        HttpRequest waiting = next;
+        next = null;
+        if (!written.isSuccess() || !ctx.channel().isActive()
+                || (draining && waiting == null) || (inputShutdown && waiting == null)) {
             ctx.close();
-        } else if (ctx.channel().isActive()) {
-            ctx.channel().config().setAutoRead(true);
+            return;
         }
+        if (waiting != null) {
+            startExchange(waiting);
+            if (current != null) {
+                current.onClientReadComplete(); // flushes the head when it went out synchronously
+            }
+        }
+        resumeReads(PAUSE_NEXT_REQUEST);
     }
 
-    /** The exchange ended and the connection will close; no further request is read. */
+    /**
+     * The exchange ended and the connection closes once its response is written: nothing more is
+     * read from it.
+     */
     void exchangeEnded(Exchange exchange) {
         if (current == exchange) {
             current = null;
+            pauseReads(PAUSE_NEXT_REQUEST);
         }
     }
 

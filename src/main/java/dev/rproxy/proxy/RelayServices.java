@@ -12,6 +12,7 @@ import dev.rproxy.pool.UpstreamPools;
  * @param healthChecker receives passive failures; {@code null} when active checks are off (a backend
  *     marked down by traffic alone would never be marked up again)
  * @param maxBodyBytes request bodies above this are cut off (0: no limit)
+ * @param local requests answered by the proxy itself
  */
 public record RelayServices(
         BackendSelector selector,
@@ -19,4 +20,5 @@ public record RelayServices(
         HealthChecker healthChecker,
         TimeoutsConfig timeouts,
         boolean accessLog,
-        long maxBodyBytes) {}
+        long maxBodyBytes,
+        LocalResponder local) {}

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Pipeline of an accepted client connection:
  * {@code HttpServerCodec -> FlowControlHandler -> IdleStateHandler -> HttpServerKeepAliveHandler ->
- * HeaderSanitizingHandler -> LocalHealthHandler -> RelayHandler}.
+ * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
+ * in request order (see {@link dev.rproxy.proxy.LocalResponder}).
  *
  * <p>{@code FlowControlHandler} sits right after the codec because turning autoRead off does not
  * stop messages the codec has already decoded from one read; it holds them until asked.
@@ -64,7 +65,6 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         p.addLast("idle", new IdleStateHandler(0, 0, timeouts.idleMs(), TimeUnit.MILLISECONDS));
         p.addLast("keepAlive", new HttpServerKeepAliveHandler());
         p.addLast("sanitizer", new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes()));
-        p.addLast("localHealth", new LocalHealthHandler(backends));
         p.addLast("relay", new RelayHandler(services));
     }
 }

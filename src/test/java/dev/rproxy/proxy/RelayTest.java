@@ -204,6 +204,17 @@ class RelayTest {
     }
 
     @Test
+    void pipelinedLocalHealthRequestWaitsForTheExchangeBeforeIt() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /delay?ms=300 HTTP/1.1\r\nHost: h\r\n\r\nGET /_health HTTP/1.1\r\nHost: h\r\n\r\n"
+                    + "GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(JSON.readTree(raw.read().body()).get("path").asText()).isEqualTo("/delay");
+            assertThat(JSON.readTree(raw.read().body()).get("status").asText()).isEqualTo("healthy");
+            assertThat(JSON.readTree(raw.read().body()).get("path").asText()).isEqualTo("/after");
+        }
+    }
+
+    @Test
     void twoHundredConcurrentClientsGetTheirOwnResponses() throws Exception {
         java.util.concurrent.ExecutorService executor = java.util.concurrent.Executors.newFixedThreadPool(8);
         HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).executor(executor).build();

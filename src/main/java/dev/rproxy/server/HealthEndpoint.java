@@ -6,59 +6,39 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.backend.BackendGroup;
+import dev.rproxy.proxy.LocalResponder;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
-import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
-import io.netty.handler.codec.http.LastHttpContent;
-import io.netty.util.ReferenceCountUtil;
 
 /**
- * Answers {@code GET /_health} (and HEAD) on the proxy itself; the request is never forwarded.
+ * The proxy's own {@code GET /_health} (and HEAD); never forwarded.
  *
  * <pre>{"status":"healthy"|"unhealthy","backends":[{"id","url","healthy","activeConnections"}]}</pre>
  *
  * 200 while at least one backend is healthy, 503 otherwise, so a load balancer in front of several
- * proxies can take this one out when it has nowhere to send traffic. A request body, if any, is
- * read and dropped.
+ * proxies can take this one out when it has nowhere to send traffic.
  */
-public final class LocalHealthHandler extends ChannelInboundHandlerAdapter {
+public final class HealthEndpoint implements LocalResponder {
     static final String PATH = "/_health";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final BackendGroup backends;
 
-    public LocalHealthHandler(BackendGroup backends) {
+    public HealthEndpoint(BackendGroup backends) {
         this.backends = backends;
     }
 
-    /** The body of a health request is being read and dropped. */
-    private boolean swallowing;
-
     @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (msg instanceof HttpRequest request && isHealthRequest(request)) {
-            ReferenceCountUtil.release(msg);
-            swallowing = !(msg instanceof LastHttpContent);
-            boolean head = HttpMethod.HEAD.equals(request.method());
-            ctx.writeAndFlush(healthResponse(head));
-            return;
-        }
-        if (msg instanceof HttpContent && swallowing) {
-            swallowing = !(msg instanceof LastHttpContent);
-            ReferenceCountUtil.release(msg);
-            return;
-        }
-        ctx.fireChannelRead(msg);
+    public FullHttpResponse respond(HttpRequest request) {
+        return isHealthRequest(request) ? healthResponse(HttpMethod.HEAD.equals(request.method())) : null;
     }
 
     private static boolean isHealthRequest(HttpRequest request) {
@@ -67,7 +47,6 @@ public final class LocalHealthHandler extends ChannelInboundHandlerAdapter {
                 && (uri.length() == PATH.length() || uri.charAt(PATH.length()) == '?');
         return pathMatches && (HttpMethod.GET.equals(request.method()) || HttpMethod.HEAD.equals(request.method()));
     }
-
     private FullHttpResponse healthResponse(boolean head) {
         ObjectNode root = JSON.createObjectNode();
         boolean any = backends.anyHealthy();
