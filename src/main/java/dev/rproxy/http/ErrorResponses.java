@@ -35,6 +35,7 @@ public final class ErrorResponses {
         URI_TOO_LONG(HttpResponseStatus.REQUEST_URI_TOO_LONG, "request line too long"),
         HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large"),
         BODY_TOO_LARGE(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large"),
+        CONNECT_NOT_ALLOWED(HttpResponseStatus.METHOD_NOT_ALLOWED, "CONNECT is not supported"),
         VERSION_NOT_SUPPORTED(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are supported"),
         MISSING_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: HTTP/1.1 needs exactly one Host header"),
         NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
@@ -90,6 +91,9 @@ public final class ErrorResponses {
         response.headers()
                 .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.TEXT_PLAIN + "; charset=utf-8")
                 .set(HttpHeaderNames.CONTENT_LENGTH, body.readableBytes());
+        if (status.code() == 405) {
+            response.headers().set(HttpHeaderNames.ALLOW, "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE");
+        }
         if (close) {
             HttpUtil.setKeepAlive(response, false);
         }
@@ -97,15 +101,10 @@ public final class ErrorResponses {
     }
 
     /**
-     * Writes the failure's response and flushes. With {@code close} the connection is closed once
-     * the response is written (the keep-alive handler acts on {@code Connection: close}; the
-     * explicit close covers a pipeline without it).
+     * Writes the failure's response and flushes. With {@code close} it says {@code Connection:
+     * close}; {@link HeaderSanitizingHandler} closes the connection after it.
      */
     public static ChannelFuture send(ChannelHandlerContext ctx, Failure failure, boolean close) {
-        ChannelFuture f = ctx.writeAndFlush(response(failure.status, failure.message, close));
-        if (close) {
-            f.addListener(io.netty.channel.ChannelFutureListener.CLOSE);
-        }
-        return f;
+        return ctx.writeAndFlush(response(failure.status, failure.message, close));
     }
 }

@@ -13,6 +13,7 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
@@ -29,9 +30,14 @@ import java.util.List;
  *
  * <p>Outbound (relayed responses): strips hop-by-hop fields and frames the body for this client:
  * {@code Content-Length} is kept; otherwise chunked for an HTTP/1.1 client, or close-delimited for
- * an HTTP/1.0 one (the keep-alive handler then closes); HEAD, 1xx, 204 and 304 carry no body.
- * Responses the proxy makes itself are always {@link FullHttpResponse}s with explicit framing and
- * pass untouched; relayed ones never are.
+ * an HTTP/1.0 one; HEAD, 1xx, 204 and 304 carry no body. Responses the proxy makes itself are always
+ * {@link FullHttpResponse}s with explicit framing and are not stripped; relayed ones never are.
+ *
+ * <p>Persistence (RFC 9112 section 9.3) is decided here, once per response, for both kinds: the
+ * connection stays open unless the client did not ask for keep-alive, the body is close-delimited,
+ * the proxy's own response says {@code Connection: close}, or the relay asked to close ({@link
+ * #closeAfterResponse()}). The response head says so, and after the last byte the connection is
+ * closed: at once when the client has sent everything, otherwise with a lingering close.
  *
  * <p>Requests on one connection are handled one at a time (the relay reads the next only after the
  * previous response), so the last request seen is the one being answered.
@@ -46,8 +52,14 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     private final int maxHeaderCount;
     private final long maxBodyBytes;
     private String clientIp;
+    /** Longest a closing connection keeps reading and dropping what a client still sends. */
+    static final long LINGER_MS = 2000;
+
     private boolean requestIsHead;
-    private boolean http10KeepAlive;
+    private boolean requestKeepAlive = true;
+    private boolean closeRequested;
+    private boolean closeAfterLast;
+    private boolean lingerAfterLast;
     private HttpVersion requestVersion = HttpVersion.HTTP_1_1;
 
     /**
@@ -69,18 +81,18 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         }
         if (request.decoderResult().isFailure()) {
             ReferenceCountUtil.release(msg);
-            ErrorResponses.send(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()), true);
+            reject(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()));
             return;
         }
         ErrorResponses.Failure limit = overLimit(request);
         if (limit != null) {
             ReferenceCountUtil.release(msg);
-            ErrorResponses.send(ctx, limit, true);
+            reject(ctx, limit);
             return;
         }
         requestIsHead = HttpMethod.HEAD.equals(request.method());
         requestVersion = request.protocolVersion();
-        http10KeepAlive = !requestVersion.isKeepAliveDefault() && HttpUtil.isKeepAlive(request);
+        requestKeepAlive = HttpUtil.isKeepAlive(request);
         HttpHeaders headers = request.headers();
         boolean chunked = HttpUtil.isTransferEncodingChunked(request);
         HopByHopHeaders.strip(headers);
@@ -89,6 +101,26 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         }
         addForwardedHeaders(ctx, headers);
         ctx.fireChannelRead(request);
+    }
+
+    /** Answers a request that is not forwarded, then closes (its body, if any, is never read). */
+    private void reject(ChannelHandlerContext ctx, ErrorResponses.Failure failure) {
+        closeRequested = true;
+        ErrorResponses.send(ctx, failure, true)
+                .addListener(f -> LingeringCloseHandler.closeGracefully(ctx, LINGER_MS));
+    }
+
+    /**
+     * The relay's request to end the connection after the response in progress (shutdown, or a
+     * request body that was not read to its end). Called on the channel's event loop.
+     */
+    public void closeAfterResponse() {
+        closeRequested = true;
+    }
+
+    /** Whether the connection ends after the current response. */
+    public boolean isClosing() {
+        return closeRequested || closeAfterLast;
     }
 
     /** Limits and the request-line and Host rules of RFC 9112 sections 2.3 and 3.2. */
@@ -100,6 +132,10 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         if (version.minorVersion() == 1 && request.headers().getAll(HttpHeaderNames.HOST).size() != 1
                 || request.headers().getAll(HttpHeaderNames.HOST).size() > 1) {
             return ErrorResponses.Failure.MISSING_HOST;
+        }
+        if (HttpMethod.CONNECT.equals(request.method())) {
+            // A tunnel is not an exchange: after a 2xx the backend connection would stop being HTTP.
+            return ErrorResponses.Failure.CONNECT_NOT_ALLOWED;
         }
         if (request.headers().size() > maxHeaderCount) {
             return ErrorResponses.Failure.HEADERS_TOO_LARGE;
@@ -141,37 +177,56 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
-        if (msg instanceof HttpResponse response) {
-            if (!(msg instanceof FullHttpResponse)) {
-                frameRelayedResponse(response);
-            }
-            if (http10KeepAlive && HttpUtil.isKeepAlive(response)) {
+        if (msg instanceof HttpResponse response && response.status().codeClass() != HttpStatusClass.INFORMATIONAL) {
+            boolean full = msg instanceof FullHttpResponse;
+            boolean ownClose = full && !HttpUtil.isKeepAlive(response);
+            boolean lengthKnown = full || frameRelayedResponse(response);
+            closeAfterLast = !requestKeepAlive || closeRequested || ownClose || !lengthKnown;
+            lingerAfterLast = closeRequested || ownClose;
+            HttpHeaders headers = response.headers();
+            if (closeAfterLast) {
+                headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            } else if (!requestVersion.isKeepAliveDefault()) {
                 // An HTTP/1.0 client keeps the connection only when told so explicitly.
-                response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+                headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+            } else {
+                headers.remove(HttpHeaderNames.CONNECTION);
             }
+        } else if (msg instanceof HttpResponse response) {
+            HopByHopHeaders.strip(response.headers());
+            response.setProtocolVersion(HttpVersion.HTTP_1_1);
+        }
+        if (msg instanceof LastHttpContent && closeAfterLast) {
+            boolean linger = lingerAfterLast || closeRequested;
+            ctx.write(msg, promise.unvoid()).addListener(f -> {
+                if (linger) {
+                    LingeringCloseHandler.closeGracefully(ctx, LINGER_MS);
+                } else {
+                    ctx.close();
+                }
+            });
+            return;
         }
         ctx.write(msg, promise);
     }
 
-    private void frameRelayedResponse(HttpResponse response) {
+    /** Strips and frames a relayed final response; false when its body ends only with the connection. */
+    private boolean frameRelayedResponse(HttpResponse response) {
         HttpHeaders headers = response.headers();
         HopByHopHeaders.strip(headers);
         response.setProtocolVersion(HttpVersion.HTTP_1_1);
         int code = response.status().code();
-        if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
-            return;
-        }
         if (code == 204) {
             headers.remove(HttpHeaderNames.CONTENT_LENGTH);
-            return;
+            return true;
         }
         if (requestIsHead || code == 304 || HttpUtil.isContentLengthSet(response)) {
-            return;
+            return true;
         }
         if (requestVersion.isKeepAliveDefault()) {
             headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+            return true;
         }
-        // An HTTP/1.0 client gets a close-delimited body: no length, and the keep-alive handler
-        // adds Connection: close and closes after the last chunk.
+        return false; // an HTTP/1.0 client gets a close-delimited body
     }
 }

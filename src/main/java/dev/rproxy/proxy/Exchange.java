@@ -54,6 +54,7 @@ final class Exchange implements FutureListener<Channel> {
     private final String uri;
     private final long startNanos = System.nanoTime();
     private final long responseTimeoutNanos;
+    private final boolean clientHttp10;
 
     private Backend backend;
     private ChannelPool pool;
@@ -82,6 +83,7 @@ final class Exchange implements FutureListener<Channel> {
         this.request = request;
         this.method = request.method().name();
         this.uri = request.uri();
+        this.clientHttp10 = request.protocolVersion().minorVersion() == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
     }
 
@@ -208,10 +210,14 @@ final class Exchange implements FutureListener<Channel> {
             return;
         }
         bodyForwarded |= n > 0;
-        upstream.write(content, upstream.voidPromise());
+        requestComplete |= last; // before the write: a retry it may trigger must know
+        Channel up = upstream;
+        up.write(content, up.voidPromise());
+        if (finished || upstream != up) {
+            return; // the write failed at once: the exchange failed or is being retried
+        }
         touch();
         if (last) {
-            requestComplete = true;
             upstreamFlushPending = false;
             upstream.flush();
         } else if (!upstream.isWritable()) {
@@ -243,13 +249,15 @@ final class Exchange implements FutureListener<Channel> {
             ReferenceCountUtil.release(msg);
             return;
         }
-        touch();
         if (msg instanceof HttpResponse response) {
+            touch();
             onResponseHead(response);
         } else if (msg instanceof HttpContent content) {
+            touch();
             onResponseContent(content);
         } else {
             ReferenceCountUtil.release(msg);
+            onBadResponse(new IllegalStateException("not HTTP: " + msg.getClass().getSimpleName()));
         }
     }
 
@@ -265,8 +273,12 @@ final class Exchange implements FutureListener<Channel> {
                 onBadResponse(new IllegalStateException("101 without an upgrade request"));
                 return;
             }
-            informational = true; // relayed as is (100 Continue, 103 Early Hints); its end follows
-            client.write(response, client.voidPromise());
+            // Relayed as is (100 Continue, 103 Early Hints), except to HTTP/1.0 clients, which must
+            // not get one (RFC 9110 section 15.2); its (empty) end follows.
+            informational = true;
+            if (!clientHttp10) {
+                client.write(response, client.voidPromise());
+            }
             return;
         }
         responseStarted = true;
@@ -290,7 +302,11 @@ final class Exchange implements FutureListener<Channel> {
             if (content instanceof LastHttpContent) {
                 informational = false;
             }
-            client.writeAndFlush(content, client.voidPromise());
+            if (clientHttp10) {
+                content.release();
+            } else {
+                client.writeAndFlush(content, client.voidPromise());
+            }
             return;
         }
         bytesOut += content.content().readableBytes();
@@ -310,14 +326,16 @@ final class Exchange implements FutureListener<Channel> {
         finished = true;
         cancelResponseTimer();
         releaseUpstream(requestComplete && backendReusable);
+        if (!requestComplete) {
+            // The backend answered before the request body ended; the rest of it cannot be
+            // skipped reliably, so the connection ends (with a lingering close) after this response.
+            relay.closeAfterResponse();
+        }
         ChannelFuture written = client.writeAndFlush(last);
         logAccess();
         if (requestComplete) {
             written.addListener(relay.nextRequestListener());
         } else {
-            // The backend answered before the request body ended; the rest of it cannot be
-            // skipped reliably, so the connection ends with this response.
-            written.addListener(ChannelFutureListener.CLOSE);
             relay.exchangeEnded(this);
         }
     }
@@ -346,7 +364,8 @@ final class Exchange implements FutureListener<Channel> {
         if (finished) {
             return;
         }
-        if (!responseStarted && !informational && !retried && !bodyForwarded && upstreamHandler.isReused()) {
+        if (!responseStarted && !informational && !retried && !bodyForwarded && upstreamHandler.isReused()
+                && isIdempotent(request.method())) {
             // A kept-alive connection that the backend closed as we reused it: nothing reached the
             // backend's application, so the request is sent once more on a new connection.
             log.debug("[{}] reused connection to {} failed before a response, retrying", client.channel().id(), backend.id());
@@ -362,8 +381,8 @@ final class Exchange implements FutureListener<Channel> {
         if (finished) {
             return;
         }
-        if (upstreamPaused) {
-            // Waiting on a slow client, not on the backend: the client's idle timeout owns this.
+        if (!waitingOnBackend()) {
+            // Waiting on a slow client, not on the backend: the client's timeouts own this.
             armResponseTimer(responseTimeoutNanos);
             return;
         }
@@ -375,9 +394,16 @@ final class Exchange implements FutureListener<Channel> {
         fail(Failure.RESPONSE_TIMEOUT, "silent for " + services.timeouts().responseMs() + " ms");
     }
 
-    /** True while the exchange waits on the backend rather than on the client. */
+    /**
+     * True while the exchange waits on the backend rather than on the client: not while a slow
+     * client holds back the response, nor while the request body is still coming in and the
+     * backend takes it as fast as it arrives.
+     */
     boolean waitingOnBackend() {
-        return !finished && !upstreamPaused;
+        if (finished || upstreamPaused) {
+            return false;
+        }
+        return requestComplete || upstream == null || !upstream.isWritable();
     }
 
     /**
@@ -450,11 +476,28 @@ final class Exchange implements FutureListener<Channel> {
         if (!reusable) {
             ch.close();
         }
-        if (pool != null) {
-            pool.release(ch); // a closed channel is dropped by the pool's release health check
+        if (pool == null) {
+            if (reusable) {
+                ch.close(); // connections made for a retry are not pooled
+            }
         } else if (reusable) {
-            ch.close(); // connections made for a retry are not pooled
+            // Released after the read in progress is fully decoded: bytes the backend sent beyond
+            // this response then reach UpstreamHandler with no exchange attached, which closes the
+            // connection, instead of being taken as the answer to the next request.
+            ChannelPool p = pool;
+            ch.eventLoop().execute(() -> p.release(ch));
+        } else {
+            pool.release(ch); // a closed channel is dropped by the pool's release health check
         }
+    }
+
+    /**
+     * RFC 9110 section 9.2.2. A request that is not idempotent is never sent twice: the backend may
+     * have acted on it before the connection died.
+     */
+    private static boolean isIdempotent(HttpMethod method) {
+        return HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method) || HttpMethod.OPTIONS.equals(method)
+                || HttpMethod.PUT.equals(method) || HttpMethod.DELETE.equals(method) || HttpMethod.TRACE.equals(method);
     }
 
     private void touch() {
@@ -462,6 +505,7 @@ final class Exchange implements FutureListener<Channel> {
     }
 
     private void armResponseTimer(long delayNanos) {
+        cancelResponseTimer();
         responseTimer = client.channel().eventLoop().schedule(this::onResponseTimer, delayNanos, TimeUnit.NANOSECONDS);
     }
 

@@ -1,6 +1,7 @@
 package dev.rproxy.proxy;
 
 import dev.rproxy.http.ErrorResponses.Failure;
+import dev.rproxy.http.HeaderSanitizingHandler;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -40,6 +41,7 @@ import java.net.SocketAddress;
  */
 public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private final RelayServices services;
+    private final HeaderSanitizingHandler connection;
     private final ChannelFutureListener nextRequest = this::onResponseWritten;
     static final int PAUSE_NO_UPSTREAM = 1;
     static final int PAUSE_BACKPRESSURE = 2;
@@ -55,8 +57,13 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private boolean inputShutdown;
     private String clientAddress;
 
-    public RelayHandler(RelayServices services) {
+    /**
+     * @param connection the connection's sanitizer, which decides persistence and closes; the relay
+     *     asks it to close after a response when the connection cannot carry another request
+     */
+    public RelayHandler(RelayServices services, HeaderSanitizingHandler connection) {
         this.services = services;
+        this.connection = connection;
     }
 
     @Override
@@ -191,6 +198,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
      */
     public void drain() {
         draining = true;
+        connection.closeAfterResponse();
         if (current == null && localResponse == null) {
             ctx.close();
         }
@@ -206,10 +214,12 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         pauseReasons &= ~PAUSE_EXCHANGE;
         HttpRequest waiting = next;
         next = null;
-        if (!written.isSuccess() || !ctx.channel().isActive()
-                || (draining && waiting == null) || (inputShutdown && waiting == null)) {
+        if (!written.isSuccess()) {
             ctx.close();
             return;
+        }
+        if (!ctx.channel().isActive() || connection.isClosing()) {
+            return; // the sanitizer closes (or already closed) the connection after this response
         }
         if (waiting != null) {
             startExchange(waiting);
@@ -217,7 +227,15 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
                 current.onClientReadComplete(); // flushes the head when it went out synchronously
             }
         }
-        resumeReads(PAUSE_NEXT_REQUEST);
+        resumeReads(PAUSE_NEXT_REQUEST); // delivers what FlowControlHandler holds, synchronously
+        if (inputShutdown && current == null && localResponse == null && next == null) {
+            ctx.close(); // the client has sent its last request and it is answered
+        }
+    }
+
+    /** Ends the connection after the response in progress; see {@link HeaderSanitizingHandler}. */
+    void closeAfterResponse() {
+        connection.closeAfterResponse();
     }
 
     /**
@@ -227,6 +245,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     void exchangeEnded(Exchange exchange) {
         if (current == exchange) {
             current = null;
+            next = null;
             pauseReads(PAUSE_NEXT_REQUEST);
         }
     }

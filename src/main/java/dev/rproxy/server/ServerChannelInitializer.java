@@ -12,7 +12,6 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http.HttpServerKeepAliveHandler;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
@@ -21,7 +20,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Pipeline of an accepted client connection:
- * {@code HttpServerCodec -> FlowControlHandler -> IdleStateHandler -> HttpServerKeepAliveHandler ->
+ * {@code HttpServerCodec -> FlowControlHandler -> IdleStateHandler ->
  * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
  * in request order (see {@link dev.rproxy.proxy.LocalResponder}).
  *
@@ -63,8 +62,8 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         p.addLast("codec", new HttpServerCodec(decoder));
         p.addLast("flow", new FlowControlHandler());
         p.addLast("idle", new IdleStateHandler(0, 0, timeouts.idleMs(), TimeUnit.MILLISECONDS));
-        p.addLast("keepAlive", new HttpServerKeepAliveHandler());
-        p.addLast("sanitizer", new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes()));
-        p.addLast("relay", new RelayHandler(services));
+        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes());
+        p.addLast("sanitizer", sanitizer);
+        p.addLast("relay", new RelayHandler(services, sanitizer));
     }
 }

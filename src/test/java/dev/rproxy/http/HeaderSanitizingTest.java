@@ -113,6 +113,60 @@ class HeaderSanitizingTest {
     }
 
     @Test
+    void notModifiedAndHeadResponsesKeepTheClientConnection() throws Exception {
+        try (RawBackend backend = new RawBackend("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n");
+                ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send("GET /cached HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response r = raw.read();
+                assertThat(r.status()).isEqualTo(304);
+                assertThat(r.header("connection")).isNull();
+                backend.respondWith("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                raw.send("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response head = raw.read(true);
+                assertThat(head.status()).isEqualTo(200);
+                assertThat(head.header("connection")).isNull();
+                backend.respondWith("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                raw.send("GET /third HTTP/1.1\r\nHost: h\r\n\r\n");
+                assertThat(raw.read().bodyText()).isEqualTo("ok");
+            }
+        }
+    }
+
+    @Test
+    void interimResponsesAreNotSentToHttp10Clients() throws Exception {
+        String response = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                + "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody";
+        try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send("GET /hints HTTP/1.0\r\n\r\n");
+                RawHttp.Response r = raw.read();
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.bodyText()).isEqualTo("body");
+            }
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send("GET /hints HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response interim = raw.read();
+                assertThat(interim.status()).isEqualTo(103);
+                assertThat(interim.header("link")).isEqualTo("</s.css>; rel=preload");
+                assertThat(raw.read().bodyText()).isEqualTo("body");
+            }
+        }
+    }
+
+    @Test
+    void connectIsRefusedWith405AndNeverForwarded() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            long before = proxy.backend(0).requestCount();
+            raw.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(405);
+            assertThat(r.header("allow")).contains("GET");
+            assertThat(proxy.backend(0).requestCount()).isEqualTo(before);
+        }
+    }
+
+    @Test
     void chunkedResponseWithTrailerFieldsIsRelayedChunked() throws Exception {
         String response = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {

@@ -65,6 +65,26 @@ class LimitsTest {
     }
 
     @Test
+    void clientStillSendingAnOversizedBodyReadsThe413BeforeTheConnectionCloses() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 4000000\r\n\r\n");
+            // Keep sending what was announced: a proxy that closed at once would reset the
+            // connection under unread bytes and the 413 could be lost.
+            byte[] chunk = new byte[64 * 1024];
+            try {
+                for (int i = 0; i < 16; i++) {
+                    raw.send(chunk);
+                }
+            } catch (java.io.IOException e) {
+                // the proxy may stop reading once its linger time is over; the answer must still be there
+            }
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(413);
+            assertThat(r.header("connection")).isEqualToIgnoringCase("close");
+        }
+    }
+
+    @Test
     void bodyWithinTheLimitPasses() throws Exception {
         try (RawHttp raw = new RawHttp(proxy.port())) {
             raw.send("POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n" + "z".repeat(1000));
