@@ -14,6 +14,8 @@ import io.netty.channel.pool.ChannelHealthChecker;
 import io.netty.channel.pool.ChannelPool;
 import io.netty.channel.pool.FixedChannelPool;
 import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -86,12 +88,21 @@ public final class UpstreamPools implements AutoCloseable {
         return pools != null ? pools : byLoop.computeIfAbsent(loop, l -> new LoopPools(loop));
     }
 
+    /**
+     * Closes every pool and waits (bounded) for it, from a thread that is not an event loop. Must run
+     * while the loops still run: a pool closes its channels through Netty's global executor, and a
+     * close scheduled onto a loop that is shutting down can be dropped and never complete.
+     */
     @Override
     public void close() {
+        List<Future<Void>> closing = new ArrayList<>();
         for (LoopPools pools : byLoop.values()) {
             for (FixedChannelPool pool : pools.pools) {
-                pool.closeAsync();
+                closing.add(pool.closeAsync());
             }
+        }
+        for (Future<Void> f : closing) {
+            f.awaitUninterruptibly(1000);
         }
     }
 

@@ -95,13 +95,13 @@ class HeaderSanitizingTest {
 
     @Test
     void closeDelimitedResponseReachesASlowClientWhole() throws Exception {
-        // The backend sends 1 MiB without a length and closes at once; the client reads nothing
-        // until the proxy has long seen that close.
-        String body = "0123456789abcdef".repeat(65536);
+        // The backend sends 8 MiB without a length and closes at once; the client reads nothing
+        // until the proxy has long seen that close, so the proxy holds the backend back meanwhile.
+        String body = "0123456789abcdef".repeat(8 * 65536);
         try (RawBackend backend = new RawBackend("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body);
                 ProxyServer server = start(backend)) {
             try (RawHttp raw = new RawHttp(port(server))) {
-                raw.socket().setReceiveBufferSize(4096);
+                raw.socket().setReceiveBufferSize(64 * 1024);
                 raw.send("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
                 assertThat(backend.nextRequest(5, TimeUnit.SECONDS)).isNotNull();
                 Thread.sleep(500); // the slow reader is the point: it stalls while the backend closes
