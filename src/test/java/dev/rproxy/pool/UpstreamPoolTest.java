@@ -1,0 +1,187 @@
+package dev.rproxy.pool;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.rproxy.config.ConfigLoader;
+import dev.rproxy.server.ProxyServer;
+import dev.rproxy.support.ProxyExtension;
+import dev.rproxy.support.RawHttp;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+class UpstreamPoolTest {
+    /** One event loop, one connection per backend, one waiting request, 300 ms to get a slot. */
+    @RegisterExtension
+    static final ProxyExtension tight = ProxyExtension.withBackends(1).config(
+            "\"server\":{\"ioThreads\":1},\"pool\":{\"maxConnectionsPerBackend\":1,\"maxPendingAcquires\":1,"
+                    + "\"acquireTimeoutMs\":300}");
+
+    @Test
+    void exhaustedPoolAnswers503InsteadOfQueueingForever() throws Exception {
+        try (RawHttp holder = new RawHttp(tight.port());
+                RawHttp waiter = new RawHttp(tight.port());
+                RawHttp third = new RawHttp(tight.port())) {
+            holder.send("GET /delay?ms=2000 HTTP/1.1\r\nHost: h\r\n\r\n");
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
+                    .until(() -> tight.backend(0).requestCount() > 0);
+            long start = System.nanoTime();
+            waiter.send("GET /waits HTTP/1.1\r\nHost: h\r\n\r\n");
+            // The single pending slot is taken by the waiter: a third request is refused at once.
+            third.send("GET /refused HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(third.read().status()).isEqualTo(503);
+            RawHttp.Response waited = waiter.read();
+            assertThat(waited.status()).isEqualTo(503);
+            assertThat(waited.bodyText()).contains("pool exhausted");
+            assertThat((System.nanoTime() - start) / 1_000_000).isGreaterThanOrEqualTo(250);
+            assertThat(holder.read().status()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void idleConnectionsTheBackendClosesAreDroppedAndReplaced() throws Exception {
+        // The backend answers with a length and keep-alive, then closes each connection after one
+        // response: every pooled connection dies while idle.
+        try (ScriptedBackend backend = new ScriptedBackend(1); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(server.port())) {
+                for (int i = 0; i < 20; i++) {
+                    raw.send("GET /once/" + i + " HTTP/1.1\r\nHost: h\r\n\r\n");
+                    RawHttp.Response r = raw.read();
+                    assertThat(r.status()).as("request %d", i).isEqualTo(200);
+                }
+            }
+            assertThat(backend.connections.get()).isEqualTo(20);
+        }
+    }
+
+    @Test
+    void idempotentRequestOnAReusedConnectionThatDiesIsRetriedOnce() throws Exception {
+        // Each connection answers its first request, then closes on reading the second without
+        // answering: the proxy's reuse of a kept-alive connection fails before any response byte.
+        try (ScriptedBackend backend = new ScriptedBackend(1, true); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(server.port())) {
+                raw.send("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+                assertThat(raw.read().status()).isEqualTo(200);
+                raw.send("GET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+                assertThat(raw.read().status()).isEqualTo(200);
+                assertThat(backend.requestLines).containsExactly("GET /first HTTP/1.1", "GET /second HTTP/1.1",
+                        "GET /second HTTP/1.1");
+
+                raw.send("GET /warm HTTP/1.1\r\nHost: h\r\n\r\n"); // a new pooled connection, used once
+                assertThat(raw.read().status()).isEqualTo(200);
+                raw.send("POST /not-idempotent HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+                RawHttp.Response r = raw.read();
+                assertThat(r.status()).isEqualTo(502);
+                assertThat(backend.requestLines.stream().filter(l -> l.startsWith("POST"))).hasSize(1);
+            }
+        }
+    }
+
+    private static ProxyServer start(ScriptedBackend backend) throws Exception {
+        ProxyServer server = new ProxyServer(ConfigLoader.parse("{\"listen\":{\"host\":\"127.0.0.1\",\"port\":0},"
+                + "\"backends\":[{\"id\":\"scripted\",\"url\":\"http://127.0.0.1:" + backend.port() + "\"}],"
+                + "\"server\":{\"ioThreads\":1},\"healthCheck\":{\"enabled\":false}}"));
+        server.start();
+        return server;
+    }
+
+    /**
+     * A backend that answers {@code answered} requests per connection with a kept-alive 200, then
+     * either closes at once or (with {@code readNextFirst}) reads the next request head and closes
+     * without answering.
+     */
+    private static final class ScriptedBackend implements AutoCloseable {
+        final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        final AtomicInteger connections = new AtomicInteger();
+        final List<String> requestLines = new CopyOnWriteArrayList<>();
+        final List<Socket> sockets = new CopyOnWriteArrayList<>();
+        final Thread acceptor;
+        final int answered;
+        final boolean readNextFirst;
+
+        ScriptedBackend(int answered) throws IOException {
+            this(answered, false);
+        }
+
+        ScriptedBackend(int answered, boolean readNextFirst) throws IOException {
+            this.answered = answered;
+            this.readNextFirst = readNextFirst;
+            acceptor = new Thread(this::accept, "scripted-backend");
+            acceptor.setDaemon(true);
+            acceptor.start();
+        }
+
+        int port() {
+            return server.getLocalPort();
+        }
+
+        private void accept() {
+            while (!server.isClosed()) {
+                try {
+                    Socket s = server.accept();
+                    sockets.add(s);
+                    connections.incrementAndGet();
+                    Thread t = new Thread(() -> serve(s), "scripted-conn");
+                    t.setDaemon(true);
+                    t.start();
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        }
+
+        private void serve(Socket s) {
+            try (s) {
+                InputStream in = s.getInputStream();
+                for (int i = 0; i < answered; i++) {
+                    String head = readHead(in);
+                    if (head == null) {
+                        return;
+                    }
+                    requestLines.add(head.substring(0, head.indexOf("\r\n")));
+                    s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                            .getBytes(StandardCharsets.ISO_8859_1));
+                    s.getOutputStream().flush();
+                }
+                if (readNextFirst) {
+                    String head = readHead(in);
+                    if (head != null) {
+                        requestLines.add(head.substring(0, head.indexOf("\r\n")));
+                    }
+                }
+            } catch (IOException e) {
+                // the proxy closed first
+            }
+        }
+
+        private static String readHead(InputStream in) throws IOException {
+            ByteArrayOutputStream head = new ByteArrayOutputStream();
+            int c;
+            while ((c = in.read()) != -1) {
+                head.write(c);
+                String text = head.toString(StandardCharsets.ISO_8859_1);
+                if (text.endsWith("\r\n\r\n")) {
+                    return text;
+                }
+            }
+            return null;
+        }
+
+        @Override
+        public void close() throws IOException {
+            server.close();
+            for (Socket s : sockets) {
+                s.close();
+            }
+        }
+    }
+}
