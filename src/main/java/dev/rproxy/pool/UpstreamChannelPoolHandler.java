@@ -46,7 +46,7 @@ public final class UpstreamChannelPoolHandler extends AbstractChannelPoolHandler
                 .setMaxHeaderSize(Math.max(limits.maxHeaderBytes(), 16384))
                 .setMaxChunkSize(MAX_CHUNK_SIZE);
         p.addLast("codec", new HttpClientCodec(decoder, false, true));
-        p.addLast("idle", new IdleStateHandler(0, 0, pool.idleTimeoutMs(), TimeUnit.MILLISECONDS));
+        p.addLast("idle", new IdleStateHandler(pool.idleTimeoutMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("upstream", new UpstreamHandler());
     }
 

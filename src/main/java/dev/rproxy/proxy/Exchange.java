@@ -62,6 +62,7 @@ final class Exchange implements FutureListener<Channel> {
     private UpstreamHandler upstreamHandler;
     private ScheduledFuture<?> responseTimer;
     private long lastProgressNanos;
+    private long stalledSinceNanos;
 
     private boolean retried;
     private boolean bodyForwarded;
@@ -317,6 +318,7 @@ final class Exchange implements FutureListener<Channel> {
         client.write(content, client.voidPromise());
         if (!client.channel().isWritable()) {
             upstreamPaused = true;
+            stalledSinceNanos = System.nanoTime();
             upstream.config().setAutoRead(false);
             client.flush();
         }
@@ -392,6 +394,21 @@ final class Exchange implements FutureListener<Channel> {
             return;
         }
         fail(Failure.RESPONSE_TIMEOUT, "silent for " + services.timeouts().responseMs() + " ms");
+    }
+
+    /**
+     * Called when nothing was read from the client for {@code nanos}: whether the client is what
+     * holds this exchange up, that long. It stopped reading the response, or it stopped sending
+     * the request body while the backend could take more.
+     */
+    boolean clientStalledFor(long nanos) {
+        if (finished) {
+            return false;
+        }
+        if (upstreamPaused) {
+            return System.nanoTime() - stalledSinceNanos >= nanos;
+        }
+        return !waitingOnBackend();
     }
 
     /**

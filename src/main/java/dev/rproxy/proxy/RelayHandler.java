@@ -175,9 +175,11 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         if (evt instanceof IdleStateEvent) {
-            // Between requests the connection is simply idle; during an exchange only a client that
-            // stopped reading is cut (a slow backend is the response deadline's business).
-            if (current == null || !current.waitingOnBackend()) {
+            // Nothing read from the client for idleMs. Between requests the connection is idle and
+            // closes; during an exchange only a client that holds it up (not reading the response,
+            // or not sending the body) is cut; a slow backend is the response deadline's business.
+            long idle = services.timeouts().idleMs() * 1_000_000L;
+            if ((current == null && localResponse == null) || (current != null && current.clientStalledFor(idle))) {
                 ctx.close();
             }
             return;

@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Pipeline of an accepted client connection:
- * {@code HttpServerCodec -> FlowControlHandler -> IdleStateHandler ->
+ * {@code HttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
  * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
  * in request order (see {@link dev.rproxy.proxy.LocalResponder}).
  *
@@ -60,8 +60,11 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
                 .setMaxChunkSize(MAX_CHUNK_SIZE);
         ChannelPipeline p = ch.pipeline();
         p.addLast("codec", new HttpServerCodec(decoder));
+        // Before FlowControlHandler, which holds back read-complete events while it queues; reader
+        // idleness only: a writer or all-idle timer would replace every void write promise
+        // with a real one (an allocation per chunk); the relay judges a client that stops reading.
+        p.addLast("idle", new IdleStateHandler(timeouts.idleMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("flow", new FlowControlHandler());
-        p.addLast("idle", new IdleStateHandler(0, 0, timeouts.idleMs(), TimeUnit.MILLISECONDS));
         HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes());
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(services, sanitizer));
