@@ -61,7 +61,8 @@ public final class Report {
             new Row("c64.load_core_busy_pct", "Check: load core busy during small GET c64", "%", false,
                     "c64.errors", "", true),
             new Row("c64.proxy_core_other_pct", "Check: proxy core used by other processes, c64", "%", false,
-                    "c64.errors", "", true));
+                    "c64.errors", "", true),
+            new Row("restarts", "Check: proxy exits during the run (restarted)", "count", false, "", "", true));
 
     /** Sanity measurements that go into the JSON only. */
     private static final List<String> EXTRA_KEYS = List.of(
@@ -156,14 +157,16 @@ public final class Report {
                 String p = proxies.get(i);
                 Map<Integer, Double> perRound = series(values, p, row.key);
                 double errors = errorTotal(values, p, row.errorKey);
-                Double median = median(new ArrayList<>(perRound.values()));
+                Double median = row.key.equals("restarts")
+                        ? Double.valueOf(errorTotal(values, p, "restarts"))
+                        : median(new ArrayList<>(perRound.values()));
                 String cell;
                 if (errors > 0) {
                     cell = "FAILED (" + num(errors) + (errors == 1 ? " error)" : " errors)");
                 } else if (median == null) {
                     cell = "n/a";
                 } else {
-                    cell = fmt(median);
+                    cell = row.unit.equals("count") ? num(median) : fmt(median);
                 }
                 md.append(' ').append(cell).append(" |");
                 jr.append(i > 0 ? ", " : "").append(str(p)).append(": {\"median\": ")

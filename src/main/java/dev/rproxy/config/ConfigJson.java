@@ -76,12 +76,13 @@ final class ConfigJson {
         }
     }
 
-    record Timeouts(Long connectMs, Long responseMs, Long idleMs) {
+    record Timeouts(Long connectMs, Long responseMs, Long idleMs, Long requestHeadMs) {
         TimeoutsConfig toConfig() {
             TimeoutsConfig d = TimeoutsConfig.DEFAULT;
             return new TimeoutsConfig(Objects.requireNonNullElse(connectMs, d.connectMs()),
                     Objects.requireNonNullElse(responseMs, d.responseMs()),
-                    Objects.requireNonNullElse(idleMs, d.idleMs()));
+                    Objects.requireNonNullElse(idleMs, d.idleMs()),
+                    Objects.requireNonNullElse(requestHeadMs, d.requestHeadMs()));
         }
     }
 

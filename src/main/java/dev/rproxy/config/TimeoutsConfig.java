@@ -5,15 +5,17 @@ package dev.rproxy.config;
  *
  * @param connectMs  connecting to a backend
  * @param responseMs from the request being sent to the backend's response head arriving
- * @param idleMs     a client or backend connection with no traffic in either direction
+ * @param idleMs     a client connection that sends nothing between requests, or stalls an exchange
+ * @param requestHeadMs from the first byte of a request to the end of its head (else 408)
  */
-public record TimeoutsConfig(long connectMs, long responseMs, long idleMs) {
+public record TimeoutsConfig(long connectMs, long responseMs, long idleMs, long requestHeadMs) {
 
-    public static final TimeoutsConfig DEFAULT = new TimeoutsConfig(2000, 30000, 60000);
+    public static final TimeoutsConfig DEFAULT = new TimeoutsConfig(2000, 30000, 60000, 10000);
 
     public TimeoutsConfig {
         Checks.atLeast("connectMs", connectMs, 1);
         Checks.atLeast("responseMs", responseMs, 1);
         Checks.atLeast("idleMs", idleMs, 1);
+        Checks.atLeast("requestHeadMs", requestHeadMs, 1);
     }
 }

@@ -32,6 +32,7 @@ public final class ErrorResponses {
     /** Why an exchange failed, with the status to answer while nothing has been sent yet. */
     public enum Failure {
         BAD_REQUEST(HttpResponseStatus.BAD_REQUEST, "bad request"),
+        REQUEST_TIMEOUT(HttpResponseStatus.REQUEST_TIMEOUT, "request head not received in time"),
         URI_TOO_LONG(HttpResponseStatus.REQUEST_URI_TOO_LONG, "request line too long"),
         HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large"),
         BODY_TOO_LARGE(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large"),

@@ -49,6 +49,8 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     static final AsciiString X_REAL_IP = AsciiString.cached("x-real-ip");
 
     private final String scheme;
+    private final RequestHeadDeadlineHandler headDeadline;
+    private boolean responseInProgress;
     private final int maxHeaderCount;
     private final long maxBodyBytes;
     private String clientIp;
@@ -66,9 +68,12 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
      * @param scheme value of {@code X-Forwarded-Proto}
      * @param maxHeaderCount more header fields than this: 431
      * @param maxBodyBytes a declared {@code Content-Length} above this: 413 (0: no limit)
+     * @param headDeadline the connection's request-head deadline, told when heads arrive
      */
-    public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes) {
+    public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes,
+            RequestHeadDeadlineHandler headDeadline) {
         this.scheme = scheme;
+        this.headDeadline = headDeadline;
         this.maxHeaderCount = maxHeaderCount;
         this.maxBodyBytes = maxBodyBytes;
     }
@@ -76,9 +81,14 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (!(msg instanceof HttpRequest request)) {
+            if (msg instanceof LastHttpContent) {
+                headDeadline.awaitNextHead();
+            }
             ctx.fireChannelRead(msg);
             return;
         }
+        headDeadline.headReceived();
+        responseInProgress = true;
         if (request.decoderResult().isFailure()) {
             ReferenceCountUtil.release(msg);
             reject(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()));
@@ -101,6 +111,19 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         }
         addForwardedHeaders(ctx, headers);
         ctx.fireChannelRead(request);
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt == RequestHeadDeadlineHandler.TIMED_OUT) {
+            if (responseInProgress) {
+                closeRequested = true; // a pipelined head is dripping in: end after this response
+            } else {
+                reject(ctx, ErrorResponses.Failure.REQUEST_TIMEOUT);
+            }
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
     }
 
     /** Answers a request that is not forwarded, then closes (its body, if any, is never read). */
@@ -195,6 +218,9 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         } else if (msg instanceof HttpResponse response) {
             HopByHopHeaders.strip(response.headers());
             response.setProtocolVersion(HttpVersion.HTTP_1_1);
+        }
+        if (msg instanceof LastHttpContent && !(msg instanceof HttpResponse && ((HttpResponse) msg).status().codeClass() == HttpStatusClass.INFORMATIONAL)) {
+            responseInProgress = false;
         }
         if (msg instanceof LastHttpContent && closeAfterLast) {
             boolean linger = lingerAfterLast || closeRequested;

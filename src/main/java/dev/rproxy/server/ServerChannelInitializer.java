@@ -4,6 +4,7 @@ import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.http.HeaderSanitizingHandler;
+import dev.rproxy.http.RequestHeadDeadlineHandler;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.RelayServices;
 import io.netty.channel.Channel;
@@ -20,7 +21,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Pipeline of an accepted client connection:
- * {@code HttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
+ * {@code RequestHeadDeadlineHandler -> HttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
  * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
  * in request order (see {@link dev.rproxy.proxy.LocalResponder}).
  *
@@ -59,13 +60,15 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
                 .setMaxHeaderSize(limits.maxHeaderBytes())
                 .setMaxChunkSize(MAX_CHUNK_SIZE);
         ChannelPipeline p = ch.pipeline();
+        RequestHeadDeadlineHandler headDeadline = new RequestHeadDeadlineHandler(timeouts.requestHeadMs());
+        p.addLast("headDeadline", headDeadline);
         p.addLast("codec", new HttpServerCodec(decoder));
         // Before FlowControlHandler, which holds back read-complete events while it queues; reader
         // idleness only: a writer or all-idle timer would replace every void write promise
         // with a real one (an allocation per chunk); the relay judges a client that stops reading.
         p.addLast("idle", new IdleStateHandler(timeouts.idleMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("flow", new FlowControlHandler());
-        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes());
+        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes(), headDeadline);
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(services, sanitizer));
     }
