@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.server.ProxyServer;
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
@@ -181,11 +180,7 @@ class HeaderSanitizingTest {
     }
 
     private static ProxyServer start(RawBackend backend) throws Exception {
-        ProxyServer server = new ProxyServer(ConfigLoader.parse("{\"listen\":{\"host\":\"127.0.0.1\",\"port\":0},"
-                + "\"backends\":[{\"id\":\"raw\",\"url\":\"" + backend.url() + "\"}],"
-                + "\"healthCheck\":{\"enabled\":false}}"));
-        server.start();
-        return server;
+        return ProxyExtension.startInFrontOf(backend.url(), "");
     }
 
     private static int port(ProxyServer server) {

@@ -2,11 +2,10 @@ package dev.rproxy.pool;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rproxy.config.ConfigLoader;
+import dev.rproxy.support.RawBackend;
 import dev.rproxy.server.ProxyServer;
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawHttp;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -87,11 +86,7 @@ class UpstreamPoolTest {
     }
 
     private static ProxyServer start(ScriptedBackend backend) throws Exception {
-        ProxyServer server = new ProxyServer(ConfigLoader.parse("{\"listen\":{\"host\":\"127.0.0.1\",\"port\":0},"
-                + "\"backends\":[{\"id\":\"scripted\",\"url\":\"http://127.0.0.1:" + backend.port() + "\"}],"
-                + "\"server\":{\"ioThreads\":1},\"healthCheck\":{\"enabled\":false}}"));
-        server.start();
-        return server;
+        return ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), "\"server\":{\"ioThreads\":1}");
     }
 
     /**
@@ -143,7 +138,7 @@ class UpstreamPoolTest {
             try (s) {
                 InputStream in = s.getInputStream();
                 for (int i = 0; i < answered; i++) {
-                    String head = readHead(in);
+                    String head = RawBackend.readHead(in);
                     if (head == null) {
                         return;
                     }
@@ -153,7 +148,7 @@ class UpstreamPoolTest {
                     s.getOutputStream().flush();
                 }
                 if (readNextFirst) {
-                    String head = readHead(in);
+                    String head = RawBackend.readHead(in);
                     if (head != null) {
                         requestLines.add(head.substring(0, head.indexOf("\r\n")));
                     }
@@ -161,19 +156,6 @@ class UpstreamPoolTest {
             } catch (IOException e) {
                 // the proxy closed first
             }
-        }
-
-        private static String readHead(InputStream in) throws IOException {
-            ByteArrayOutputStream head = new ByteArrayOutputStream();
-            int c;
-            while ((c = in.read()) != -1) {
-                head.write(c);
-                String text = head.toString(StandardCharsets.ISO_8859_1);
-                if (text.endsWith("\r\n\r\n")) {
-                    return text;
-                }
-            }
-            return null;
         }
 
         @Override

@@ -85,6 +85,18 @@ public final class ProxyExtension implements BeforeAllCallback, AfterAllCallback
         client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).executor(clientExecutor).build();
     }
 
+    /**
+     * A proxy in front of one backend that is not a {@link TestBackend} (a scripted one), health
+     * checks off; the caller closes it.
+     */
+    public static ProxyServer startInFrontOf(String backendUrl, String extraJsonMembers) throws Exception {
+        ProxyServer server = new ProxyServer(ConfigLoader.parse("{\"listen\":{\"host\":\"127.0.0.1\",\"port\":0},"
+                + "\"backends\":[{\"id\":\"scripted\",\"url\":\"" + backendUrl + "\"}],"
+                + "\"healthCheck\":{\"enabled\":false}" + (extraJsonMembers.isEmpty() ? "" : "," + extraJsonMembers) + "}"));
+        server.start();
+        return server;
+    }
+
     @Override
     public void afterAll(ExtensionContext context) {
         if (server != null) {
