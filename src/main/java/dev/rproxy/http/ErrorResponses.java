@@ -15,7 +15,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
-import io.netty.handler.timeout.TimeoutException;
+import dev.rproxy.pool.PoolExhaustedException;
 import java.net.ConnectException;
 import java.nio.charset.StandardCharsets;
 
@@ -76,10 +76,7 @@ public final class ErrorResponses {
         if (cause instanceof ConnectException || cause instanceof java.io.IOException) {
             return Failure.CONNECT_FAILED;
         }
-        if (cause instanceof java.util.concurrent.TimeoutException
-                || cause instanceof TimeoutException
-                || cause instanceof IllegalStateException) {
-            // FixedChannelPool: acquire timed out waiting for a slot, or too many pending acquires.
+        if (cause instanceof PoolExhaustedException) {
             return Failure.POOL_EXHAUSTED;
         }
         return Failure.CONNECT_FAILED;

@@ -6,13 +6,9 @@ import dev.rproxy.config.TimeoutsConfig;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.pool.ChannelHealthChecker;
-import io.netty.channel.pool.ChannelPool;
-import io.netty.channel.pool.FixedChannelPool;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import java.util.ArrayList;
@@ -20,7 +16,7 @@ import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * One bounded keep-alive pool per (event loop, backend).
+ * One {@link UpstreamPool} per (event loop, backend).
  *
  * <p>An exchange always takes its upstream channel from the pool of its client channel's own loop,
  * so both channels of an exchange live on one thread and never need a lock. {@code
@@ -33,7 +29,6 @@ public final class UpstreamPools implements AutoCloseable {
 
     private final List<Backend> backends;
     private final Bootstrap template;
-    private final UpstreamChannelPoolHandler handler;
     private final PoolConfig config;
     private final int perLoopConnections;
     private final int perLoopPending;
@@ -42,17 +37,17 @@ public final class UpstreamPools implements AutoCloseable {
     public UpstreamPools(
             List<Backend> backends,
             Class<? extends Channel> channelClass,
-            UpstreamChannelPoolHandler handler,
+            UpstreamChannelInitializer initializer,
             PoolConfig config,
             TimeoutsConfig timeouts,
             int loops) {
         this.backends = List.copyOf(backends);
-        this.handler = handler;
         this.config = config;
         this.perLoopConnections = ceilDiv(config.maxConnectionsPerBackend(), loops);
-        this.perLoopPending = Math.max(1, ceilDiv(config.maxPendingAcquires(), loops));
+        this.perLoopPending = ceilDiv(config.maxPendingAcquires(), loops);
         this.template = new Bootstrap()
                 .channel(channelClass)
+                .handler(initializer)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeouts.connectMs()))
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
@@ -64,7 +59,7 @@ public final class UpstreamPools implements AutoCloseable {
     }
 
     /** The pool for {@code backend} on {@code loop}. */
-    public ChannelPool pool(EventLoop loop, Backend backend) {
+    public UpstreamPool pool(EventLoop loop, Backend backend) {
         return loopPools(loop).pools[backend.index()];
     }
 
@@ -73,14 +68,7 @@ public final class UpstreamPools implements AutoCloseable {
      * died before answering; the caller closes it when the exchange ends.
      */
     public ChannelFuture connectFresh(EventLoop loop, Backend backend) {
-        return loopPools(loop).bootstraps[backend.index()].clone()
-                .handler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        handler.channelCreated(ch);
-                    }
-                })
-                .connect();
+        return loopPools(loop).bootstraps[backend.index()].connect();
     }
 
     private LoopPools loopPools(EventLoop loop) {
@@ -89,19 +77,21 @@ public final class UpstreamPools implements AutoCloseable {
     }
 
     /**
-     * Closes every pool and waits (bounded) for it, from a thread that is not an event loop. Must run
-     * while the loops still run: a pool closes its channels through Netty's global executor, and a
-     * close scheduled onto a loop that is shutting down can be dropped and never complete.
+     * Closes every pool on its own loop and waits (bounded) for it, from a thread that is not an
+     * event loop; must run while the loops still run.
      */
     @Override
     public void close() {
-        List<Future<Void>> closing = new ArrayList<>();
-        for (LoopPools pools : byLoop.values()) {
-            for (FixedChannelPool pool : pools.pools) {
-                closing.add(pool.closeAsync());
-            }
+        List<Future<?>> closing = new ArrayList<>();
+        for (var entry : byLoop.entrySet()) {
+            UpstreamPool[] pools = entry.getValue().pools;
+            closing.add(entry.getKey().submit(() -> {
+                for (UpstreamPool pool : pools) {
+                    pool.close();
+                }
+            }));
         }
-        for (Future<Void> f : closing) {
+        for (Future<?> f : closing) {
             f.awaitUninterruptibly(1000);
         }
     }
@@ -109,22 +99,14 @@ public final class UpstreamPools implements AutoCloseable {
     /** The pools and bootstraps of one event loop, indexed by {@link Backend#index()}. */
     private final class LoopPools {
         final Bootstrap[] bootstraps = new Bootstrap[backends.size()];
-        final FixedChannelPool[] pools = new FixedChannelPool[backends.size()];
+        final UpstreamPool[] pools = new UpstreamPool[backends.size()];
 
         LoopPools(EventLoop loop) {
             for (Backend b : backends) {
                 Bootstrap bootstrap = template.clone(loop).remoteAddress(b.host(), b.port());
                 bootstraps[b.index()] = bootstrap;
-                pools[b.index()] = new FixedChannelPool(
-                        bootstrap,
-                        handler,
-                        ChannelHealthChecker.ACTIVE,
-                        FixedChannelPool.AcquireTimeoutAction.FAIL,
-                        config.acquireTimeoutMs(),
-                        perLoopConnections,
-                        perLoopPending,
-                        true,
-                        true);
+                pools[b.index()] = new UpstreamPool(loop, bootstrap, perLoopConnections, perLoopPending,
+                        config.acquireTimeoutMs());
             }
         }
     }

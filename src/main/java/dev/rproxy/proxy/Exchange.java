@@ -5,9 +5,8 @@ import dev.rproxy.http.ErrorResponses;
 import dev.rproxy.http.ErrorResponses.Failure;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.pool.ChannelPool;
+import dev.rproxy.pool.UpstreamPool;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
@@ -18,8 +17,6 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
-import io.netty.util.concurrent.Future;
-import io.netty.util.concurrent.FutureListener;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -42,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * response fully read and framed by length or chunks, keep-alive allowed by the backend, and no
  * failure or deadline on the way. Otherwise it is closed.
  */
-final class Exchange implements FutureListener<Channel> {
+final class Exchange implements UpstreamPool.Acquirer {
     private static final Logger log = LoggerFactory.getLogger(Exchange.class);
     private static final Logger accessLog = LoggerFactory.getLogger("dev.rproxy.access");
 
@@ -57,7 +54,8 @@ final class Exchange implements FutureListener<Channel> {
     private final boolean clientHttp10;
 
     private Backend backend;
-    private ChannelPool pool;
+    private UpstreamPool pool;
+    private boolean acquiring;
     private Channel upstream;
     private UpstreamHandler upstreamHandler;
     private ScheduledFuture<?> responseTimer;
@@ -96,34 +94,30 @@ final class Exchange implements FutureListener<Channel> {
             return;
         }
         pool = services.pools().pool(client.channel().eventLoop(), backend);
-        Future<Channel> acquired = pool.acquire();
-        if (acquired.isDone()) {
-            // The usual case with keep-alive: an idle connection was at hand. Nothing is paused;
-            // the head is flushed with whatever else this read brought.
-            onAcquired(acquired, false);
-        } else {
-            relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
-            acquired.addListener(this);
+        acquiring = true;
+        pool.acquire(this);
+        acquiring = false;
+        if (upstream == null && !finished) {
+            relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM); // until a connection is ready
         }
     }
 
-    /** The pool's late answer to {@link #start()}. */
+    /**
+     * The pool's answer. The usual case with keep-alive comes synchronously, from within {@link
+     * #start()}: nothing was paused, and the head is flushed with whatever else this read brought.
+     */
     @Override
-    public void operationComplete(Future<Channel> acquired) {
-        onAcquired(acquired, true);
+    public void acquired(Channel ch) {
+        if (finished) {
+            pool.release(ch, true); // the client left while we waited; the connection is untouched
+            return;
+        }
+        attach(ch, !acquiring);
     }
 
-    private void onAcquired(Future<Channel> acquired, boolean flushNow) {
-        if (!acquired.isSuccess()) {
-            onConnectFailed(acquired.cause());
-            return;
-        }
-        Channel ch = acquired.getNow();
-        if (finished) {
-            pool.release(ch); // the client left while we waited; the connection is untouched
-            return;
-        }
-        attach(ch, flushNow);
+    @Override
+    public void acquireFailed(Throwable cause) {
+        onConnectFailed(cause);
     }
 
     private void retryOnFreshConnection() {
@@ -490,21 +484,14 @@ final class Exchange implements FutureListener<Channel> {
         upstream = null;
         upstreamHandler.detach(reusable);
         backend.exchangeEnded();
-        if (!reusable) {
-            ch.close();
-        }
-        if (pool == null) {
-            if (reusable) {
-                ch.close(); // connections made for a retry are not pooled
-            }
-        } else if (reusable) {
+        if (pool == null || !reusable) {
+            ch.close(); // connections made for a retry are not pooled; the pool counts closes
+        } else {
             // Released after the read in progress is fully decoded: bytes the backend sent beyond
             // this response then reach UpstreamHandler with no exchange attached, which closes the
             // connection, instead of being taken as the answer to the next request.
-            ChannelPool p = pool;
-            ch.eventLoop().execute(() -> p.release(ch));
-        } else {
-            pool.release(ch); // a closed channel is dropped by the pool's release health check
+            UpstreamPool p = pool;
+            ch.eventLoop().execute(() -> p.release(ch, true));
         }
     }
 

@@ -4,7 +4,7 @@ import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.backend.RoundRobinSelector;
 import dev.rproxy.config.ProxyConfig;
-import dev.rproxy.pool.UpstreamChannelPoolHandler;
+import dev.rproxy.pool.UpstreamChannelInitializer;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.RelayServices;
@@ -51,7 +51,7 @@ public final class ProxyServer implements AutoCloseable {
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.backends = new BackendGroup(config.backends());
         this.pools = new UpstreamPools(backends.all(), transport.channelClass(),
-                new UpstreamChannelPoolHandler(config.pool(), config.limits()), config.pool(), config.timeouts(), threads);
+                new UpstreamChannelInitializer(config.pool(), config.limits()), config.pool(), config.timeouts(), threads);
         this.healthChecker = config.healthCheck().enabled()
                 ? new HealthChecker(backends, config.healthCheck(), workerGroup, transport.channelClass())
                 : null;

@@ -5,14 +5,14 @@ import dev.rproxy.config.PoolConfig;
 import dev.rproxy.proxy.UpstreamHandler;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
-import io.netty.channel.pool.AbstractChannelPoolHandler;
+import io.netty.channel.ChannelInitializer;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Builds the pipeline of an upstream connection and keeps its read mode right across its life.
+ * Builds the pipeline of an upstream connection.
  *
  * <p>Pipeline: {@code HttpClientCodec -> IdleStateHandler -> UpstreamHandler}.
  *
@@ -26,20 +26,20 @@ import java.util.concurrent.TimeUnit;
  * pool, a close or stray bytes from the backend are seen at once and the channel is dropped instead
  * of handed to the next request; and no exchange pays for switching it on and off.
  */
-public final class UpstreamChannelPoolHandler extends AbstractChannelPoolHandler {
+public final class UpstreamChannelInitializer extends ChannelInitializer<Channel> {
     /** Decoded body chunks are at most this large; they are slices of the read buffer, not copies. */
     static final int MAX_CHUNK_SIZE = 64 * 1024;
 
     private final PoolConfig pool;
     private final LimitsConfig limits;
 
-    public UpstreamChannelPoolHandler(PoolConfig pool, LimitsConfig limits) {
+    public UpstreamChannelInitializer(PoolConfig pool, LimitsConfig limits) {
         this.pool = pool;
         this.limits = limits;
     }
 
     @Override
-    public void channelCreated(Channel ch) {
+    protected void initChannel(Channel ch) {
         ChannelPipeline p = ch.pipeline();
         HttpDecoderConfig decoder = new HttpDecoderConfig()
                 .setMaxInitialLineLength(Math.max(limits.maxRequestLineBytes(), 8192))
@@ -48,10 +48,5 @@ public final class UpstreamChannelPoolHandler extends AbstractChannelPoolHandler
         p.addLast("codec", new HttpClientCodec(decoder, false, true));
         p.addLast("idle", new IdleStateHandler(pool.idleTimeoutMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("upstream", new UpstreamHandler());
-    }
-
-    @Override
-    public void channelReleased(Channel ch) {
-        ch.config().setAutoRead(true); // no-op unless the last exchange left it paused
     }
 }

@@ -1,0 +1,169 @@
+package dev.rproxy.pool;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Keep-alive connections to one backend, owned by one event loop.
+ *
+ * <p>Every method runs on {@link #loop}, the loop of the client channels it serves, so the pool
+ * needs no lock, no executor hop and no future per acquire: an idle connection is handed over
+ * synchronously, the common case with keep-alive. At most {@code max} connections are open
+ * (connecting, in use or idle); beyond that up to {@code maxPending} acquires wait, each at most
+ * {@code acquireTimeoutMs}. Idle connections are reused most-recently-used first (warm ones; the
+ * coldest age out through the idle timeout in the pipeline).
+ */
+public final class UpstreamPool {
+    /** Receives the outcome of one {@link #acquire}; called on the pool's loop. */
+    public interface Acquirer {
+        void acquired(Channel channel);
+
+        void acquireFailed(Throwable cause);
+    }
+
+    private final EventLoop loop;
+    private final Bootstrap bootstrap;
+    private final int max;
+    private final int maxPending;
+    private final long acquireTimeoutMs;
+    private final ArrayDeque<Channel> idle = new ArrayDeque<>();
+    private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+    private final ChannelFutureListener onClose = f -> connectionClosed(f.channel());
+    private int open;
+    private boolean closed;
+
+    UpstreamPool(EventLoop loop, Bootstrap bootstrap, int max, int maxPending, long acquireTimeoutMs) {
+        this.loop = loop;
+        this.bootstrap = bootstrap;
+        this.max = max;
+        this.maxPending = maxPending;
+        this.acquireTimeoutMs = acquireTimeoutMs;
+    }
+
+    /**
+     * Hands {@code acquirer} a connection: an idle one at once, a new one once connected, or the
+     * next one released when all {@code max} are busy. Fails with {@link PoolExhaustedException}
+     * when too many wait already or the wait times out, or with the connect failure.
+     */
+    public void acquire(Acquirer acquirer) {
+        assert loop.inEventLoop();
+        if (closed) {
+            acquirer.acquireFailed(new PoolExhaustedException("pool closed"));
+            return;
+        }
+        Channel ch;
+        while ((ch = idle.pollFirst()) != null) {
+            if (ch.isActive()) {
+                acquirer.acquired(ch);
+                return;
+            }
+            ch.close(); // counted down by its close listener
+        }
+        if (open < max) {
+            connect(acquirer);
+        } else if (waiters.size() < maxPending) {
+            waiters.addLast(new Waiter(acquirer));
+        } else {
+            acquirer.acquireFailed(new PoolExhaustedException(max + " connections busy and " + maxPending + " waiting"));
+        }
+    }
+
+    /**
+     * Takes back a connection after an exchange. A reusable one goes to the longest waiter or the
+     * idle list; anything else is closed.
+     */
+    public void release(Channel ch, boolean reusable) {
+        assert loop.inEventLoop();
+        if (!reusable || closed || !ch.isActive()) {
+            ch.close();
+            return;
+        }
+        Waiter waiter = waiters.pollFirst();
+        if (waiter != null) {
+            waiter.cancelTimer();
+            waiter.acquirer.acquired(ch);
+        } else {
+            ch.config().setAutoRead(true); // an idle connection notices a close from the backend
+            idle.addFirst(ch);
+        }
+    }
+
+    private void connect(Acquirer acquirer) {
+        open++;
+        ChannelFuture connect = bootstrap.connect();
+        Channel ch = connect.channel();
+        ch.closeFuture().addListener(onClose);
+        if (connect.isDone()) {
+            connected(connect, acquirer);
+        } else {
+            connect.addListener((ChannelFuture f) -> connected(f, acquirer));
+        }
+    }
+
+    private void connected(ChannelFuture f, Acquirer acquirer) {
+        if (f.isSuccess()) {
+            acquirer.acquired(f.channel());
+        } else {
+            f.channel().close();
+            acquirer.acquireFailed(f.cause());
+        }
+    }
+
+    private void connectionClosed(Channel ch) {
+        open--;
+        idle.remove(ch);
+        // A slot is free: the longest waiter gets a new connection.
+        Waiter waiter;
+        if (!closed && open < max && (waiter = waiters.pollFirst()) != null) {
+            waiter.cancelTimer();
+            connect(waiter.acquirer);
+        }
+    }
+
+    /** Open connections: connecting, in use or idle. */
+    int openConnections() {
+        return open;
+    }
+
+    /** Closes idle connections and refuses new acquires; connections in use close when released. */
+    void close() {
+        assert loop.inEventLoop();
+        closed = true;
+        Waiter waiter;
+        while ((waiter = waiters.pollFirst()) != null) {
+            waiter.cancelTimer();
+            waiter.acquirer.acquireFailed(new PoolExhaustedException("pool closed"));
+        }
+        Channel ch;
+        while ((ch = idle.pollFirst()) != null) {
+            ch.close();
+        }
+    }
+
+    private final class Waiter implements Runnable {
+        final Acquirer acquirer;
+        final ScheduledFuture<?> timer;
+
+        Waiter(Acquirer acquirer) {
+            this.acquirer = acquirer;
+            this.timer = loop.schedule(this, acquireTimeoutMs, TimeUnit.MILLISECONDS);
+        }
+
+        @Override
+        public void run() {
+            if (waiters.remove(this)) {
+                acquirer.acquireFailed(new PoolExhaustedException("no connection free within " + acquireTimeoutMs + " ms"));
+            }
+        }
+
+        void cancelTimer() {
+            timer.cancel(false);
+        }
+    }
+}
