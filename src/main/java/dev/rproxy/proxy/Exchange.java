@@ -216,9 +216,12 @@ final class Exchange implements UpstreamPool.Acquirer {
             upstreamFlushPending = false;
             upstream.flush();
         } else if (!upstream.isWritable()) {
-            relay.pauseReads(RelayHandler.PAUSE_BACKPRESSURE);
+            // As above: the mark only counts once a flush has tried the socket.
             upstreamFlushPending = false;
             upstream.flush();
+            if (!upstream.isWritable()) {
+                relay.pauseReads(RelayHandler.PAUSE_BACKPRESSURE);
+            }
         } else {
             upstreamFlushPending = true;
         }
@@ -310,11 +313,15 @@ final class Exchange implements UpstreamPool.Acquirer {
             return;
         }
         client.write(content, client.voidPromise());
+        // Over the high-water mark only counts once a flush has tried the socket: unflushed bytes
+        // of this read burst alone would pause the backend needlessly.
         if (!client.channel().isWritable()) {
-            upstreamPaused = true;
-            stalledSinceNanos = System.nanoTime();
-            upstream.config().setAutoRead(false);
             client.flush();
+            if (!client.channel().isWritable()) {
+                upstreamPaused = true;
+                stalledSinceNanos = System.nanoTime();
+                upstream.config().setAutoRead(false);
+            }
         }
     }
 
