@@ -17,7 +17,6 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -58,7 +57,6 @@ final class Exchange implements UpstreamPool.Acquirer {
     private boolean acquiring;
     private Channel upstream;
     private UpstreamHandler upstreamHandler;
-    private ScheduledFuture<?> responseTimer;
     private long lastProgressNanos;
     private long stalledSinceNanos;
 
@@ -168,7 +166,7 @@ final class Exchange implements UpstreamPool.Acquirer {
             ch.write(LastHttpContent.EMPTY_LAST_CONTENT, ch.voidPromise());
         }
         touch();
-        armResponseTimer(responseTimeoutNanos);
+        relay.ensureDeadlineCheck(responseTimeoutNanos);
         ch.config().setAutoRead(true);
         // Delivers what the client already sent (queued in FlowControlHandler) synchronously.
         relay.resumeReads(RelayHandler.PAUSE_NO_UPSTREAM);
@@ -327,7 +325,6 @@ final class Exchange implements UpstreamPool.Acquirer {
 
     private void onResponseComplete(LastHttpContent last) {
         finished = true;
-        cancelResponseTimer();
         releaseUpstream(requestComplete && backendReusable);
         if (!requestComplete) {
             // The backend answered before the request body ended; the rest of it cannot be
@@ -379,22 +376,25 @@ final class Exchange implements UpstreamPool.Acquirer {
         fail(Failure.BACKEND_CLOSED, cause == null ? "connection closed" : cause.toString());
     }
 
-    private void onResponseTimer() {
-        responseTimer = null;
+    /**
+     * The response deadline, checked by the connection's timer ({@link
+     * RelayHandler#ensureDeadlineCheck}): fails the exchange when the backend has been silent for
+     * {@code responseMs} while the exchange waited on it. Returns the nanoseconds until the next
+     * check, or 0 when the exchange is over.
+     */
+    long checkDeadline() {
         if (finished) {
-            return;
+            return 0;
         }
         if (!waitingOnBackend()) {
-            // Waiting on a slow client, not on the backend: the client's timeouts own this.
-            armResponseTimer(responseTimeoutNanos);
-            return;
+            return responseTimeoutNanos; // waiting on a slow client: the client's timeouts own this
         }
         long idle = System.nanoTime() - lastProgressNanos;
         if (idle < responseTimeoutNanos) {
-            armResponseTimer(responseTimeoutNanos - idle);
-            return;
+            return responseTimeoutNanos - idle;
         }
         fail(Failure.RESPONSE_TIMEOUT, "silent for " + services.timeouts().responseMs() + " ms");
+        return 0;
     }
 
     /**
@@ -434,7 +434,6 @@ final class Exchange implements UpstreamPool.Acquirer {
             return;
         }
         finished = true;
-        cancelResponseTimer();
         releaseUpstream(false);
         String backendId = backend == null ? "-" : backend.id();
         boolean clientFault = failure.status.code() < 500 || failure == Failure.SHUTTING_DOWN;
@@ -473,7 +472,6 @@ final class Exchange implements UpstreamPool.Acquirer {
             return;
         }
         finished = true;
-        cancelResponseTimer();
         releaseUpstream(false);
         if (!responseStarted) {
             status = 499; // the client closed the connection before the response (nginx's code)
@@ -513,18 +511,6 @@ final class Exchange implements UpstreamPool.Acquirer {
 
     private void touch() {
         lastProgressNanos = System.nanoTime();
-    }
-
-    private void armResponseTimer(long delayNanos) {
-        cancelResponseTimer();
-        responseTimer = client.channel().eventLoop().schedule(this::onResponseTimer, delayNanos, TimeUnit.NANOSECONDS);
-    }
-
-    private void cancelResponseTimer() {
-        if (responseTimer != null) {
-            responseTimer.cancel(false);
-            responseTimer = null;
-        }
     }
 
     private void logAccess() {

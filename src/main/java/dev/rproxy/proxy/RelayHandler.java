@@ -13,7 +13,9 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
 import java.net.SocketAddress;
 
 /**
@@ -53,6 +55,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private HttpRequest next;
     private FullHttpResponse localResponse;
     private int pauseReasons;
+    private ScheduledFuture<?> deadlineCheck;
     private boolean draining;
     private boolean inputShutdown;
     private String clientAddress;
@@ -116,6 +119,28 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /**
+     * Makes sure the connection's deadline timer runs within {@code delayNanos}. One timer per
+     * connection serves its exchanges one after another and re-arms itself only while an exchange
+     * is in flight, so back-to-back keep-alive exchanges schedule and cancel nothing.
+     */
+    void ensureDeadlineCheck(long delayNanos) {
+        if (deadlineCheck == null) {
+            deadlineCheck = ctx.executor().schedule(this::checkDeadline, delayNanos, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    private void checkDeadline() {
+        deadlineCheck = null;
+        Exchange exchange = current;
+        if (exchange != null) {
+            long next = exchange.checkDeadline();
+            if (next > 0 && current == exchange) {
+                ensureDeadlineCheck(next);
+            }
+        }
+    }
+
     void pauseReads(int reason) {
         int before = pauseReasons;
         pauseReasons |= reason;
@@ -154,6 +179,10 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         Exchange exchange = current;
         current = null;
         next = null;
+        if (deadlineCheck != null) {
+            deadlineCheck.cancel(false);
+            deadlineCheck = null;
+        }
         if (localResponse != null) {
             localResponse.release();
             localResponse = null;
