@@ -94,7 +94,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             reject(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()));
             return;
         }
-        ErrorResponses.Failure limit = overLimit(request);
+        ErrorResponses.Failure limit = RequestRules.check(request, maxHeaderCount, maxBodyBytes);
         if (limit != null) {
             ReferenceCountUtil.release(msg);
             reject(ctx, limit);
@@ -109,6 +109,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         if (chunked) {
             headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
         }
+        RequestRules.toOriginForm(request);
         addForwardedHeaders(ctx, headers);
         ctx.fireChannelRead(request);
     }
@@ -144,29 +145,6 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     /** Whether the connection ends after the current response. */
     public boolean isClosing() {
         return closeRequested || closeAfterLast;
-    }
-
-    /** Limits and the request-line and Host rules of RFC 9112 sections 2.3 and 3.2. */
-    private ErrorResponses.Failure overLimit(HttpRequest request) {
-        HttpVersion version = request.protocolVersion();
-        if (version.majorVersion() != 1 || version.minorVersion() > 1 || !"HTTP".equals(version.protocolName())) {
-            return ErrorResponses.Failure.VERSION_NOT_SUPPORTED;
-        }
-        if (version.minorVersion() == 1 && request.headers().getAll(HttpHeaderNames.HOST).size() != 1
-                || request.headers().getAll(HttpHeaderNames.HOST).size() > 1) {
-            return ErrorResponses.Failure.MISSING_HOST;
-        }
-        if (HttpMethod.CONNECT.equals(request.method())) {
-            // A tunnel is not an exchange: after a 2xx the backend connection would stop being HTTP.
-            return ErrorResponses.Failure.CONNECT_NOT_ALLOWED;
-        }
-        if (request.headers().size() > maxHeaderCount) {
-            return ErrorResponses.Failure.HEADERS_TOO_LARGE;
-        }
-        if (maxBodyBytes > 0 && HttpUtil.getContentLength(request, 0L) > maxBodyBytes) {
-            return ErrorResponses.Failure.BODY_TOO_LARGE;
-        }
-        return null;
     }
 
     private void addForwardedHeaders(ChannelHandlerContext ctx, HttpHeaders headers) {

@@ -263,8 +263,14 @@ final class Exchange implements UpstreamPool.Acquirer {
             onBadResponse(response.decoderResult().cause());
             return;
         }
+        int code = response.status().code();
+        if (code < 100 || code > 599 || response.protocolVersion().majorVersion() != 1) {
+            // RFC 9110 section 15: three digits; and this proxy speaks HTTP/1.x to backends.
+            onBadResponse(new IllegalStateException("bad status line: " + response.protocolVersion() + " " + code));
+            return;
+        }
         if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
-            if (response.status().code() == 101) {
+            if (code == 101) {
                 // Upgrade is hop-by-hop and never forwarded, so no backend may switch protocols.
                 onBadResponse(new IllegalStateException("101 without an upgrade request"));
                 return;

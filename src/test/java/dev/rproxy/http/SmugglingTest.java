@@ -121,6 +121,7 @@ class SmugglingTest {
 
     static Stream<Arguments> passingTransferEncoding() {
         return Stream.of(
+                c("unknown coding before chunked", POST + "Transfer-Encoding: foo, chunked\r\n\r\n" + BODY, 501),
                 te("chunked, identity", "chunked, identity"),
                 te("identity", "identity"),
                 te("xchunked", "xchunked"),
@@ -149,14 +150,12 @@ class SmugglingTest {
                 c("TE on HTTP/1.0", "POST /upload HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + BODY, 400));
     }
 
-    /** Each is forwarded today as a plain {@code transfer-encoding: chunked} request; the client gets 200. */
+    /** Whitespace around {@code chunked}: forwarded as a plain {@code transfer-encoding: chunked}. */
     static Stream<Arguments> notYetEnforcedTransferEncoding() {
         return Stream.of(
                 te("trailing space", "chunked "),
                 te("trailing tab", "chunked\t"),
-                te("leading tab", "\tchunked"),
-                // the unknown coding is dropped on the way: the backend reads a body still in "foo"
-                c("unknown coding before chunked", POST + "Transfer-Encoding: foo, chunked\r\n\r\n" + BODY, 501));
+                te("leading tab", "\tchunked"));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -165,7 +164,9 @@ class SmugglingTest {
         assertRejected(bytes, statuses);
     }
 
-    @Disabled("issue 3: not enforced yet: forwarded as 'transfer-encoding: chunked', client gets the backend's 200")
+    @Disabled("issue 3: accepted on purpose for now: RFC 9110 section 5.5 excludes whitespace around a field value, "
+            + "so the value is exactly chunked and the backend gets a clean 'transfer-encoding: chunked'; "
+            + "the issue asks for a rejection")
     @ParameterizedTest(name = "{0}")
     @MethodSource("notYetEnforcedTransferEncoding")
     void ambiguousFramingIsRejectedAndNeverForwardedNotYetEnforced(String label, String bytes, int[] statuses)
@@ -286,7 +287,17 @@ class SmugglingTest {
                 c("HTTP/1.1 without Host", "GET /x HTTP/1.1\r\n\r\n", 400),
                 c("two equal Host", "GET /x HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n", 400),
                 c("two different Host", "GET /x HTTP/1.1\r\nHost: h\r\nHost: evil\r\n\r\n", 400),
-                c("HTTP/1.0 with two Host", "GET /x HTTP/1.0\r\nHost: h\r\nHost: evil\r\n\r\n", 400));
+                c("HTTP/1.0 with two Host", "GET /x HTTP/1.0\r\nHost: h\r\nHost: evil\r\n\r\n", 400),
+                line("relative target", "GET x HTTP/1.1"),
+                line("asterisk for GET", "GET * HTTP/1.1"),
+                line("fragment in target", "GET /x#f HTTP/1.1"),
+                line("NUL in target", "GET /a\u0000b HTTP/1.1"),
+                line("0x01 in target", "GET /a\u0001b HTTP/1.1"),
+                line("0x1f in target", "GET /a\u001fb HTTP/1.1"),
+                line("DEL in target", "GET /a\u007fb HTTP/1.1"),
+                line("0x80 in target", "GET /a\u0080b HTTP/1.1"),
+                line("0xa0 in target", "GET /a\u00a0b HTTP/1.1"),
+                line("0xff in target", "GET /a\u00ffb HTTP/1.1"));
     }
 
     /** Each is forwarded today (as noted) and the client gets the backend's 200. */
@@ -301,16 +312,6 @@ class SmugglingTest {
                 c("space before the request line", " " + GET, 400), // skipped
                 line("tab after method", "GET\t/x HTTP/1.1"), // forwarded as "GET /x"
                 line("two spaces after method", "GET  /x HTTP/1.1"), // forwarded as "GET /x"
-                line("relative target", "GET x HTTP/1.1"), // forwarded as is
-                line("asterisk for GET", "GET * HTTP/1.1"), // forwarded as is
-                line("fragment in target", "GET /x#f HTTP/1.1"), // forwarded as is
-                line("NUL in target", "GET /a\u0000b HTTP/1.1"), // forwarded raw
-                line("0x01 in target", "GET /a\u0001b HTTP/1.1"), // forwarded raw
-                line("0x1f in target", "GET /a\u001fb HTTP/1.1"), // forwarded raw
-                line("DEL in target", "GET /a\u007fb HTTP/1.1"), // forwarded raw
-                line("0x80 in target", "GET /a\u0080b HTTP/1.1"), // forwarded re-encoded as UTF-8 c2 80
-                line("0xa0 in target", "GET /a\u00a0b HTTP/1.1"), // forwarded re-encoded as UTF-8 c2 a0
-                line("0xff in target", "GET /a\u00ffb HTTP/1.1"), // forwarded re-encoded as UTF-8 c3 bf
                 line("lower-case version", "GET /x http/1.1")); // forwarded as "HTTP/1.1"
     }
 
@@ -321,7 +322,7 @@ class SmugglingTest {
     }
 
     @Disabled("issue 3: not enforced yet: forwarded (obs-fold unfolded, extra bytes before the request line skipped, "
-            + "request line normalised, target bytes passed on), client gets the backend's 200")
+            + "request line whitespace and version case normalised), client gets the backend's 200")
     @ParameterizedTest(name = "{0}")
     @MethodSource("notYetEnforcedHead")
     void malformedHeadIsRejectedAndNeverForwardedNotYetEnforced(String label, String bytes, int[] statuses)
@@ -371,7 +372,6 @@ class SmugglingTest {
         assertThat(seen.second).as("a second request at the backend; %s", seen).isNull();
     }
 
-    @Disabled("issue 3: not enforced yet: the absolute-form target is forwarded as is with the client's Host: b.example")
     @Test
     void absoluteFormAuthorityWinsOverADisagreeingHost() throws Exception {
         Seen seen = exchange("GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n", true);

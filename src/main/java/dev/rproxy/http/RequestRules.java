@@ -1,0 +1,125 @@
+package dev.rproxy.http;
+
+import dev.rproxy.http.ErrorResponses.Failure;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import java.util.List;
+
+/**
+ * The checks a request head must pass before anything of it is forwarded, beyond what Netty's
+ * decoder already rejects (ambiguous or malformed framing, header syntax): pure functions.
+ */
+final class RequestRules {
+    private RequestRules() {}
+
+    /** The first rule {@code request} breaks, or {@code null}. */
+    static Failure check(HttpRequest request, int maxHeaderCount, long maxBodyBytes) {
+        HttpVersion version = request.protocolVersion();
+        if (version.majorVersion() != 1 || version.minorVersion() > 1 || !"HTTP".equals(version.protocolName())) {
+            return Failure.VERSION_NOT_SUPPORTED;
+        }
+        HttpHeaders headers = request.headers();
+        int hosts = headers.getAll(HttpHeaderNames.HOST).size();
+        if (hosts > 1 || (hosts == 0 && version.minorVersion() == 1)) {
+            return Failure.MISSING_HOST; // RFC 9112 section 3.2
+        }
+        if (HttpMethod.CONNECT.equals(request.method())) {
+            // A tunnel is not an exchange: after a 2xx the backend connection would stop being HTTP.
+            return Failure.CONNECT_NOT_ALLOWED;
+        }
+        if (!isValidTarget(request.uri(), request.method())) {
+            return Failure.BAD_REQUEST;
+        }
+        Failure coding = checkTransferCoding(headers);
+        if (coding != null) {
+            return coding;
+        }
+        if (headers.size() > maxHeaderCount) {
+            return Failure.HEADERS_TOO_LARGE;
+        }
+        if (maxBodyBytes > 0 && HttpUtil.getContentLength(request, 0L) > maxBodyBytes) {
+            return Failure.BODY_TOO_LARGE;
+        }
+        return null;
+    }
+
+    /**
+     * RFC 9112 section 3.2: origin-form ({@code /path?query}), absolute-form ({@code
+     * http://authority/path}), or {@code *} for OPTIONS; only visible ASCII (0x21-0x7e), so no
+     * control byte, space or non-ASCII byte is passed on or re-encoded; no fragment.
+     */
+    static boolean isValidTarget(String target, HttpMethod method) {
+        int n = target.length();
+        if (n == 0) {
+            return false;
+        }
+        for (int i = 0; i < n; i++) {
+            char c = target.charAt(i);
+            if (c < 0x21 || c > 0x7e || c == '#') {
+                return false;
+            }
+        }
+        char first = target.charAt(0);
+        if (first == '/') {
+            return true;
+        }
+        if (first == '*') {
+            return n == 1 && HttpMethod.OPTIONS.equals(method);
+        }
+        return absoluteFormAuthorityEnd(target) > 0;
+    }
+
+    /**
+     * Only {@code chunked}, once, is a transfer coding this proxy implements (RFC 9112 section
+     * 6.1); anything else would be dropped on the way while the backend still read the body in it.
+     */
+    private static Failure checkTransferCoding(HttpHeaders headers) {
+        List<String> values = headers.getAll(HttpHeaderNames.TRANSFER_ENCODING);
+        if (values.isEmpty()) {
+            return null;
+        }
+        if (values.size() != 1 || !values.get(0).trim().equalsIgnoreCase("chunked")) {
+            return Failure.CODING_NOT_IMPLEMENTED;
+        }
+        return null;
+    }
+
+    /**
+     * For an absolute-form target ({@code http://a.example/x}), makes the request origin-form
+     * ({@code /x}) with {@code Host} set to the target's authority, which wins over any Host field
+     * the client sent (RFC 9112 section 3.2.2).
+     */
+    static void toOriginForm(HttpRequest request) {
+        String target = request.uri();
+        int end = absoluteFormAuthorityEnd(target);
+        if (end <= 0) {
+            return;
+        }
+        int start = target.indexOf("//") + 2;
+        String authority = target.substring(start, end);
+        String rest = target.substring(end);
+        request.setUri(rest.isEmpty() ? "/" : rest.charAt(0) == '?' ? "/" + rest : rest);
+        request.headers().set(HttpHeaderNames.HOST, authority);
+    }
+
+    /** Index just past the authority of an {@code http://} or {@code https://} target, else -1. */
+    private static int absoluteFormAuthorityEnd(String target) {
+        int start;
+        if (target.regionMatches(true, 0, "http://", 0, 7)) {
+            start = 7;
+        } else if (target.regionMatches(true, 0, "https://", 0, 8)) {
+            start = 8;
+        } else {
+            return -1;
+        }
+        int end = start;
+        while (end < target.length() && target.charAt(end) != '/' && target.charAt(end) != '?') {
+            end++;
+        }
+        return end > start ? end : -1;
+    }
+}
