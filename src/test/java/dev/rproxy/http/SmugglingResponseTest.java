@@ -3,18 +3,15 @@ package dev.rproxy.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.params.provider.Arguments.arguments;
 
-import dev.rproxy.server.ProxyServer;
-import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
+import dev.rproxy.support.RawBackendProxyExtension;
 import dev.rproxy.support.RawHttp;
 import java.io.IOException;
 import java.net.SocketTimeoutException;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Disabled;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -34,31 +31,8 @@ class SmugglingResponseTest {
     private static final int ANSWER_MS = 5000;
     private static final String CHUNKED_HEAD = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 
-    private static RawBackend backend;
-    private static ProxyServer proxy;
-
-    @BeforeAll
-    static void start() throws Exception {
-        backend = new RawBackend(GOOD);
-        proxy = ProxyExtension.startInFrontOf(backend.url(), "");
-    }
-
-    @AfterAll
-    static void stop() throws IOException {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-    }
-
-    @BeforeEach
-    void forgetEarlierRequests() throws InterruptedException {
-        while (backend.nextRequest(0, TimeUnit.MILLISECONDS) != null) {
-            // a request recorded by an earlier case is not this case's
-        }
-    }
+    @RegisterExtension
+    static final RawBackendProxyExtension scripted = new RawBackendProxyExtension(GOOD);
 
     /** Broken before the first body byte: the proxy knows before it sends anything. */
     static Stream<Arguments> passingResponseHeads() {
@@ -177,9 +151,9 @@ class SmugglingResponseTest {
     }
 
     private static Answer exchange(String response) throws Exception {
-        backend.respondWith(response);
+        scripted.backend().respondWith(response);
         Answer answer;
-        try (RawHttp raw = new RawHttp(proxy.port())) {
+        try (RawHttp raw = new RawHttp(scripted.proxy().port())) {
             raw.socket().setSoTimeout(ANSWER_MS);
             raw.send("GET /r HTTP/1.1\r\nHost: h\r\n\r\n");
             try {
@@ -195,22 +169,22 @@ class SmugglingResponseTest {
                 answer = new Answer(-1, false, false, "unparseable answer: " + e.getMessage());
             }
         }
-        assertThat(backend.nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)).as("the request at the backend")
+        assertThat(scripted.backend().nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)).as("the request at the backend")
                 .startsWith("GET /r HTTP/1.1\r\n");
         return answer;
     }
 
     /** After the broken exchange, a new connection gets the backend's next, well-formed answer. */
     private static void assertNextRequestServed() throws Exception {
-        backend.respondWith(GOOD);
-        try (RawHttp raw = new RawHttp(proxy.port())) {
+        scripted.backend().respondWith(GOOD);
+        try (RawHttp raw = new RawHttp(scripted.proxy().port())) {
             raw.socket().setSoTimeout(ANSWER_MS);
             raw.send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
             RawHttp.Response r = raw.read();
             assertThat(r.status()).as("next request's status").isEqualTo(200);
             assertThat(r.bodyText()).isEqualTo("fine");
         }
-        assertThat(backend.nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)).startsWith("GET /next HTTP/1.1\r\n");
+        assertThat(scripted.backend().nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)).startsWith("GET /next HTTP/1.1\r\n");
     }
 
     private static Arguments length(String label, String fields) {

@@ -3,9 +3,8 @@ package dev.rproxy.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.params.provider.Arguments.arguments;
 
-import dev.rproxy.server.ProxyServer;
-import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
+import dev.rproxy.support.RawBackendProxyExtension;
 import dev.rproxy.support.RawHttp;
 import java.io.IOException;
 import java.net.SocketTimeoutException;
@@ -15,11 +14,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -56,32 +53,9 @@ class SmugglingTest {
     private static final String SMUGGLED = "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
     private static final String BODY = "5\r\nhello\r\n0\r\n\r\n";
 
-    private static RawBackend backend;
-    private static ProxyServer proxy;
+    @RegisterExtension
+    static final RawBackendProxyExtension scripted = new RawBackendProxyExtension(BACKEND_ANSWER);
     private static int probes;
-
-    @BeforeAll
-    static void start() throws Exception {
-        backend = new RawBackend(BACKEND_ANSWER);
-        proxy = ProxyExtension.startInFrontOf(backend.url(), "");
-    }
-
-    @AfterAll
-    static void stop() throws IOException {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-    }
-
-    @BeforeEach
-    void forgetEarlierRequests() throws InterruptedException {
-        while (backend.nextRequest(0, TimeUnit.MILLISECONDS) != null) {
-            // recorded for an earlier case
-        }
-    }
 
     // ------------------------------------------------------------------ framing: CL and TE
 
@@ -402,7 +376,7 @@ class SmugglingTest {
     }
 
     /**
-     * An invalid body found before the head is forwarded: 400 and nothing at the backend. Found
+     * An invalid body found before the head is forwarded: 400 and nothing at the scripted.backend(). Found
      * after it (the head streams ahead of the body): a 400 while the client has had nothing yet,
      * else only a close; never the backend's answer, never a second request.
      */
@@ -430,7 +404,7 @@ class SmugglingTest {
         int status = -1;
         String error = null;
         boolean closed;
-        try (RawHttp raw = new RawHttp(proxy.port())) {
+        try (RawHttp raw = new RawHttp(scripted.proxy().port())) {
             raw.socket().setSoTimeout(ANSWER_MS);
             raw.send(bytes);
             try {
@@ -446,7 +420,7 @@ class SmugglingTest {
         }
         List<String> heads = new ArrayList<>();
         if (accepted) {
-            for (String h; heads.size() < 2 && (h = backend.nextRequest(NOTHING_MS, TimeUnit.MILLISECONDS)) != null; ) {
+            for (String h; heads.size() < 2 && (h = scripted.backend().nextRequest(NOTHING_MS, TimeUnit.MILLISECONDS)) != null; ) {
                 heads.add(h);
             }
         } else {
@@ -457,16 +431,16 @@ class SmugglingTest {
 
     private static List<String> headsBeforeProbe() throws Exception {
         String probe = "GET /probe-" + (++probes) + " HTTP/1.1";
-        try (RawHttp raw = new RawHttp(proxy.port())) {
+        try (RawHttp raw = new RawHttp(scripted.proxy().port())) {
             raw.socket().setSoTimeout(ANSWER_MS);
             raw.send(probe + "\r\nHost: h\r\n\r\n");
             assertThat(raw.read().status()).as("probe after the case").isEqualTo(200);
         }
         List<String> before = new ArrayList<>();
-        for (String h = backend.nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS); h != null;
-                h = backend.nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)) {
+        for (String h = scripted.backend().nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS); h != null;
+                h = scripted.backend().nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)) {
             if (h.startsWith(probe + "\r\n")) {
-                String late = backend.nextRequest(0, TimeUnit.MILLISECONDS);
+                String late = scripted.backend().nextRequest(0, TimeUnit.MILLISECONDS);
                 if (late != null) {
                     before.add(late);
                 }
