@@ -17,6 +17,7 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
 import java.net.SocketAddress;
 import java.util.List;
 
@@ -39,8 +40,10 @@ import java.util.List;
  * #closeAfterResponse()}). The response head says so, and after the last byte the connection is
  * closed: at once when the client has sent everything, otherwise with a lingering close.
  *
- * <p>Requests on one connection are handled one at a time (the relay reads the next only after the
- * previous response), so the last request seen is the one being answered.
+ * <p>Pipelining: a request's head can pass here while the response to an earlier one is still being
+ * written, so what a response needs to know of its request (HEAD, version, keep-alive) is queued in
+ * request order and taken when that response's head goes out. A request refused here while earlier
+ * ones are unanswered gets its refusal after their responses; nothing after it is read.
  */
 public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
@@ -50,19 +53,27 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     private final String scheme;
     private final RequestHeadDeadlineHandler headDeadline;
-    private boolean responseInProgress;
     private final int maxHeaderCount;
     private final long maxBodyBytes;
     private String clientIp;
     /** Longest a closing connection keeps reading and dropping what a client still sends. */
     static final long LINGER_MS = 2000;
 
-    private boolean requestIsHead;
-    private boolean requestKeepAlive = true;
+    /** What the response to one request needs to know of it. */
+    private record RequestState(boolean head, HttpVersion version, boolean keepAlive) {}
+
+    /** For a response without a request (a 408 before any head was complete): close after it. */
+    private static final RequestState NO_REQUEST = new RequestState(false, HttpVersion.HTTP_1_1, false);
+
+    private final ArrayDeque<RequestState> awaitingResponse = new ArrayDeque<>(2);
+    private RequestState answering;
+    private boolean informational;
+    private boolean discardInput;
+    private ErrorResponses.Failure deferredReject;
     private boolean closeRequested;
     private boolean closeAfterLast;
     private boolean lingerAfterLast;
-    private HttpVersion requestVersion = HttpVersion.HTTP_1_1;
+    private boolean closing;
 
     /**
      * @param scheme value of {@code X-Forwarded-Proto}
@@ -80,6 +91,10 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (discardInput) {
+            ReferenceCountUtil.release(msg); // after a refused request nothing more is read
+            return;
+        }
         if (!(msg instanceof HttpRequest request)) {
             if (msg instanceof LastHttpContent) {
                 headDeadline.awaitNextHead();
@@ -88,7 +103,6 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             return;
         }
         headDeadline.headReceived();
-        responseInProgress = true;
         if (request.decoderResult().isFailure()) {
             ReferenceCountUtil.release(msg);
             reject(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()));
@@ -100,9 +114,8 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             reject(ctx, limit);
             return;
         }
-        requestIsHead = HttpMethod.HEAD.equals(request.method());
-        requestVersion = request.protocolVersion();
-        requestKeepAlive = HttpUtil.isKeepAlive(request);
+        awaitingResponse.addLast(new RequestState(HttpMethod.HEAD.equals(request.method()),
+                request.protocolVersion(), HttpUtil.isKeepAlive(request)));
         HttpHeaders headers = request.headers();
         boolean chunked = HttpUtil.isTransferEncodingChunked(request);
         HopByHopHeaders.strip(headers);
@@ -117,8 +130,9 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt == RequestHeadDeadlineHandler.TIMED_OUT) {
-            if (responseInProgress) {
-                closeRequested = true; // a pipelined head is dripping in: end after this response
+            if (answering != null || !awaitingResponse.isEmpty()) {
+                closeRequested = true; // a pipelined head is dripping in: end after the responses due
+                discardInput = true;
             } else {
                 reject(ctx, ErrorResponses.Failure.REQUEST_TIMEOUT);
             }
@@ -127,9 +141,22 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         ctx.fireUserEventTriggered(evt);
     }
 
-    /** Answers a request that is not forwarded, then closes (its body, if any, is never read). */
+    /**
+     * Refuses a request that is not forwarded and ends the connection: nothing after it is read. The
+     * refusal goes out at once, or after the responses still due to earlier requests.
+     */
     private void reject(ChannelHandlerContext ctx, ErrorResponses.Failure failure) {
         closeRequested = true;
+        discardInput = true;
+        if (answering == null && awaitingResponse.isEmpty()) {
+            sendReject(ctx, failure);
+        } else {
+            deferredReject = failure;
+        }
+    }
+
+    private void sendReject(ChannelHandlerContext ctx, ErrorResponses.Failure failure) {
+        closing = true;
         ErrorResponses.send(ctx, failure, true)
                 .addListener(f -> LingeringCloseHandler.closeGracefully(ctx, LINGER_MS));
     }
@@ -142,9 +169,9 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         closeRequested = true;
     }
 
-    /** Whether the connection ends after the current response. */
+    /** Whether the connection ends after the response just written (or a refusal follows it). */
     public boolean isClosing() {
-        return closeRequested || closeAfterLast;
+        return closing;
     }
 
     private void addForwardedHeaders(ChannelHandlerContext ctx, HttpHeaders headers) {
@@ -178,29 +205,58 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
-        if (msg instanceof HttpResponse response && response.status().codeClass() != HttpStatusClass.INFORMATIONAL) {
-            boolean full = msg instanceof FullHttpResponse;
-            boolean ownClose = full && !HttpUtil.isKeepAlive(response);
-            boolean lengthKnown = full || frameRelayedResponse(response);
-            closeAfterLast = !requestKeepAlive || closeRequested || ownClose || !lengthKnown;
-            lingerAfterLast = closeRequested || ownClose;
-            HttpHeaders headers = response.headers();
-            if (closeAfterLast) {
-                headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            } else if (!requestVersion.isKeepAliveDefault()) {
-                // An HTTP/1.0 client keeps the connection only when told so explicitly.
-                headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
-            } else {
-                headers.remove(HttpHeaderNames.CONNECTION);
+        if (msg instanceof HttpResponse response) {
+            if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
+                HopByHopHeaders.strip(response.headers());
+                response.setProtocolVersion(HttpVersion.HTTP_1_1);
+                informational = true; // its (empty) end follows and ends no exchange
+                ctx.write(msg, promise);
+                return;
             }
-        } else if (msg instanceof HttpResponse response) {
-            HopByHopHeaders.strip(response.headers());
-            response.setProtocolVersion(HttpVersion.HTTP_1_1);
+            startFinalResponse(response);
         }
-        if (msg instanceof LastHttpContent && !(msg instanceof HttpResponse && ((HttpResponse) msg).status().codeClass() == HttpStatusClass.INFORMATIONAL)) {
-            responseInProgress = false;
+        if (msg instanceof LastHttpContent) {
+            if (informational && !(msg instanceof HttpResponse)) {
+                informational = false;
+                ctx.write(msg, promise);
+                return;
+            }
+            endFinalResponse(ctx, msg, promise);
+            return;
         }
-        if (msg instanceof LastHttpContent && closeAfterLast) {
+        ctx.write(msg, promise);
+    }
+
+    /** Frames the response to the oldest unanswered request and decides whether the connection persists. */
+    private void startFinalResponse(HttpResponse response) {
+        RequestState request = awaitingResponse.pollFirst();
+        answering = request != null ? request : NO_REQUEST;
+        boolean full = response instanceof FullHttpResponse;
+        boolean ownClose = full && !HttpUtil.isKeepAlive(response);
+        boolean lengthKnown = full || frameRelayedResponse(response, answering);
+        boolean nothingMoreDue = awaitingResponse.isEmpty() && deferredReject == null;
+        closeAfterLast = !answering.keepAlive() || ownClose || !lengthKnown || (closeRequested && nothingMoreDue);
+        lingerAfterLast = closeRequested || ownClose;
+        HttpHeaders headers = response.headers();
+        if (closeAfterLast) {
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        } else if (!answering.version().isKeepAliveDefault()) {
+            // An HTTP/1.0 client keeps the connection only when told so explicitly.
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        } else {
+            headers.remove(HttpHeaderNames.CONNECTION);
+        }
+    }
+
+    /**
+     * Writes the last part of a final response, then closes the connection if that was decided (or
+     * asked for since the head went out), or sends a refusal that waited for this response.
+     */
+    private void endFinalResponse(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+        answering = null;
+        boolean nothingMoreDue = awaitingResponse.isEmpty() && deferredReject == null;
+        if (closeAfterLast || (closeRequested && nothingMoreDue)) {
+            closing = true;
             boolean linger = lingerAfterLast || closeRequested;
             ctx.write(msg, promise.unvoid()).addListener(f -> {
                 if (linger) {
@@ -212,10 +268,15 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             return;
         }
         ctx.write(msg, promise);
+        if (deferredReject != null && awaitingResponse.isEmpty()) {
+            ErrorResponses.Failure failure = deferredReject;
+            deferredReject = null;
+            sendReject(ctx, failure);
+        }
     }
 
     /** Strips and frames a relayed final response; false when its body ends only with the connection. */
-    private boolean frameRelayedResponse(HttpResponse response) {
+    private static boolean frameRelayedResponse(HttpResponse response, RequestState request) {
         HttpHeaders headers = response.headers();
         HopByHopHeaders.strip(headers);
         response.setProtocolVersion(HttpVersion.HTTP_1_1);
@@ -224,10 +285,10 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             headers.remove(HttpHeaderNames.CONTENT_LENGTH);
             return true;
         }
-        if (requestIsHead || code == 304 || HttpUtil.isContentLengthSet(response)) {
+        if (request.head() || code == 304 || HttpUtil.isContentLengthSet(response)) {
             return true;
         }
-        if (requestVersion.isKeepAliveDefault()) {
+        if (request.version().isKeepAliveDefault()) {
             headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
             return true;
         }

@@ -24,6 +24,9 @@ final class LingeringCloseHandler extends ChannelInboundHandlerAdapter {
     }
 
     static void closeGracefully(ChannelHandlerContext ctx, long timeoutMs) {
+        if (ctx.pipeline().get(LingeringCloseHandler.class) != null) {
+            return; // already closing this way
+        }
         if (!(ctx.channel() instanceof DuplexChannel duplex) || !ctx.channel().isActive()) {
             ctx.close();
             return;

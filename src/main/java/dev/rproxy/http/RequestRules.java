@@ -106,6 +106,11 @@ final class RequestRules {
         request.headers().set(HttpHeaderNames.HOST, authority);
     }
 
+    private static boolean isAuthorityChar(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                || c == '.' || c == '-' || c == '_' || c == '~' || c == ':' || c == '[' || c == ']' || c == '%';
+    }
+
     /** Index just past the authority of an {@code http://} or {@code https://} target, else -1. */
     private static int absoluteFormAuthorityEnd(String target) {
         int start;
@@ -118,6 +123,9 @@ final class RequestRules {
         }
         int end = start;
         while (end < target.length() && target.charAt(end) != '/' && target.charAt(end) != '?') {
+            if (!isAuthorityChar(target.charAt(end))) {
+                return -1; // no user info (@) and nothing a Host field may not carry
+            }
             end++;
         }
         return end > start ? end : -1;

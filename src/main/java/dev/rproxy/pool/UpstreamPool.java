@@ -98,6 +98,13 @@ public final class UpstreamPool {
         open++;
         ChannelFuture connect = bootstrap.connect();
         Channel ch = connect.channel();
+        if (connect.isDone() && !connect.isSuccess() && !ch.isRegistered()) {
+            // Failed before the channel reached the loop (e.g. out of file descriptors): its close
+            // will not be reported, so the slot is given back here.
+            open--;
+            acquirer.acquireFailed(connect.cause());
+            return;
+        }
         ch.closeFuture().addListener(onClose);
         if (connect.isDone()) {
             connected(connect, acquirer);

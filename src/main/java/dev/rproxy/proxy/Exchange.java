@@ -51,13 +51,14 @@ final class Exchange implements UpstreamPool.Acquirer {
     private final long startNanos = System.nanoTime();
     private final long responseTimeoutNanos;
     private final boolean clientHttp10;
+    private final boolean bodyless;
 
     private Backend backend;
     private UpstreamPool pool;
     private boolean acquiring;
     private Channel upstream;
     private UpstreamHandler upstreamHandler;
-    private long lastProgressNanos;
+    private long lastProgressNanos = startNanos;
     private long stalledSinceNanos;
 
     private boolean retried;
@@ -81,6 +82,7 @@ final class Exchange implements UpstreamPool.Acquirer {
         this.method = request.method().name();
         this.uri = request.uri();
         this.clientHttp10 = request.protocolVersion().minorVersion() == 0;
+        this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
     }
 
@@ -183,7 +185,7 @@ final class Exchange implements UpstreamPool.Acquirer {
     // ---------------------------------------------------------------- client -> backend
 
     void onRequestContent(HttpContent content) {
-        if (finished || upstream == null) {
+        if (finished || upstream == null || requestComplete) {
             ReferenceCountUtil.release(content);
             return;
         }
@@ -284,6 +286,11 @@ final class Exchange implements UpstreamPool.Acquirer {
             return;
         }
         responseStarted = true;
+        if (!requestComplete) {
+            // The backend answers before the request body ended; the rest of it cannot be skipped
+            // reliably, so this response says Connection: close and the connection ends with it.
+            relay.closeAfterResponse();
+        }
         status = response.status().code();
         backendReusable = HttpUtil.isKeepAlive(response)
                 && (HttpUtil.isContentLengthSet(response)
@@ -392,8 +399,10 @@ final class Exchange implements UpstreamPool.Acquirer {
         if (finished) {
             return 0;
         }
-        if (!waitingOnBackend()) {
-            return responseTimeoutNanos; // waiting on a slow client: the client's timeouts own this
+        if (upstream == null || !waitingOnBackend()) {
+            // Still waiting for a connection (the pool's and connect timeouts own that), or on a
+            // slow client (the client's timeouts own that).
+            return responseTimeoutNanos;
         }
         long idle = System.nanoTime() - lastProgressNanos;
         if (idle < responseTimeoutNanos) {
@@ -463,7 +472,8 @@ final class Exchange implements UpstreamPool.Acquirer {
             relay.exchangeEnded(this);
             return;
         }
-        boolean keepOpen = requestComplete;
+        // A request without a body has nothing left unread even if its (empty) end is still queued.
+        boolean keepOpen = requestComplete || bodyless;
         ChannelFuture written = ErrorResponses.send(client, failure, !keepOpen);
         if (keepOpen) {
             written.addListener(relay.nextRequestListener());

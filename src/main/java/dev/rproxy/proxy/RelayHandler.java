@@ -142,17 +142,15 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     }
 
     void pauseReads(int reason) {
-        int before = pauseReasons;
         pauseReasons |= reason;
-        if (before == 0 && pauseReasons != 0) {
+        if (ctx.channel().config().isAutoRead()) {
             ctx.channel().config().setAutoRead(false);
         }
     }
 
     void resumeReads(int reasons) {
-        int before = pauseReasons;
         pauseReasons &= ~reasons;
-        if (before != 0 && pauseReasons == 0 && ctx.channel().isActive()) {
+        if (pauseReasons == 0 && !ctx.channel().config().isAutoRead() && ctx.channel().isActive()) {
             // With a FlowControlHandler in front this delivers queued messages synchronously.
             ctx.channel().config().setAutoRead(true);
         }

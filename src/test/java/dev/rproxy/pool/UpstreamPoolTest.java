@@ -25,6 +25,12 @@ class UpstreamPoolTest {
             "\"server\":{\"ioThreads\":1},\"pool\":{\"maxConnectionsPerBackend\":1,\"maxPendingAcquires\":1,"
                     + "\"acquireTimeoutMs\":300}");
 
+    /** One event loop, one connection, waits of up to 4 s for it, 2 s response deadline. */
+    @RegisterExtension
+    static final ProxyExtension patient = ProxyExtension.withBackends(1).config(
+            "\"server\":{\"ioThreads\":1},\"pool\":{\"maxConnectionsPerBackend\":1,\"acquireTimeoutMs\":4000},"
+                    + "\"timeouts\":{\"responseMs\":2000}");
+
     @Test
     void exhaustedPoolAnswers503InsteadOfQueueingForever() throws Exception {
         try (RawHttp holder = new RawHttp(tight.port());
@@ -43,6 +49,39 @@ class UpstreamPoolTest {
             assertThat(waited.bodyText()).contains("pool exhausted");
             assertThat((System.nanoTime() - start) / 1_000_000).isGreaterThanOrEqualTo(250);
             assertThat(holder.read().status()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void aRequestWaitingForAConnectionIsNotTimedOutByTheConnectionsEarlierExchange() throws Exception {
+        // responseMs is 2 s here: a request that waits 1.5 s in the pool queue after a 1.5 s
+        // exchange on the same client connection must get its slot, not a 504.
+        try (RawHttp holder = new RawHttp(patient.port()); RawHttp client = new RawHttp(patient.port())) {
+            client.send("GET /delay?ms=1500 HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(client.read().status()).isEqualTo(200);
+            holder.send("GET /delay?ms=1500 HTTP/1.1\r\nHost: h\r\n\r\n");
+            long before = patient.backend(0).requestCount();
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
+                    .until(() -> patient.backend(0).requestCount() > before);
+            client.send("GET /after-wait HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(holder.read().status()).isEqualTo(200);
+            assertThat(client.read().status()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void clientConnectionKeepsWorkingAfterARetryThatFailed() throws Exception {
+        // The backend closes the reused connection and is gone before the retry connects: 502,
+        // and the same client connection still reads the next request.
+        ScriptedBackend backend = new ScriptedBackend(1, true);
+        try (ProxyServer server = start(backend); RawHttp raw = new RawHttp(server.port())) {
+            raw.send("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(200);
+            backend.close();
+            raw.send("GET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(502);
+            raw.send("GET /third HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(502);
         }
     }
 
