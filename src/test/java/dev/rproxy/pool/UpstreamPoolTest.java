@@ -71,13 +71,14 @@ class UpstreamPoolTest {
 
     @Test
     void clientConnectionKeepsWorkingAfterARetryThatFailed() throws Exception {
-        // The backend closes the reused connection and is gone before the retry connects: 502,
-        // and the same client connection still reads the next request.
-        ScriptedBackend backend = new ScriptedBackend(1, true);
-        try (ProxyServer server = start(backend); RawHttp raw = new RawHttp(server.port())) {
+        // The backend closes the reused connection on reading the request and accepts no new one,
+        // so the retry is refused: 502, and the same client connection still reads the next request.
+        try (ScriptedBackend backend = new ScriptedBackend(1, true); ProxyServer server = start(backend);
+                RawHttp raw = new RawHttp(server.port())) {
             raw.send("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
             assertThat(raw.read().status()).isEqualTo(200);
-            backend.close();
+            // The kept-alive connection stays open; the backend takes no new ones any more.
+            backend.server.close();
             raw.send("GET /second HTTP/1.1\r\nHost: h\r\n\r\n");
             assertThat(raw.read().status()).isEqualTo(502);
             raw.send("GET /third HTTP/1.1\r\nHost: h\r\n\r\n");
