@@ -16,7 +16,7 @@ final class ConfigJson {
     }
 
     record Root(Listen listen, List<Backend> backends, HealthCheck healthCheck, Timeouts timeouts, Pool pool,
-                Limits limits, Shutdown shutdown, Server server, AccessLog accessLog) {
+                Limits limits, Shutdown shutdown, Server server, AccessLog accessLog, Security security) {
 
         ProxyConfig toConfig() {
             return new ProxyConfig(
@@ -28,7 +28,8 @@ final class ConfigJson {
                     limits == null ? null : section("limits", limits::toConfig),
                     shutdown == null ? null : section("shutdown", shutdown::toConfig),
                     server == null ? null : section("server", server::toConfig),
-                    accessLog == null ? null : section("accessLog", accessLog::toConfig));
+                    accessLog == null ? null : section("accessLog", accessLog::toConfig),
+                    security == null ? null : section("security", security::toConfig));
         }
 
         private List<BackendConfig> backendConfigs() {
@@ -120,6 +121,14 @@ final class ConfigJson {
             ServerConfig d = ServerConfig.DEFAULT;
             return new ServerConfig(Objects.requireNonNullElse(ioThreads, d.ioThreads()),
                     Objects.requireNonNullElse(transport, d.transport()));
+        }
+    }
+
+    record Security(Boolean rejectDotSegments, List<String> allowedMethods) {
+        SecurityConfig toConfig() {
+            return new SecurityConfig(
+                    Objects.requireNonNullElse(rejectDotSegments, SecurityConfig.DEFAULT.rejectDotSegments()),
+                    Objects.requireNonNullElse(allowedMethods, SecurityConfig.DEFAULT.allowedMethods()));
         }
     }
 

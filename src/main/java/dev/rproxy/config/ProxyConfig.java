@@ -11,7 +11,7 @@ import java.util.Set;
  */
 public record ProxyConfig(ListenConfig listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
-                          ServerConfig server, AccessLogConfig accessLog) {
+                          ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
 
     public ProxyConfig {
         listen = Objects.requireNonNullElse(listen, ListenConfig.DEFAULT);
@@ -23,6 +23,7 @@ public record ProxyConfig(ListenConfig listen, List<BackendConfig> backends, Hea
         shutdown = Objects.requireNonNullElse(shutdown, ShutdownConfig.DEFAULT);
         server = Objects.requireNonNullElse(server, ServerConfig.DEFAULT);
         accessLog = Objects.requireNonNullElse(accessLog, AccessLogConfig.DEFAULT);
+        security = Objects.requireNonNullElse(security, SecurityConfig.DEFAULT);
     }
 
     private static List<BackendConfig> checkBackends(List<BackendConfig> backends) {

@@ -37,6 +37,7 @@ public final class ErrorResponses {
         HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large"),
         BODY_TOO_LARGE(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large"),
         CODING_NOT_IMPLEMENTED(HttpResponseStatus.NOT_IMPLEMENTED, "only the chunked transfer coding is supported"),
+        METHOD_NOT_ALLOWED(HttpResponseStatus.METHOD_NOT_ALLOWED, "method not allowed"),
         CONNECT_NOT_ALLOWED(HttpResponseStatus.METHOD_NOT_ALLOWED, "CONNECT is not supported"),
         VERSION_NOT_SUPPORTED(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are supported"),
         MISSING_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: HTTP/1.1 needs exactly one Host header"),

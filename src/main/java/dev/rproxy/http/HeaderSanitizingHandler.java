@@ -1,5 +1,6 @@
 package dev.rproxy.http;
 
+import dev.rproxy.config.SecurityConfig;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
@@ -52,6 +53,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     static final AsciiString X_REAL_IP = AsciiString.cached("x-real-ip");
 
     private final String scheme;
+    private final SecurityConfig security;
     private final RequestHeadDeadlineHandler headDeadline;
     private final int maxHeaderCount;
     private final long maxBodyBytes;
@@ -79,11 +81,13 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
      * @param scheme value of {@code X-Forwarded-Proto}
      * @param maxHeaderCount more header fields than this: 431
      * @param maxBodyBytes a declared {@code Content-Length} above this: 413 (0: no limit)
+     * @param security optional checks: dot segments, allowed methods
      * @param headDeadline the connection's request-head deadline, told when heads arrive
      */
     public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes,
-            RequestHeadDeadlineHandler headDeadline) {
+            SecurityConfig security, RequestHeadDeadlineHandler headDeadline) {
         this.scheme = scheme;
+        this.security = security;
         this.headDeadline = headDeadline;
         this.maxHeaderCount = maxHeaderCount;
         this.maxBodyBytes = maxBodyBytes;
@@ -108,7 +112,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             reject(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()));
             return;
         }
-        ErrorResponses.Failure limit = RequestRules.check(request, maxHeaderCount, maxBodyBytes);
+        ErrorResponses.Failure limit = RequestRules.check(request, maxHeaderCount, maxBodyBytes, security);
         if (limit != null) {
             ReferenceCountUtil.release(msg);
             reject(ctx, limit);
@@ -157,8 +161,11 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     private void sendReject(ChannelHandlerContext ctx, ErrorResponses.Failure failure) {
         closing = true;
-        ErrorResponses.send(ctx, failure, true)
-                .addListener(f -> LingeringCloseHandler.closeGracefully(ctx, LINGER_MS));
+        FullHttpResponse response = ErrorResponses.response(failure.status, failure.message, true);
+        if (failure == ErrorResponses.Failure.METHOD_NOT_ALLOWED) {
+            response.headers().set(HttpHeaderNames.ALLOW, String.join(", ", security.allowedMethods()));
+        }
+        ctx.writeAndFlush(response).addListener(f -> LingeringCloseHandler.closeGracefully(ctx, LINGER_MS));
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.rproxy.http;
 
+import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.http.ErrorResponses.Failure;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
@@ -17,7 +18,7 @@ final class RequestRules {
     private RequestRules() {}
 
     /** The first rule {@code request} breaks, or {@code null}. */
-    static Failure check(HttpRequest request, int maxHeaderCount, long maxBodyBytes) {
+    static Failure check(HttpRequest request, int maxHeaderCount, long maxBodyBytes, SecurityConfig security) {
         HttpVersion version = request.protocolVersion();
         if (version.majorVersion() != 1 || version.minorVersion() > 1 || !"HTTP".equals(version.protocolName())) {
             return Failure.VERSION_NOT_SUPPORTED;
@@ -32,6 +33,12 @@ final class RequestRules {
             return Failure.CONNECT_NOT_ALLOWED;
         }
         if (!isValidTarget(request.uri(), request.method())) {
+            return Failure.BAD_REQUEST;
+        }
+        if (!security.allowedMethods().isEmpty() && !security.allowedMethods().contains(request.method().name())) {
+            return Failure.METHOD_NOT_ALLOWED;
+        }
+        if (security.rejectDotSegments() && hasDotSegmentOrEncodedNul(request.uri())) {
             return Failure.BAD_REQUEST;
         }
         Failure coding = checkTransferCoding(headers);
@@ -71,6 +78,27 @@ final class RequestRules {
             return n == 1 && HttpMethod.OPTIONS.equals(method);
         }
         return absoluteFormAuthorityEnd(target) > 0;
+    }
+
+    /**
+     * Whether the path has a {@code .} or {@code ..} segment, literal or percent-encoded ({@code
+     * %2e}), or the target has an encoded NUL: the forms that let a request escape the prefix a
+     * backend routes on after its own normalisation.
+     */
+    static boolean hasDotSegmentOrEncodedNul(String target) {
+        String lower = target.toLowerCase(java.util.Locale.ROOT);
+        if (lower.contains("%00")) {
+            return true;
+        }
+        int query = lower.indexOf('?');
+        String path = query < 0 ? lower : lower.substring(0, query);
+        for (String segment : path.split("/", -1)) {
+            String decoded = segment.replace("%2e", ".");
+            if (decoded.equals(".") || decoded.equals("..")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

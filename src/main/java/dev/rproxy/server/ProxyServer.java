@@ -80,7 +80,8 @@ public final class ProxyServer implements AutoCloseable {
                 // do); it still gets its response.
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
-                .childHandler(new ServerChannelInitializer(services, backends, config.limits(), config.timeouts(), clients));
+                .childHandler(new ServerChannelInitializer(services, backends, config.limits(), config.timeouts(),
+                        config.security(), clients));
         serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
         log.info("listening on {}:{} ({}, {} io threads); backends: {}", config.listen().host(), bound.getPort(),

@@ -2,6 +2,7 @@ package dev.rproxy.server;
 
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.config.LimitsConfig;
+import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.http.HeaderSanitizingHandler;
 import dev.rproxy.http.RequestHeadDeadlineHandler;
@@ -37,9 +38,11 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     private final LimitsConfig limits;
     private final TimeoutsConfig timeouts;
     private final ChannelGroup clients;
+    private final SecurityConfig security;
 
     ServerChannelInitializer(RelayServices services, BackendGroup backends, LimitsConfig limits,
-            TimeoutsConfig timeouts, ChannelGroup clients) {
+            TimeoutsConfig timeouts, SecurityConfig security, ChannelGroup clients) {
+        this.security = security;
         this.services = services;
         this.backends = backends;
         this.limits = limits;
@@ -68,7 +71,8 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         // with a real one (an allocation per chunk); the relay judges a client that stops reading.
         p.addLast("idle", new IdleStateHandler(timeouts.idleMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("flow", new FlowControlHandler());
-        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes(), headDeadline);
+        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes(),
+                security, headDeadline);
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(services, sanitizer));
     }

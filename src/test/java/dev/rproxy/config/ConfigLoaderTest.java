@@ -79,7 +79,7 @@ class ConfigLoaderTest {
     @Test
     void nullSectionsInTheConstructorGetDefaults() {
         List<BackendConfig> backends = new ArrayList<>(List.of(new BackendConfig("b", "http://localhost:3001")));
-        ProxyConfig config = new ProxyConfig(null, backends, null, null, null, null, null, null, null);
+        ProxyConfig config = new ProxyConfig(null, backends, null, null, null, null, null, null, null, null);
         backends.clear();
 
         assertThat(config).isEqualTo(ConfigLoader.parse("{\"backends\": [{\"id\": \"b\", \"url\": \"http://localhost:3001\"}]}"));
@@ -98,7 +98,8 @@ class ConfigLoaderTest {
             new LimitsConfig(1024, 2048, 50, 1_000_000, 500),
             new ShutdownConfig(0),
             new ServerConfig(4, "nio"),
-            new AccessLogConfig(false));
+            new AccessLogConfig(false),
+            new SecurityConfig(true, List.of("GET", "HEAD")));
 
     @Test
     void fullConfigSetsEveryKey() {
@@ -116,7 +117,8 @@ class ConfigLoaderTest {
                                    "maxBodyBytes": 1000000, "maxConnections": 500 },
                   "shutdown":    { "graceMs": 0 },
                   "server":      { "ioThreads": 4, "transport": "nio" },
-                  "accessLog":   { "enabled": false }
+                  "accessLog":   { "enabled": false },
+                  "security":    { "rejectDotSegments": true, "allowedMethods": ["GET", "head"] }
                 }
                 """);
 
@@ -224,12 +226,12 @@ class ConfigLoaderTest {
                 "backends[0].id: \"a\\nb\" (expected: non-empty, no spaces or control characters)"},
             // unknown keys
             {"{" + b + "\"listne\": {}}",
-                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog)"},
+                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 2}]}", "backends[0].weight: unknown key (known: id, url)"},
             {"{" + b + "\"Listen\": {}}",
-                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog)"},
+                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             // wrong types
             {"{" + b + "\"listen\": {\"port\": \"80\"}}", "listen.port: expected an integer, got \"80\""},
             {"{" + b + "\"listen\": {\"port\": 80.5}}", "listen.port: expected an integer, got 80.5"},
@@ -382,7 +384,7 @@ class ConfigLoaderTest {
         assertThatThrownBy(() -> new BackendConfig("a", null))
                 .isInstanceOf(ConfigException.class)
                 .hasMessage("url: required");
-        assertThatThrownBy(() -> new ProxyConfig(null, List.of(), null, null, null, null, null, null, null))
+        assertThatThrownBy(() -> new ProxyConfig(null, List.of(), null, null, null, null, null, null, null, null))
                 .isInstanceOf(ConfigException.class)
                 .hasMessage("backends: required (at least one backend)");
     }

@@ -1,0 +1,64 @@
+package dev.rproxy.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rproxy.support.ProxyExtension;
+import dev.rproxy.support.RawHttp;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The optional "security" section: dot segments and encoded NUL refused, methods limited. */
+class SecurityTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @RegisterExtension
+    static final ProxyExtension strict = ProxyExtension.withBackends(1)
+            .config("\"security\":{\"rejectDotSegments\":true,\"allowedMethods\":[\"GET\",\"HEAD\",\"POST\"]}");
+
+    @RegisterExtension
+    static final ProxyExtension lenient = ProxyExtension.withBackends(1);
+
+    @ParameterizedTest
+    @ValueSource(strings = {"/a/../b", "/a/./b", "/..", "/a/%2e%2e/b", "/a/%2E%2e/b", "/a/.%2e/b", "/a/%2e/b",
+        "/a%00b", "/a?x=%00"})
+    void dotSegmentsAndEncodedNulAreRefused(String target) throws Exception {
+        long before = strict.backend(0).requestCount();
+        try (RawHttp raw = new RawHttp(strict.port())) {
+            raw.send("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(400);
+        }
+        assertThat(strict.backend(0).requestCount()).isEqualTo(before);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"/a..b/c", "/.well-known/x", "/a/...", "/a?path=../b"})
+    void namesThatOnlyContainDotsPass(String target) throws Exception {
+        try (RawHttp raw = new RawHttp(strict.port())) {
+            raw.send("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void methodsOutsideTheListGet405WithAllow() throws Exception {
+        try (RawHttp raw = new RawHttp(strict.port())) {
+            raw.send("DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(405);
+            assertThat(r.header("allow")).isEqualTo("GET, HEAD, POST");
+        }
+    }
+
+    @Test
+    void withoutTheSectionTargetsAreForwardedByteExact() throws Exception {
+        try (RawHttp raw = new RawHttp(lenient.port())) {
+            raw.send("DELETE /a/../b/%2e%2e HTTP/1.1\r\nHost: h\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(JSON.readTree(r.body()).get("path").asText()).isEqualTo("/a/../b/%2e%2e");
+        }
+    }
+}
