@@ -2,19 +2,17 @@ package dev.rproxy.pool;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.rproxy.support.LoopbackServer;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.server.ProxyServer;
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawHttp;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -78,7 +76,7 @@ class UpstreamPoolTest {
             raw.send("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
             assertThat(raw.read().status()).isEqualTo(200);
             // The kept-alive connection stays open; the backend takes no new ones any more.
-            backend.server.close();
+            backend.server.stopAccepting();
             raw.send("GET /second HTTP/1.1\r\nHost: h\r\n\r\n");
             assertThat(raw.read().status()).isEqualTo(502);
             raw.send("GET /third HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -98,7 +96,7 @@ class UpstreamPoolTest {
                     assertThat(r.status()).as("request %d", i).isEqualTo(200);
                 }
             }
-            assertThat(backend.connections.get()).isEqualTo(20);
+            assertThat(backend.server.accepted()).isEqualTo(20);
         }
     }
 
@@ -135,11 +133,8 @@ class UpstreamPoolTest {
      * without answering.
      */
     private static final class ScriptedBackend implements AutoCloseable {
-        final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        final AtomicInteger connections = new AtomicInteger();
         final List<String> requestLines = new CopyOnWriteArrayList<>();
-        final List<Socket> sockets = new CopyOnWriteArrayList<>();
-        final Thread acceptor;
+        final LoopbackServer server;
         final int answered;
         final boolean readNextFirst;
 
@@ -150,28 +145,11 @@ class UpstreamPoolTest {
         ScriptedBackend(int answered, boolean readNextFirst) throws IOException {
             this.answered = answered;
             this.readNextFirst = readNextFirst;
-            acceptor = new Thread(this::accept, "scripted-backend");
-            acceptor.setDaemon(true);
-            acceptor.start();
+            this.server = new LoopbackServer("scripted-backend", this::serve);
         }
 
         int port() {
-            return server.getLocalPort();
-        }
-
-        private void accept() {
-            while (!server.isClosed()) {
-                try {
-                    Socket s = server.accept();
-                    sockets.add(s);
-                    connections.incrementAndGet();
-                    Thread t = new Thread(() -> serve(s), "scripted-conn");
-                    t.setDaemon(true);
-                    t.start();
-                } catch (IOException e) {
-                    return;
-                }
-            }
+            return server.port();
         }
 
         private void serve(Socket s) {
@@ -201,9 +179,6 @@ class UpstreamPoolTest {
         @Override
         public void close() throws IOException {
             server.close();
-            for (Socket s : sockets) {
-                s.close();
-            }
         }
     }
 }

@@ -3,13 +3,9 @@ package dev.rproxy.support;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -20,22 +16,17 @@ import java.util.concurrent.TimeUnit;
  * carries one request and is then closed by the backend unless the scripted bytes say otherwise.
  */
 public final class RawBackend implements AutoCloseable {
-    private final ServerSocket server;
-    private final Thread acceptor;
-    private final List<Socket> sockets = new CopyOnWriteArrayList<>();
+    private final LoopbackServer server;
     private final BlockingQueue<String> received = new LinkedBlockingQueue<>();
     private volatile byte[] response;
 
     public RawBackend(String response) throws IOException {
         this.response = response.getBytes(StandardCharsets.ISO_8859_1);
-        server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        acceptor = new Thread(this::acceptLoop, "raw-backend-" + server.getLocalPort());
-        acceptor.setDaemon(true);
-        acceptor.start();
+        server = new LoopbackServer("raw-backend", this::serve);
     }
 
     public String url() {
-        return "http://127.0.0.1:" + server.getLocalPort();
+        return "http://127.0.0.1:" + server.port();
     }
 
     public void respondWith(String response) {
@@ -45,20 +36,6 @@ public final class RawBackend implements AutoCloseable {
     /** The next request head (and any body bytes read with it) that reached this backend. */
     public String nextRequest(long timeout, TimeUnit unit) throws InterruptedException {
         return received.poll(timeout, unit);
-    }
-
-    private void acceptLoop() {
-        while (!server.isClosed()) {
-            try {
-                Socket s = server.accept();
-                sockets.add(s);
-                Thread t = new Thread(() -> serve(s), "raw-backend-conn");
-                t.setDaemon(true);
-                t.start();
-            } catch (IOException e) {
-                return;
-            }
-        }
     }
 
     private void serve(Socket s) {
@@ -83,8 +60,6 @@ public final class RawBackend implements AutoCloseable {
             }
         } catch (IOException e) {
             // connection reset by the proxy: fine for a scripted backend
-        } finally {
-            sockets.remove(s);
         }
     }
 
@@ -107,13 +82,5 @@ public final class RawBackend implements AutoCloseable {
     @Override
     public void close() throws IOException {
         server.close();
-        for (Socket s : sockets) {
-            s.close();
-        }
-        try {
-            acceptor.join(5000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 }
