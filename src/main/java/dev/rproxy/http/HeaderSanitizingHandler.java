@@ -199,7 +199,8 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         headers.set(X_REAL_IP, ip);
     }
 
-    private String clientIp(SocketAddress address) {
+    /** The client's IP address as text, worked out once per connection (logs and X-Forwarded-For). */
+    public String clientIp(SocketAddress address) {
         String ip = clientIp;
         if (ip == null) {
             ip = address instanceof InetSocketAddress inet && inet.getAddress() != null

@@ -14,9 +14,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
-import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
-import java.net.SocketAddress;
 
 /**
  * The client side of the relay: takes requests off one client connection, one at a time, and runs
@@ -58,7 +56,6 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> deadlineCheck;
     private boolean draining;
     private boolean inputShutdown;
-    private String clientAddress;
 
     /**
      * @param connection the connection's sanitizer, which decides persistence and closes; the relay
@@ -280,14 +277,6 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     }
 
     String clientAddress() {
-        String a = clientAddress;
-        if (a == null) {
-            SocketAddress remote = ctx.channel().remoteAddress();
-            a = remote instanceof InetSocketAddress inet && inet.getAddress() != null
-                    ? inet.getAddress().getHostAddress()
-                    : String.valueOf(remote);
-            clientAddress = a;
-        }
-        return a;
+        return connection.clientIp(ctx.channel().remoteAddress());
     }
 }
