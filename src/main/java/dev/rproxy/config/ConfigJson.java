@@ -77,13 +77,14 @@ final class ConfigJson {
         }
     }
 
-    record Timeouts(Long connectMs, Long responseMs, Long idleMs, Long requestHeadMs) {
+    record Timeouts(Long connectMs, Long responseMs, Long idleMs, Long requestHeadMs, Long tunnelMs) {
         TimeoutsConfig toConfig() {
             TimeoutsConfig d = TimeoutsConfig.DEFAULT;
             return new TimeoutsConfig(Objects.requireNonNullElse(connectMs, d.connectMs()),
                     Objects.requireNonNullElse(responseMs, d.responseMs()),
                     Objects.requireNonNullElse(idleMs, d.idleMs()),
-                    Objects.requireNonNullElse(requestHeadMs, d.requestHeadMs()));
+                    Objects.requireNonNullElse(requestHeadMs, d.requestHeadMs()),
+                    Objects.requireNonNullElse(tunnelMs, d.tunnelMs()));
         }
     }
 

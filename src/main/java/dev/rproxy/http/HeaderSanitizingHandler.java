@@ -45,6 +45,10 @@ import java.util.List;
  * written, so what a response needs to know of its request (HEAD, version, keep-alive) is queued in
  * request order and taken when that response's head goes out. A request refused here while earlier
  * ones are unanswered gets its refusal after their responses; nothing after it is read.
+ *
+ * <p>Upgrades: {@code Upgrade} is hop-by-hop, but a request without a body that asks for one (with
+ * {@code Connection: upgrade}, in HTTP/1.1) keeps it, so the backend may switch protocols; its 101
+ * keeps the accepted {@code Upgrade} on the way back (see {@link dev.rproxy.proxy.Tunnel}).
  */
 public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
@@ -122,9 +126,20 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
                 request.protocolVersion(), HttpUtil.isKeepAlive(request)));
         HttpHeaders headers = request.headers();
         boolean chunked = HttpUtil.isTransferEncodingChunked(request);
+        String upgrade = HopByHopHeaders.upgradeRequested(request);
+        if (upgrade != null && (chunked || HttpUtil.getContentLength(request, 0L) > 0)) {
+            // The protocols switch where the request ends; with a body still to relay that point
+            // is not one both sides agree on, so such a request is forwarded as a plain one.
+            upgrade = null;
+        }
         HopByHopHeaders.strip(headers);
         if (chunked) {
             headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
+        }
+        if (upgrade != null) {
+            // The one hop-by-hop request the proxy passes on: the backend may accept it with 101.
+            headers.set(HttpHeaderNames.UPGRADE, upgrade);
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
         }
         RequestRules.toOriginForm(request);
         addForwardedHeaders(ctx, headers);
@@ -214,6 +229,11 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
         if (msg instanceof HttpResponse response) {
+            if (response.status().code() == 101) {
+                switchingProtocols(response);
+                ctx.write(msg, promise);
+                return;
+            }
             if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
                 HopByHopHeaders.strip(response.headers());
                 response.setProtocolVersion(HttpVersion.HTTP_1_1);
@@ -233,6 +253,24 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             return;
         }
         ctx.write(msg, promise);
+    }
+
+    /**
+     * The backend accepted the oldest request's upgrade (the relay passes a 101 on for no other): it
+     * answers that request and is the last HTTP on this connection; the relay turns the connection
+     * into a byte tunnel once it is written. The accepted protocol and {@code Connection: upgrade}
+     * are the only hop-by-hop fields kept.
+     */
+    private void switchingProtocols(HttpResponse response) {
+        awaitingResponse.pollFirst();
+        HttpHeaders headers = response.headers();
+        String protocol = String.join(", ", headers.getAll(HttpHeaderNames.UPGRADE));
+        HopByHopHeaders.strip(headers);
+        headers.remove(HttpHeaderNames.CONTENT_LENGTH);
+        headers.set(HttpHeaderNames.UPGRADE, protocol);
+        headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
+        response.setProtocolVersion(HttpVersion.HTTP_1_1);
+        discardInput = true;
     }
 
     /** Frames the response to the oldest unanswered request and decides whether the connection persists. */

@@ -1,7 +1,10 @@
 package dev.rproxy.http;
 
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.AsciiString;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,6 +49,29 @@ public final class HopByHopHeaders {
                 headers.remove(token);
             }
         }
+    }
+
+    /**
+     * The protocols a request asks to switch to (RFC 9110 section 7.8), as one {@code Upgrade} value,
+     * or {@code null} when it asks for none: only an HTTP/1.1 request can ask (a server ignores
+     * {@code Upgrade} in HTTP/1.0), and only with {@code upgrade} among its {@code Connection}
+     * tokens, since {@code Upgrade} is hop-by-hop like any other field named there.
+     */
+    public static String upgradeRequested(HttpRequest request) {
+        if (!request.protocolVersion().equals(HttpVersion.HTTP_1_1)) {
+            return null;
+        }
+        List<String> protocols = request.headers().getAll(HttpHeaderNames.UPGRADE);
+        if (protocols.isEmpty()) {
+            return null;
+        }
+        for (String token : connectionTokens(request.headers())) {
+            if (HttpHeaderValues.UPGRADE.contentEqualsIgnoreCase(token)) {
+                String joined = String.join(", ", protocols).trim();
+                return joined.isEmpty() ? null : joined;
+            }
+        }
+        return null;
     }
 
     /** The tokens of all {@code Connection} fields, trimmed; empty when there is none. */

@@ -65,6 +65,11 @@ public final class RequestHeadDeadlineHandler extends ChannelInboundHandlerAdapt
     }
 
     @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        cancel(); // the connection stopped being HTTP (a protocol switch)
+    }
+
+    @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         cancel();
         ctx.fireChannelInactive();

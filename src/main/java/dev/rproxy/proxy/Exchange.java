@@ -7,6 +7,10 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import dev.rproxy.pool.UpstreamPool;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.EmptyHttpHeaders;
+import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
@@ -38,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * response fully read and framed by length or chunks, keep-alive allowed by the backend, and no
  * failure or deadline on the way. Otherwise it is closed.
  */
-final class Exchange implements UpstreamPool.Acquirer {
+final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private static final Logger log = LoggerFactory.getLogger(Exchange.class);
     private static final Logger accessLog = LoggerFactory.getLogger("dev.rproxy.access");
 
@@ -52,6 +56,8 @@ final class Exchange implements UpstreamPool.Acquirer {
     private final long responseTimeoutNanos;
     private final boolean clientHttp10;
     private final boolean bodyless;
+    /** The sanitizer kept {@code Upgrade}: the backend may switch protocols with a 101. */
+    private final boolean upgradeRequested;
 
     private Backend backend;
     private UpstreamPool pool;
@@ -84,6 +90,7 @@ final class Exchange implements UpstreamPool.Acquirer {
         this.clientHttp10 = request.protocolVersion().minorVersion() == 0;
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
+        this.upgradeRequested = request.headers().contains(HttpHeaderNames.UPGRADE);
     }
 
     /** Picks a backend and asks for a connection; the client's reads stay paused until then. */
@@ -206,6 +213,10 @@ final class Exchange implements UpstreamPool.Acquirer {
         }
         bodyForwarded |= n > 0;
         requestComplete |= last; // before the write: a retry it may trigger must know
+        if (last && upgradeRequested) {
+            // What the client sends next is HTTP or the new protocol: unread until the backend says.
+            relay.pauseReads(RelayHandler.PAUSE_UPGRADE);
+        }
         Channel up = upstream;
         up.write(content, up.voidPromise());
         if (finished || upstream != up) {
@@ -273,8 +284,13 @@ final class Exchange implements UpstreamPool.Acquirer {
         }
         if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
             if (code == 101) {
-                // Upgrade is hop-by-hop and never forwarded, so no backend may switch protocols.
-                onBadResponse(new IllegalStateException("101 without an upgrade request"));
+                if (!upgradeRequested) {
+                    onBadResponse(new IllegalStateException("101 without an upgrade request"));
+                } else if (!response.headers().contains(HttpHeaderNames.UPGRADE)) {
+                    onBadResponse(new IllegalStateException("101 without Upgrade")); // RFC 9110 section 15.2.2
+                } else {
+                    switchProtocols(response);
+                }
                 return;
             }
             // Relayed as is (100 Continue, 103 Early Hints), except to HTTP/1.0 clients, which must
@@ -364,6 +380,31 @@ final class Exchange implements UpstreamPool.Acquirer {
             upstreamPaused = false;
             upstream.config().setAutoRead(true);
         }
+    }
+
+    /**
+     * The backend accepted the upgrade: the exchange ends here as HTTP, and both connections become
+     * a {@link Tunnel}. The backend connection leaves the pool's reuse for good; it still counts as
+     * the backend's active connection until the tunnel closes.
+     */
+    private void switchProtocols(HttpResponse response) {
+        finished = true;
+        responseStarted = true;
+        status = 101;
+        Channel ch = upstream;
+        upstream = null;
+        upstreamHandler.detach(false);
+        FullHttpResponse head = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
+                Unpooled.EMPTY_BUFFER, response.headers(), EmptyHttpHeaders.INSTANCE);
+        relay.switchProtocols(head, ch, this);
+    }
+
+    @Override
+    public void tunnelClosed(long fromClient, long fromBackend) {
+        bytesIn = fromClient;
+        bytesOut = fromBackend;
+        backend.exchangeEnded();
+        logAccess();
     }
 
     // ---------------------------------------------------------------- failures

@@ -2,6 +2,7 @@ package dev.rproxy.proxy;
 
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.HeaderSanitizingHandler;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -46,7 +47,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     static final int PAUSE_NO_UPSTREAM = 1;
     static final int PAUSE_BACKPRESSURE = 2;
     static final int PAUSE_NEXT_REQUEST = 4;
-    private static final int PAUSE_EXCHANGE = PAUSE_NO_UPSTREAM | PAUSE_BACKPRESSURE;
+    /** An upgrade request is complete: what follows is HTTP or the new protocol, as the backend decides. */
+    static final int PAUSE_UPGRADE = 8;
+    private static final int PAUSE_EXCHANGE = PAUSE_NO_UPSTREAM | PAUSE_BACKPRESSURE | PAUSE_UPGRADE;
 
     private ChannelHandlerContext ctx;
     private Exchange current;
@@ -257,6 +260,26 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         if (inputShutdown && current == null && localResponse == null && next == null) {
             ctx.close(); // the client has sent its last request and it is answered
         }
+    }
+
+    /**
+     * The backend accepted the upgrade of the current exchange: writes its 101 (the last HTTP on this
+     * connection) and hands both connections to a {@link Tunnel}, which replaces this handler.
+     */
+    void switchProtocols(FullHttpResponse switching, Channel backend, Tunnel.Owner owner) {
+        current = null;
+        if (next != null) {
+            // Reads paused when the upgrade request ended, so nothing can be waiting; if something
+            // is, it was sent as HTTP where the new protocol now runs, and is dropped.
+            ReferenceCountUtil.release(next);
+            next = null;
+        }
+        if (deadlineCheck != null) {
+            deadlineCheck.cancel(false);
+            deadlineCheck = null;
+        }
+        ctx.writeAndFlush(switching, ctx.voidPromise()); // encoded now, before the codec goes
+        Tunnel.start(ctx.channel(), backend, services.timeouts().tunnelMs(), owner);
     }
 
     /** Ends the connection after the response in progress; see {@link HeaderSanitizingHandler}. */

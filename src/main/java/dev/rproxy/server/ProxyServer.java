@@ -7,6 +7,7 @@ import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.pool.UpstreamChannelInitializer;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.proxy.RelayHandler;
+import dev.rproxy.proxy.Tunnel;
 import dev.rproxy.proxy.RelayServices;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -123,9 +124,9 @@ public final class ProxyServer implements AutoCloseable {
                 RelayHandler relay = ch.pipeline().get(RelayHandler.class);
                 if (relay != null) {
                     relay.drain();
-                } else {
+                } else if (!Tunnel.isTunnel(ch)) {
                     ch.close();
-                }
+                } // a tunnel (WebSocket) runs until it ends or the grace period does
             });
         }
         if (!clients.newCloseFuture().awaitUninterruptibly(graceMs)) {

@@ -51,7 +51,7 @@ class ConfigLoaderTest {
     void defaultValuesAreTheDocumentedOnes() {
         assertThat(ListenConfig.DEFAULT).isEqualTo(new ListenConfig("0.0.0.0", 8080));
         assertThat(HealthCheckConfig.DEFAULT).isEqualTo(new HealthCheckConfig(true, "/_health", 5000, 2000, 2, 1));
-        assertThat(TimeoutsConfig.DEFAULT).isEqualTo(new TimeoutsConfig(2000, 30000, 60000, 10000));
+        assertThat(TimeoutsConfig.DEFAULT).isEqualTo(new TimeoutsConfig(2000, 30000, 60000, 10000, 3_600_000));
         assertThat(PoolConfig.DEFAULT).isEqualTo(new PoolConfig(1024, 4096, 5000, 60000));
         assertThat(LimitsConfig.DEFAULT).isEqualTo(new LimitsConfig(8192, 16384, 100, 0, 0));
         assertThat(ShutdownConfig.DEFAULT).isEqualTo(new ShutdownConfig(10000));
@@ -93,7 +93,7 @@ class ConfigLoaderTest {
             new ListenConfig("127.0.0.1", 9090),
             List.of(new BackendConfig("a", "http://10.0.0.1:8001"), new BackendConfig("b", "http://[::1]:8002")),
             new HealthCheckConfig(false, "/ready?full=1", 1500, 500, 3, 2),
-            new TimeoutsConfig(100, 200, 300, 400),
+            new TimeoutsConfig(100, 200, 300, 400, 500),
             new PoolConfig(8, 0, 250, 1000),
             new LimitsConfig(1024, 2048, 50, 1_000_000, 500),
             new ShutdownConfig(0),
@@ -110,7 +110,7 @@ class ConfigLoaderTest {
                                    { "id": "b", "url": "http://[::1]:8002/" } ],
                   "healthCheck": { "enabled": false, "path": "/ready?full=1", "intervalMs": 1500, "timeoutMs": 500,
                                    "unhealthyThreshold": 3, "healthyThreshold": 2 },
-                  "timeouts":    { "connectMs": 100, "responseMs": 200, "idleMs": 300, "requestHeadMs": 400 },
+                  "timeouts":    { "connectMs": 100, "responseMs": 200, "idleMs": 300, "requestHeadMs": 400, "tunnelMs": 500 },
                   "pool":        { "maxConnectionsPerBackend": 8, "maxPendingAcquires": 0,
                                    "acquireTimeoutMs": 250, "idleTimeoutMs": 1000 },
                   "limits":      { "maxRequestLineBytes": 1024, "maxHeaderBytes": 2048, "maxHeaderCount": 50,
