@@ -469,6 +469,19 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     }
 
     /**
+     * The client held this exchange up for {@code idleMs}: a body that stopped arriving before any
+     * response was sent gets 408 (nginx's {@code client_body_timeout}); otherwise (it stopped
+     * reading the response) the connection is closed.
+     */
+    void onClientStalled() {
+        if (!responseStarted && !requestComplete) {
+            fail(Failure.BODY_TIMEOUT, "no body bytes for " + services.timeouts().idleMs() + " ms");
+        } else {
+            client.close();
+        }
+    }
+
+    /**
      * True while the exchange waits on the backend rather than on the client: not while a slow
      * client holds back the response, nor while the request body is still coming in and the
      * backend takes it as fast as it arrives.

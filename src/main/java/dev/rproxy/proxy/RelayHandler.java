@@ -206,8 +206,10 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
             // closes; during an exchange only a client that holds it up (not reading the response,
             // or not sending the body) is cut; a slow backend is the response deadline's business.
             long idle = services.timeouts().idleMs() * 1_000_000L;
-            if ((current == null && localResponse == null) || (current != null && current.clientStalledFor(idle))) {
+            if (current == null && localResponse == null) {
                 ctx.close();
+            } else if (current != null && current.clientStalledFor(idle)) {
+                current.onClientStalled();
             }
             return;
         }

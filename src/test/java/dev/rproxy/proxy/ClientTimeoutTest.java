@@ -38,11 +38,16 @@ class ClientTimeoutTest {
     }
 
     @Test
-    void clientThatStopsSendingItsBodyIsCut() throws Exception {
+    void clientThatStopsSendingItsBodyGets408AndIsCut() throws Exception {
         try (RawHttp raw = new RawHttp(proxy.port())) {
             raw.send("POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly part of it");
+            RawHttp.Response answer = raw.read();
+            assertThat(answer.status()).isEqualTo(408);
+            assertThat(answer.header("connection")).isEqualToIgnoringCase("close");
             assertThat(raw.isClosedByPeer(5000)).isTrue();
         }
+        // The backend got an incomplete request: its connection is closed, not pooled.
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.server().backends().all().get(0).activeConnections() == 0);
     }
 
     @Test
