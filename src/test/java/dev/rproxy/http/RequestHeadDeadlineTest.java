@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawHttp;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -34,6 +36,55 @@ class RequestHeadDeadlineTest {
             assertThat((System.nanoTime() - start) / 1_000_000).isBetween(400L, 3900L);
         }
         assertThat(proxy.backend(0).requestCount()).isEqualTo(before);
+    }
+
+    /**
+     * Slowloris: many connections each dripping header bytes. Every one of them gets its 408 within
+     * the deadline (plus scheduling slack), none reaches the backend, and an ordinary client is
+     * served normally meanwhile.
+     */
+    @Test
+    void swarmOfDrippingClientsIsCutWhileOthersAreServed() throws Exception {
+        long before = proxy.backend(0).requestCount();
+        int served = 0;
+        List<RawHttp> swarm = new ArrayList<>();
+        try {
+            for (int i = 0; i < 200; i++) {
+                swarm.add(new RawHttp(proxy.port()).send("GET /slowloris HTTP/1.1\r\nHost: h\r\n"));
+            }
+            long start = System.nanoTime();
+            List<RawHttp> dripping = new ArrayList<>(swarm);
+            for (int round = 0; round < 40 && !dripping.isEmpty(); round++) {
+                for (int i = 0; i < 5; i++) {
+                    assertThat(proxy.get("/served").statusCode()).isEqualTo(200);
+                    served++;
+                }
+                Thread.sleep(100); // the dripping is the point of this test
+                dripping.removeIf(raw -> {
+                    try {
+                        if (raw.socket().getInputStream().available() > 0) {
+                            return true; // answered: stop dripping
+                        }
+                        raw.send("X-Drip: x\r\n");
+                        return false;
+                    } catch (IOException closed) {
+                        return true;
+                    }
+                });
+            }
+            assertThat(dripping).as("connections still unanswered after 4 s").isEmpty();
+            for (RawHttp raw : swarm) {
+                RawHttp.Response r = raw.read();
+                assertThat(r.status()).isEqualTo(408);
+                assertThat(raw.isClosedByPeer(5000)).isTrue();
+            }
+            assertThat((System.nanoTime() - start) / 1_000_000).isLessThan(3900L);
+        } finally {
+            for (RawHttp raw : swarm) {
+                raw.close();
+            }
+        }
+        assertThat(proxy.backend(0).requestCount() - before).isEqualTo(served);
     }
 
     @Test
