@@ -11,6 +11,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -45,6 +46,8 @@ public final class Tunnel {
     private final Owner owner;
     private long lastActivityNanos = System.nanoTime();
     private ScheduledFuture<?> idleCheck;
+    /** Until both pipelines are reduced, what the removed decoders pass on waits here. */
+    private List<Object[]> held = new ArrayList<>(2);
     private boolean closed;
 
     private Tunnel(Channel client, Channel backend, long idleMs, Owner owner) {
@@ -64,10 +67,16 @@ public final class Tunnel {
     static void start(Channel client, Channel backend, long idleMs, Owner owner) {
         assert client.eventLoop().inEventLoop() && backend.eventLoop() == client.eventLoop();
         Tunnel tunnel = new Tunnel(client, backend, idleMs, owner);
-        // The client side first: bytes the backend's codec still holds go out on the client
-        // connection as soon as that codec is removed.
         tunnel.clientSide.install();
         tunnel.backendSide.install();
+        // Only now can the peer take raw bytes: its HTTP encoder is gone too.
+        List<Object[]> early = tunnel.held;
+        tunnel.held = null;
+        for (Object[] m : early) {
+            Side side = (Side) m[0];
+            side.relay(m[1]);
+            side.channelReadComplete(null);
+        }
         tunnel.scheduleIdleCheck(tunnel.idleNanos);
         client.config().setAutoRead(true);
         backend.config().setAutoRead(true);
@@ -142,6 +151,14 @@ public final class Tunnel {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (held != null) {
+                held.add(new Object[] {this, msg});
+                return;
+            }
+            relay(msg);
+        }
+
+        void relay(Object msg) {
             if (msg instanceof ByteBuf buf) {
                 if (closed || !buf.isReadable()) {
                     buf.release();
@@ -175,7 +192,7 @@ public final class Tunnel {
 
         @Override
         public void channelReadComplete(ChannelHandlerContext ctx) {
-            if (flushPending) {
+            if (flushPending && held == null) {
                 flushPending = false;
                 peer.channel.flush();
             }

@@ -25,6 +25,7 @@ import java.util.Random;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -190,6 +191,21 @@ class UpgradeTest {
     }
 
     @Test
+    void bytesTheClientSendsBeforeTheSwitchWaitAndReachTheBackendAfterIt() throws Exception {
+        scripted.switchNow = new CountDownLatch(1);
+        try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
+            raw.send(UPGRADE_GET.replace("/echo", "/switch-when-told"));
+            assertThat(scripted.heads.poll(5, TimeUnit.SECONDS)).isNotNull();
+            // Sent while the backend has not answered: neither HTTP for the proxy nor lost.
+            raw.send("early");
+            scripted.switchNow.countDown();
+            assertThat(raw.read().status()).isEqualTo(101);
+            assertThat(readExactly(raw.socket().getInputStream(), 5)).isEqualTo("early");
+        }
+        assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
+    }
+
+    @Test
     void tunnelEndsForTheClientWhenTheBackendCloses() throws Exception {
         try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
             raw.send(UPGRADE_GET.replace("/echo", "/close-after-bye"));
@@ -316,6 +332,7 @@ class UpgradeTest {
         final BlockingQueue<String> heads = new LinkedBlockingQueue<>();
         final BlockingQueue<String> events = new LinkedBlockingQueue<>();
         final AtomicLong flooded = new AtomicLong();
+        volatile CountDownLatch switchNow = new CountDownLatch(0);
         private final LoopbackServer server;
 
         ScriptedBackend() throws IOException {
@@ -360,6 +377,12 @@ class UpgradeTest {
                             out.flush();
                         }
                         case "/flood" -> flood(out);
+                        case "/switch-when-told" -> {
+                            awaitQuietly(switchNow);
+                            out.write(bytes(SWITCH));
+                            out.flush();
+                            echo(in, out);
+                        }
                         case "/switch-without-upgrade" -> {
                             out.write(bytes("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n"));
                             out.flush();
@@ -402,6 +425,14 @@ class UpgradeTest {
                 flooded.addAndGet(block.length);
             }
             out.flush();
+        }
+
+        private static void awaitQuietly(CountDownLatch latch) {
+            try {
+                latch.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
 
         private static byte[] bytes(String s) {
