@@ -3,6 +3,7 @@ package dev.rproxy.testbackend;
 import com.sun.net.httpserver.Headers;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -63,6 +64,8 @@ import java.util.stream.Collectors;
  *
  * <p>{@code /_health} requests are left out of {@link #requestCount()} and
  * {@link #acceptedConnections()}, so periodic probes do not disturb what tests count.
+ * {@link #streamedBytes()} counts the {@code /stream} body bytes written so far, so a test can
+ * compare what the backend has sent with what its client has received.
  *
  * <p>Threads: the JDK server's dispatcher accepts and parses; every exchange then runs on a pooled
  * daemon thread named {@code test-backend-<port>-N}, so slow or blocking handlers never stall others.
@@ -82,6 +85,7 @@ public final class TestBackend implements AutoCloseable {
     private final ExecutorService executor;
     private final Set<InetSocketAddress> connections = ConcurrentHashMap.newKeySet();
     private final AtomicLong requests = new AtomicLong();
+    private final AtomicLong streamed = new AtomicLong();
     private volatile boolean healthy = true;
 
     private TestBackend(String id, int port, HttpServer server, ExecutorService executor) {
@@ -133,6 +137,14 @@ public final class TestBackend implements AutoCloseable {
     /** Requests received so far, {@code /_health} excluded; counted when the head arrives. */
     public long requestCount() {
         return requests.get();
+    }
+
+    /**
+     * {@code /stream} body bytes handed to the JDK server so far, all requests together; a byte
+     * counts once its write returns, when it is at most a small buffer away from the socket.
+     */
+    public long streamedBytes() {
+        return streamed.get();
     }
 
     /** Stops listening, drops open connections and interrupts running handlers. Idempotent. */
@@ -219,7 +231,7 @@ public final class TestBackend implements AutoCloseable {
         }
     }
 
-    private static void stream(HttpExchange ex, long length, boolean chunked) throws IOException {
+    private void stream(HttpExchange ex, long length, boolean chunked) throws IOException {
         ex.getResponseHeaders().set("Content-Type", OCTETS);
         if (isHead(ex)) {
             headOnly(ex, 200, chunked ? "Transfer-Encoding" : "Content-Length", chunked ? "chunked" : "" + length);
@@ -227,7 +239,14 @@ public final class TestBackend implements AutoCloseable {
         }
         // sendResponseHeaders: 0 selects chunked, -1 an empty body with Content-length: 0.
         ex.sendResponseHeaders(200, chunked ? 0 : (length == 0 ? -1 : length));
-        writePattern(ex.getResponseBody(), 0, length, new byte[BUFFER_SIZE]);
+        OutputStream counting = new FilterOutputStream(ex.getResponseBody()) {
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                out.write(b, off, len);
+                streamed.addAndGet(len);
+            }
+        };
+        writePattern(counting, 0, length, new byte[BUFFER_SIZE]);
     }
 
     private static void drip(HttpExchange ex, long chunks, long bytes, long millis)
