@@ -95,6 +95,15 @@ public final class TestBackend implements AutoCloseable {
         this.executor = executor;
     }
 
+    static {
+        // The JDK server writes a response's head and body separately; with Nagle's algorithm on,
+        // a small body then waits for the peer's delayed ACK (~40 ms per response). Read once per
+        // JVM, before the first server starts; the test run also sets it on the command line.
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        }
+    }
+
     /** Starts a backend on all interfaces (the standalone demo); port 0 picks a free port. */
     public static TestBackend start(String id, int port) throws IOException {
         return start(id, "0.0.0.0", port);
