@@ -2,11 +2,11 @@ package dev.rproxy.pool;
 
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.PoolConfig;
+import dev.rproxy.http.StrictHttpClientCodec;
 import dev.rproxy.proxy.UpstreamHandler;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelInitializer;
-import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
@@ -14,7 +14,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * Builds the pipeline of an upstream connection.
  *
- * <p>Pipeline: {@code HttpClientCodec -> IdleStateHandler -> UpstreamHandler}.
+ * <p>Pipeline: {@code StrictHttpClientCodec -> IdleStateHandler -> UpstreamHandler}.
  *
  * <p>No {@code FlowControlHandler} here, unlike the client side: when a slow client pauses this
  * channel, the messages already decoded from the current read (at most one read buffer, 64 KiB) are
@@ -45,7 +45,7 @@ public final class UpstreamChannelInitializer extends ChannelInitializer<Channel
                 .setMaxInitialLineLength(Math.max(limits.maxRequestLineBytes(), 8192))
                 .setMaxHeaderSize(Math.max(limits.maxHeaderBytes(), 16384))
                 .setMaxChunkSize(MAX_CHUNK_SIZE);
-        p.addLast("codec", new HttpClientCodec(decoder, false, true));
+        p.addLast("codec", new StrictHttpClientCodec(decoder));
         p.addLast("idle", new IdleStateHandler(pool.idleTimeoutMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("upstream", new UpstreamHandler());
     }

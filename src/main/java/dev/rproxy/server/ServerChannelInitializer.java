@@ -6,6 +6,7 @@ import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.http.HeaderSanitizingHandler;
 import dev.rproxy.http.RequestHeadDeadlineHandler;
+import dev.rproxy.http.StrictHttpServerCodec;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.RelayServices;
 import io.netty.channel.Channel;
@@ -13,7 +14,6 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.handler.codec.http.HttpDecoderConfig;
-import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Pipeline of an accepted client connection:
- * {@code RequestHeadDeadlineHandler -> HttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
+ * {@code RequestHeadDeadlineHandler -> StrictHttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
  * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
  * in request order (see {@link dev.rproxy.proxy.LocalResponder}).
  *
@@ -65,7 +65,7 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         ChannelPipeline p = ch.pipeline();
         RequestHeadDeadlineHandler headDeadline = new RequestHeadDeadlineHandler(timeouts.requestHeadMs());
         p.addLast("headDeadline", headDeadline);
-        p.addLast("codec", new HttpServerCodec(decoder));
+        p.addLast("codec", new StrictHttpServerCodec(decoder));
         // Before FlowControlHandler, which holds back read-complete events while it queues; reader
         // idleness only: a writer or all-idle timer would replace every void write promise
         // with a real one (an allocation per chunk); the relay judges a client that stops reading.
