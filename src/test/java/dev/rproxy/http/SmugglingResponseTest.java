@@ -6,10 +6,16 @@ import static org.junit.jupiter.params.provider.Arguments.arguments;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.support.RawBackendProxyExtension;
 import dev.rproxy.support.RawHttp;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -99,6 +105,59 @@ class SmugglingResponseTest {
     @MethodSource("passingResponseChunks")
     void badResponseChunkingIsNeverRelayedAsComplete(String label, String response) throws Exception {
         assertNeverRelayedAsComplete(response);
+    }
+
+    /**
+     * A chunk size split across two reads of the proxy: the backend sends the second part only after
+     * the client has the head and first chunk, so the proxy decoded the first part on its own.
+     */
+    @Test
+    void chunkSizeSplitAcrossReadsIsStillCheckedWhole() throws Exception {
+        String first = CHUNKED_HEAD + "5\r\nhello\r\n0000000000";
+        String rest = "0000000005\r\nhello\r\n0\r\n\r\n"; // 20 digits in all
+        String relayed = splitResponse(first, rest);
+        assertThat(relayed).as("what followed the first chunk").doesNotContain("0\r\n\r\n");
+        assertNextRequestServed();
+    }
+
+    @Test
+    void sixteenDigitChunkSizeSplitAcrossReadsIsRelayed() throws Exception {
+        String first = CHUNKED_HEAD + "5\r\nhello\r\n00000000";
+        String rest = "00000005\r\nworld\r\n0\r\n\r\n"; // 16 digits in all
+        String relayed = splitResponse(first, rest);
+        assertThat(relayed).as("what followed the first chunk").isEqualTo("5\r\nworld\r\n0\r\n\r\n");
+    }
+
+    /**
+     * Sends {@code first} then, once the client has the relayed head and the 5-byte first chunk,
+     * {@code rest}; returns what the client got after that chunk until the proxy closed or ended the
+     * response.
+     */
+    private static String splitResponse(String first, String rest) throws Exception {
+        CountDownLatch go = new CountDownLatch(1);
+        scripted.backend().respondInTwoParts(first, go, rest);
+        try (RawHttp raw = new RawHttp(scripted.proxy().port())) {
+            raw.socket().setSoTimeout(ANSWER_MS);
+            raw.send("GET /r HTTP/1.1\r\nHost: h\r\n\r\n");
+            RawHttp.Response head = raw.read(true);
+            assertThat(head.status()).isEqualTo(200);
+            InputStream in = raw.socket().getInputStream();
+            assertThat(new String(in.readNBytes(10), StandardCharsets.ISO_8859_1)).isEqualTo("5\r\nhello\r\n");
+            go.countDown();
+            ByteArrayOutputStream after = new ByteArrayOutputStream();
+            byte[] end = "0\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1);
+            for (int c; (c = in.read()) != -1; ) {
+                after.write(c);
+                byte[] got = after.toByteArray();
+                if (got.length >= end.length && Arrays.equals(got, got.length - end.length, got.length, end, 0, end.length)) {
+                    break; // the response ended; the connection may stay open
+                }
+            }
+            return after.toString(StandardCharsets.ISO_8859_1);
+        } finally {
+            go.countDown();
+            assertThat(scripted.backend().nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)).startsWith("GET /r HTTP/1.1\r\n");
+        }
     }
 
     // ------------------------------------------------------------------ support

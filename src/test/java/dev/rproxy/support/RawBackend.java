@@ -6,8 +6,10 @@ import java.io.InputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A backend that answers every request head with fixed bytes and records exactly what it received,
@@ -19,6 +21,10 @@ public final class RawBackend implements AutoCloseable {
     private final LoopbackServer server;
     private final BlockingQueue<String> received = new LinkedBlockingQueue<>();
     private volatile byte[] response;
+    /** A response to send in two writes, once, instead of {@link #response}. */
+    private final AtomicReference<Split> split = new AtomicReference<>();
+
+    private record Split(byte[] first, CountDownLatch go, byte[] rest) {}
 
     public RawBackend(String response) throws IOException {
         this.response = response.getBytes(StandardCharsets.ISO_8859_1);
@@ -31,6 +37,14 @@ public final class RawBackend implements AutoCloseable {
 
     public void respondWith(String response) {
         this.response = response.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    /**
+     * The next request gets {@code first} at once and {@code rest} in a second write once {@code go}
+     * opens, so the proxy reads the response in two parts; later requests get the usual response.
+     */
+    public void respondInTwoParts(String first, CountDownLatch go, String rest) {
+        split.set(new Split(first.getBytes(StandardCharsets.ISO_8859_1), go, rest.getBytes(StandardCharsets.ISO_8859_1)));
     }
 
     /** The next request head (and any body bytes read with it) that reached this backend. */
@@ -52,7 +66,17 @@ public final class RawBackend implements AutoCloseable {
                 return;
             }
             received.add(head);
-            s.getOutputStream().write(response);
+            Split parts = split.getAndSet(null);
+            if (parts == null) {
+                s.getOutputStream().write(response);
+            } else {
+                s.getOutputStream().write(parts.first());
+                s.getOutputStream().flush();
+                if (!parts.go().await(10, TimeUnit.SECONDS)) {
+                    return;
+                }
+                s.getOutputStream().write(parts.rest());
+            }
             s.getOutputStream().flush();
             s.shutdownOutput();
             while (in.read() != -1) {
@@ -60,6 +84,8 @@ public final class RawBackend implements AutoCloseable {
             }
         } catch (IOException e) {
             // connection reset by the proxy: fine for a scripted backend
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
