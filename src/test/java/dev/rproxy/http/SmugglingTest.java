@@ -364,7 +364,10 @@ class SmugglingTest {
             assertThat(seen.status).as("answer, nothing forwarded; %s", seen).isEqualTo(400);
         } else {
             assertThat(seen.first).as("forwarded head; %s", seen).startsWith("POST /upload HTTP/1.1\r\n");
-            assertThat(seen.status).as("answer after the head was forwarded; %s", seen).isIn(400, -1);
+            // The scripted backend answers as soon as it has the head. When the invalid bytes come in
+            // a later read than the head (the 64 KiB extension), that early answer may reach the
+            // proxy first and is relayed like any answer before the body's end, with a close.
+            assertThat(seen.status).as("answer after the head was forwarded; %s", seen).isIn(400, -1, 200);
             assertThat(seen.second).as("a second request at the backend; %s", seen).isNull();
         }
         assertThat(seen.closed).as("client connection closed; %s", seen).isTrue();
