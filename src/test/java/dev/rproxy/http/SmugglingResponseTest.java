@@ -37,7 +37,7 @@ class SmugglingResponseTest {
     static final RawBackendProxyExtension scripted = new RawBackendProxyExtension(GOOD);
 
     /** Broken before the first body byte: the proxy knows before it sends anything. */
-    static Stream<Arguments> passingResponseHeads() {
+    static Stream<Arguments> responseHeads() {
         return Stream.of(
                 arguments("CL then TE", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
                         + "5\r\nhello\r\n0\r\n\r\n"),
@@ -76,13 +76,13 @@ class SmugglingResponseTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("passingResponseHeads")
+    @MethodSource("responseHeads")
     void badResponseHeadGets502(String label, String response) throws Exception {
         assertBadHeadGets502(response);
     }
 
     /** Broken inside a chunked body: the head may already be on its way to the client. */
-    static Stream<Arguments> passingResponseChunks() {
+    static Stream<Arguments> responseChunks() {
         return Stream.of(
                 chunks("size 0x5", "0x5\r\nhello\r\n0\r\n\r\n"),
                 chunks("size +5", "+5\r\nhello\r\n0\r\n\r\n"),
@@ -102,7 +102,7 @@ class SmugglingResponseTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("passingResponseChunks")
+    @MethodSource("responseChunks")
     void badResponseChunkingIsNeverRelayedAsComplete(String label, String response) throws Exception {
         assertNeverRelayedAsComplete(response);
     }

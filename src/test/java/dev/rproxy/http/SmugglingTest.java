@@ -56,7 +56,7 @@ class SmugglingTest {
 
     // ------------------------------------------------------------------ framing: CL and TE
 
-    static Stream<Arguments> passingContentLengthWithTransferEncoding() {
+    static Stream<Arguments> contentLengthWithTransferEncoding() {
         return Stream.of(
                 c("CL then TE", POST + "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", 400),
                 c("TE then CL", POST + "Transfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nX", 400),
@@ -69,7 +69,7 @@ class SmugglingTest {
                         + "Transfer-Encoding: chunked\r\n\r\n" + BODY, 400));
     }
 
-    static Stream<Arguments> passingContentLength() {
+    static Stream<Arguments> contentLength() {
         return Stream.of(
                 cl("two equal headers", "Content-Length: 5\r\nContent-Length: 5", "hello"),
                 cl("two different headers", "Content-Length: 5\r\nContent-Length: 6", "hello!"),
@@ -90,7 +90,7 @@ class SmugglingTest {
                 cl("2^64 + 5, wraps to 5", "Content-Length: 18446744073709551621", "hello"));
     }
 
-    static Stream<Arguments> passingTransferEncoding() {
+    static Stream<Arguments> transferEncoding() {
         return Stream.of(
                 c("unknown coding before chunked", POST + "Transfer-Encoding: foo, chunked\r\n\r\n" + BODY, 501),
                 te("chunked, identity", "chunked, identity"),
@@ -129,14 +129,14 @@ class SmugglingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource({"passingContentLengthWithTransferEncoding", "passingContentLength", "passingTransferEncoding"})
+    @MethodSource({"contentLengthWithTransferEncoding", "contentLength", "transferEncoding"})
     void ambiguousFramingIsRejectedAndNeverForwarded(String label, String bytes, int[] statuses) throws Exception {
         assertRejected(bytes, statuses);
     }
 
     // ------------------------------------------------------------------ chunked bodies
 
-    static Stream<Arguments> passingChunks() {
+    static Stream<Arguments> chunks() {
         return Stream.of(
                 chunks("size 0x10", "0x10\r\n0123456789abcdef\r\n0\r\n\r\n"),
                 chunks("size +5", "+5\r\nhello\r\n0\r\n\r\n"),
@@ -168,14 +168,14 @@ class SmugglingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("passingChunks")
+    @MethodSource("chunks")
     void invalidChunkedBodyIsNeverRelayed(String label, String bytes) throws Exception {
         assertChunkedBodyRejected(bytes);
     }
 
     // ------------------------------------------------------------------ head syntax and request line
 
-    static Stream<Arguments> passingHead() {
+    static Stream<Arguments> head() {
         return Stream.of(
                 field("space before colon", "X-A : b"),
                 field("tab before colon", "X-A\t: b"),
@@ -269,14 +269,14 @@ class SmugglingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("passingHead")
+    @MethodSource("head")
     void malformedHeadIsRejectedAndNeverForwarded(String label, String bytes, int[] statuses) throws Exception {
         assertRejected(bytes, statuses);
     }
 
     // ------------------------------------------------------------------ accepted messages
 
-    static Stream<Arguments> passingUnambiguous() {
+    static Stream<Arguments> unambiguous() {
         return Stream.of(
                 arguments("plain GET", GET, "GET /x HTTP/1.1", null),
                 arguments("one CRLF before the request line", "\r\n" + GET, "GET /x HTTP/1.1", null),
@@ -301,7 +301,7 @@ class SmugglingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @MethodSource("passingUnambiguous")
+    @MethodSource("unambiguous")
     void unambiguousRequestReachesTheBackendOnceWithOneFraming(String label, String bytes, String requestLine,
             String framing) throws Exception {
         Seen seen = exchange(bytes, true);
