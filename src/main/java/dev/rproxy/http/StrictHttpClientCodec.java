@@ -68,11 +68,7 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<Ht
 
         @Override
         protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
-            if (scanner.failed()) {
-                in.skipBytes(in.readableBytes()); // the failure was emitted; no second one for the close
-                return;
-            }
-            super.decodeLast(ctx, in, out);
+            scanner.decodeLast(in, () -> super.decodeLast(ctx, in, out));
         }
 
         @Override
@@ -87,7 +83,7 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<Ht
 
         @Override
         protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
-            throw new IllegalArgumentException("Content-Length and Transfer-Encoding: chunked in one message");
+            throw StrictHttpScanner.lengthAndChunked();
         }
     }
 }

@@ -168,6 +168,26 @@ final class StrictHttpScanner implements ByteProcessor {
     }
 
     /**
+     * The owning decoder's last call, when the input ends: after a failure was emitted, the rest is
+     * discarded without a second one; otherwise Netty finishes ({@code netty}).
+     */
+    void decodeLast(ByteBuf in, DecodeStep netty) throws Exception {
+        if (failed()) {
+            in.skipBytes(in.readableBytes());
+            return;
+        }
+        netty.run();
+    }
+
+    /**
+     * Both {@code Content-Length} and chunked framing: always a failure here, whatever Netty's RFC
+     * 9112 switch (which may let chunked win) says.
+     */
+    static IllegalArgumentException lengthAndChunked() {
+        return new IllegalArgumentException("Content-Length and Transfer-Encoding: chunked in one message");
+    }
+
+    /**
      * Checks the readable bytes not checked before. On a violation returns what to emit in place
      * of the message (a head built by {@code invalidHead} or a last content, each carrying the
      * failure), after which the caller discards all input; otherwise {@code null}.

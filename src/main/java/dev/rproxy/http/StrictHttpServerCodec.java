@@ -78,16 +78,12 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
 
         @Override
         protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
-            if (scanner.failed()) {
-                in.skipBytes(in.readableBytes()); // the failure was emitted; no second one for the close
-                return;
-            }
-            super.decodeLast(ctx, in, out);
+            scanner.decodeLast(in, () -> super.decodeLast(ctx, in, out));
         }
 
         @Override
         protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
-            throw new IllegalArgumentException("Content-Length and Transfer-Encoding: chunked in one message");
+            throw StrictHttpScanner.lengthAndChunked();
         }
     }
 

@@ -2,11 +2,9 @@ package dev.rproxy.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rproxy.server.ProxyServer;
-import dev.rproxy.support.LoopbackServer;
-import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.ScriptedBackendProxyExtension;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
@@ -14,9 +12,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * {@code Connection: close} from the backend ends that backend connection even when the backend
@@ -26,24 +23,9 @@ import org.junit.jupiter.api.Test;
 class ConnectionCloseTest {
     /** One entry per backend connection: "request" for each request head on it, "eof" when the proxy closed it. */
     private static final BlockingQueue<String> events = new LinkedBlockingQueue<>();
-    private static LoopbackServer backend;
-    private static ProxyServer proxy;
-
-    @BeforeAll
-    static void start() throws Exception {
-        backend = new LoopbackServer("close-backend", ConnectionCloseTest::serve);
-        proxy = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), "");
-    }
-
-    @AfterAll
-    static void stop() throws IOException {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-    }
+    @RegisterExtension
+    static final ScriptedBackendProxyExtension proxy =
+            new ScriptedBackendProxyExtension("close-backend", ConnectionCloseTest::serve);
 
     /** Answers every request with Connection: close, and does not close: it waits for the proxy to. */
     private static void serve(Socket s) {
@@ -65,7 +47,7 @@ class ConnectionCloseTest {
     @Test
     void backendsCloseIsHonouredAndTheClientKeepsItsConnection() throws Exception {
         events.clear();
-        int acceptedBefore = backend.accepted();
+        int acceptedBefore = proxy.backend().accepted();
         try (RawHttp raw = new RawHttp(proxy.port())) {
             raw.send("GET /one HTTP/1.1\r\nHost: h\r\n\r\n");
             RawHttp.Response first = raw.read();
@@ -80,7 +62,7 @@ class ConnectionCloseTest {
             assertThat(events.poll(5, TimeUnit.SECONDS)).isEqualTo("request");
             assertThat(events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
         }
-        assertThat(backend.accepted() - acceptedBefore).isEqualTo(2);
+        assertThat(proxy.backend().accepted() - acceptedBefore).isEqualTo(2);
     }
 
     @Test

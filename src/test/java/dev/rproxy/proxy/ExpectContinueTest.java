@@ -2,11 +2,9 @@ package dev.rproxy.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rproxy.server.ProxyServer;
-import dev.rproxy.support.LoopbackServer;
-import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.ScriptedBackendProxyExtension;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -15,9 +13,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * {@code Expect: 100-continue} with backends that do not send {@code 100 Continue}: the head is
@@ -28,24 +25,9 @@ class ExpectContinueTest {
     private static final String HEAD = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n";
 
     private static final BlockingQueue<String> heads = new LinkedBlockingQueue<>();
-    private static LoopbackServer backend;
-    private static ProxyServer proxy;
-
-    @BeforeAll
-    static void start() throws Exception {
-        backend = new LoopbackServer("expect-backend", ExpectContinueTest::serve);
-        proxy = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), "");
-    }
-
-    @AfterAll
-    static void stop() throws IOException {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-    }
+    @RegisterExtension
+    static final ScriptedBackendProxyExtension proxy =
+            new ScriptedBackendProxyExtension("expect-backend", ExpectContinueTest::serve);
 
     /** {@code /upload}: reads the 4-byte body without sending 100, echoes it; {@code /refuse}: 417 at once. */
     private static void serve(Socket s) {
