@@ -29,6 +29,8 @@ public final class HopByHopHeaders {
         HttpHeaderNames.UPGRADE,
     };
 
+    private static final String H2C = "h2c";
+
     private HopByHopHeaders() {}
 
     /**
@@ -56,27 +58,45 @@ public final class HopByHopHeaders {
      * or {@code null} when it asks for none: only an HTTP/1.1 request can ask (a server ignores
      * {@code Upgrade} in HTTP/1.0), and only with {@code upgrade} among its {@code Connection}
      * tokens, since {@code Upgrade} is hop-by-hop like any other field named there.
+     *
+     * <p>{@code h2c} is never offered: HTTP/2 inside the tunnel would carry requests the proxy never
+     * sees, past every rule it applies to requests (the "h2c smuggling" of proxies that pass it on).
      */
     public static String upgradeRequested(HttpRequest request) {
         if (!request.protocolVersion().equals(HttpVersion.HTTP_1_1)) {
             return null;
         }
-        List<String> protocols = request.headers().getAll(HttpHeaderNames.UPGRADE);
+        List<String> protocols = upgradeTokens(request.headers());
+        if (protocols.isEmpty()) {
+            return null;
+        }
+        protocols.removeIf(H2C::equalsIgnoreCase);
         if (protocols.isEmpty()) {
             return null;
         }
         for (String token : connectionTokens(request.headers())) {
             if (HttpHeaderValues.UPGRADE.contentEqualsIgnoreCase(token)) {
-                String joined = String.join(", ", protocols).trim();
-                return joined.isEmpty() ? null : joined;
+                return String.join(", ", protocols);
             }
         }
         return null;
     }
 
+    /**
+     * The protocols of all {@code Upgrade} fields, trimmed, in order; an immutable empty list when
+     * there is none, else a list the caller may change.
+     */
+    public static List<String> upgradeTokens(HttpHeaders headers) {
+        return tokens(headers.getAll(HttpHeaderNames.UPGRADE));
+    }
+
     /** The tokens of all {@code Connection} fields, trimmed; empty when there is none. */
     static List<String> connectionTokens(HttpHeaders headers) {
-        List<String> values = headers.getAll(HttpHeaderNames.CONNECTION);
+        return tokens(headers.getAll(HttpHeaderNames.CONNECTION));
+    }
+
+    /** The elements of comma-separated list fields (RFC 9110 section 5.6.1), trimmed, empty ones dropped. */
+    private static List<String> tokens(List<String> values) {
         if (values.isEmpty()) {
             return List.of();
         }

@@ -3,6 +3,7 @@ package dev.rproxy.proxy;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.http.ErrorResponses;
 import dev.rproxy.http.ErrorResponses.Failure;
+import dev.rproxy.http.HopByHopHeaders;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -21,6 +22,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -288,6 +290,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
                     onBadResponse(new IllegalStateException("101 without an upgrade request"));
                 } else if (!response.headers().contains(HttpHeaderNames.UPGRADE)) {
                     onBadResponse(new IllegalStateException("101 without Upgrade")); // RFC 9110 section 15.2.2
+                } else if (!offered(HopByHopHeaders.upgradeTokens(response.headers()))) {
+                    onBadResponse(new IllegalStateException("101 to a protocol not offered: "
+                            + response.headers().get(HttpHeaderNames.UPGRADE)));
                 } else {
                     switchProtocols(response);
                 }
@@ -397,6 +402,17 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         FullHttpResponse head = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
                 Unpooled.EMPTY_BUFFER, response.headers(), EmptyHttpHeaders.INSTANCE);
         relay.switchProtocols(head, ch, this);
+    }
+
+    /** Whether every protocol a 101 switches to was among those the request offered (RFC 9110 section 7.8). */
+    private boolean offered(List<String> accepted) {
+        List<String> asked = HopByHopHeaders.upgradeTokens(request.headers());
+        for (String protocol : accepted) {
+            if (asked.stream().noneMatch(protocol::equalsIgnoreCase)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     @Override

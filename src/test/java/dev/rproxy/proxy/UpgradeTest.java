@@ -290,6 +290,26 @@ class UpgradeTest {
     }
 
     @Test
+    void h2cIsNeverOfferedButOtherProtocolsBesideItAre() throws Exception {
+        try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
+            raw.send("GET /decline HTTP/1.1\r\nHost: h\r\nUpgrade: h2c, x-test\r\n"
+                    + "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(200);
+            String head = scripted.heads.poll(5, TimeUnit.SECONDS);
+            assertThat(head).contains("upgrade: x-test\r\n").doesNotContainIgnoringCase("h2c")
+                    .doesNotContainIgnoringCase("http2-settings");
+        }
+    }
+
+    @Test
+    void switchToAProtocolNotOfferedIsABadResponse() throws Exception {
+        try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
+            raw.send(UPGRADE_GET.replace("/echo", "/switch-to-other"));
+            assertThat(raw.read().status()).isEqualTo(502);
+        }
+    }
+
+    @Test
     void switchNobodyAskedForIsABadResponse() throws Exception {
         try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
             raw.send("GET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -301,6 +321,8 @@ class UpgradeTest {
     @ParameterizedTest
     @ValueSource(strings = {
         "GET /decline HTTP/1.1\r\nHost: h\r\nUpgrade: x-test\r\n\r\n",
+        "GET /decline HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                + "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
         "GET /decline HTTP/1.0\r\nHost: h\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n",
         "POST /decline HTTP/1.1\r\nHost: h\r\nUpgrade: x-test\r\nConnection: Upgrade\r\nContent-Length: 2\r\n\r\nhi",
         "POST /decline HTTP/1.1\r\nHost: h\r\nUpgrade: x-test\r\nConnection: Upgrade\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -382,6 +404,11 @@ class UpgradeTest {
                             out.write(bytes(SWITCH));
                             out.flush();
                             echo(in, out);
+                        }
+                        case "/switch-to-other" -> {
+                            out.write(bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"));
+                            out.flush();
+                            in.readAllBytes();
                         }
                         case "/switch-without-upgrade" -> {
                             out.write(bytes("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n"));
