@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -77,9 +78,24 @@ public final class Tunnel {
             side.relay(m[1]);
             side.channelReadComplete(null);
         }
+        if (!tunnel.closed && client instanceof DuplexChannel duplex && duplex.isInputShutdown()) {
+            // The client half-closed while the backend had not answered yet: the relay saw that end,
+            // this handler never will.
+            log.debug("[{}] client half-closed before the protocol switch, closing the tunnel", client.id());
+            tunnel.close();
+        }
+        if (tunnel.closed) {
+            return; // nothing to time or to read any more
+        }
         tunnel.scheduleIdleCheck(tunnel.idleNanos);
-        client.config().setAutoRead(true);
-        backend.config().setAutoRead(true);
+        // Reads start, except on a side whose first bytes already filled its peer's outbound buffer:
+        // that side resumes when the peer drains (channelWritabilityChanged).
+        if (backend.isWritable()) {
+            client.config().setAutoRead(true);
+        }
+        if (client.isWritable()) {
+            backend.config().setAutoRead(true);
+        }
     }
 
     /** Whether {@code channel} has been switched to a tunnel. */

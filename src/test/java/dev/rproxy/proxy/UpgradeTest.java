@@ -206,6 +206,64 @@ class UpgradeTest {
     }
 
     @Test
+    void clientThatHalfClosedBeforeTheSwitchEndsTheTunnel() throws Exception {
+        scripted.switchNow = new CountDownLatch(1);
+        try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
+            raw.send(UPGRADE_GET.replace("/echo", "/switch-when-told"));
+            assertThat(scripted.heads.poll(5, TimeUnit.SECONDS)).isNotNull();
+            // The client has sent all it will send before the backend answers.
+            raw.socket().shutdownOutput();
+            Thread.sleep(300);
+            scripted.switchNow.countDown();
+            assertThat(raw.read().status()).isEqualTo(101);
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+        assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
+        await().atMost(Duration.ofSeconds(10)).until(() -> tunnelProxy.clientConnections() == 0);
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> tunnelProxy.backends().all().get(0).activeConnections() == 0);
+    }
+
+    @Test
+    void httpPipelinedBehindAnAcceptedUpgradeEndsTheTunnelWithoutLeaks() throws Exception {
+        scripted.switchNow = new CountDownLatch(1);
+        try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
+            raw.send(UPGRADE_GET.replace("/echo", "/switch-when-told") + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(scripted.heads.poll(5, TimeUnit.SECONDS)).isNotNull();
+            scripted.switchNow.countDown();
+            assertThat(raw.read().status()).isEqualTo(101);
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+        assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
+        await().atMost(Duration.ofSeconds(10)).until(() -> tunnelProxy.clientConnections() == 0);
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> tunnelProxy.backends().all().get(0).activeConnections() == 0);
+    }
+
+    @Test
+    void shutdownEndsAnOpenTunnelAfterTheGracePeriod() throws Exception {
+        ProxyServer proxy = ProxyExtension.startInFrontOf(scripted.url(), "\"shutdown\":{\"graceMs\":300}");
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send(UPGRADE_GET);
+            assertThat(raw.read().status()).isEqualTo(101);
+            InputStream in = raw.socket().getInputStream();
+            assertThat(readExactly(in, 8)).isEqualTo("welcome\n");
+            long start = System.nanoTime();
+            CompletableFuture<Void> stopped = CompletableFuture.runAsync(proxy::shutdown);
+            // The tunnel keeps working during the grace period.
+            raw.send("still here");
+            assertThat(readExactly(in, 10)).isEqualTo("still here");
+            stopped.get(10, TimeUnit.SECONDS);
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isGreaterThanOrEqualTo(250);
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        } finally {
+            proxy.close();
+        }
+        assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
+        assertThat(proxy.backends().all().get(0).activeConnections()).isZero();
+    }
+
+    @Test
     void tunnelEndsForTheClientWhenTheBackendCloses() throws Exception {
         try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
             raw.send(UPGRADE_GET.replace("/echo", "/close-after-bye"));
