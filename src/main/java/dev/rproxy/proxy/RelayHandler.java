@@ -281,7 +281,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
             deadlineCheck = null;
         }
         ctx.writeAndFlush(switching, ctx.voidPromise()); // encoded now, before the codec goes
-        Tunnel.start(ctx.channel(), backend, services.timeouts().tunnelMs(), owner);
+        Tunnel.start(ctx.channel(), backend, services.timeouts(), owner);
     }
 
     /** Ends the connection after the response in progress; see {@link HeaderSanitizingHandler}. */

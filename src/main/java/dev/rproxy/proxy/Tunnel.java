@@ -1,5 +1,6 @@
 package dev.rproxy.proxy;
 
+import dev.rproxy.config.TimeoutsConfig;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -24,16 +25,14 @@ import org.slf4j.LoggerFactory;
  * come, each direction with the same backpressure as a body (reads from one side stop while the
  * other side's outbound buffer is over its high-water mark). When either side closes, fails, or
  * half-closes, both are closed, each after what was already relayed to it is flushed (bounded by
- * {@link #CLOSE_LINGER_MS}). A tunnel with no bytes in either direction for {@code idleMs} is
- * closed (HAProxy's {@code timeout tunnel}).
+ * the client-stall timeout, {@code timeouts.idleMs}, as for a response). A tunnel with no bytes in
+ * either direction for {@code timeouts.tunnelMs} is closed (HAProxy's {@code timeout tunnel}).
  *
  * <p>The backend connection is never returned to its pool. Threading: both channels share one
  * event loop (the pool is per loop), so every method runs on that thread.
  */
 public final class Tunnel {
     private static final Logger log = LoggerFactory.getLogger(Tunnel.class);
-    /** Longest a closing side waits for what is still queued for it to be flushed. */
-    static final long CLOSE_LINGER_MS = 2000;
     private static final String HANDLER = "tunnel";
 
     /** Told once, when the tunnel has closed, how many bytes went each way. */
@@ -51,12 +50,16 @@ public final class Tunnel {
     private List<Object[]> held = new ArrayList<>(2);
     private boolean closed;
 
-    private Tunnel(Channel client, Channel backend, long idleMs, Owner owner) {
+    private final long flushTimeoutMs;
+
+    private Tunnel(Channel client, Channel backend, TimeoutsConfig timeouts, Owner owner) {
         this.clientSide = new Side(client, "client");
         this.backendSide = new Side(backend, "backend");
         this.clientSide.peer = backendSide;
         this.backendSide.peer = clientSide;
-        this.idleNanos = TimeUnit.MILLISECONDS.toNanos(idleMs);
+        this.idleNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.tunnelMs());
+        // A side that does not take what is left for it within this is a stalled reader.
+        this.flushTimeoutMs = timeouts.idleMs();
         this.owner = owner;
     }
 
@@ -65,9 +68,9 @@ public final class Tunnel {
      * by its HTTP codec, which is removed here). Bytes the codecs still hold (whatever the backend
      * sent right after its 101) are relayed as the first bytes of the tunnel.
      */
-    static void start(Channel client, Channel backend, long idleMs, Owner owner) {
+    static void start(Channel client, Channel backend, TimeoutsConfig timeouts, Owner owner) {
         assert client.eventLoop().inEventLoop() && backend.eventLoop() == client.eventLoop();
-        Tunnel tunnel = new Tunnel(client, backend, idleMs, owner);
+        Tunnel tunnel = new Tunnel(client, backend, timeouts, owner);
         tunnel.clientSide.install();
         tunnel.backendSide.install();
         // Only now can the peer take raw bytes: its HTTP encoder is gone too.
@@ -250,7 +253,7 @@ public final class Tunnel {
             channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
             ScheduledFuture<?> force = channel.eventLoop().schedule(() -> {
                 channel.close();
-            }, CLOSE_LINGER_MS, TimeUnit.MILLISECONDS);
+            }, flushTimeoutMs, TimeUnit.MILLISECONDS);
             channel.closeFuture().addListener(f -> force.cancel(false));
         }
     }
