@@ -101,9 +101,8 @@ class SlowClientTest {
         assertThat(slowReadAfter).as("the slow client was still being fed while the others ran")
                 .isGreaterThan(slowReadBefore);
         assertThat(during).hasSize(CLIENTS * REQUESTS_PER_CLIENT);
-        // Alone, the median is some 45 ms: the JDK backend writes head and body in two segments
-        // without TCP_NODELAY, so the body waits for a delayed ACK. A loop blocked by the slow
-        // client would cost seconds.
+        // Alone, the median is a few ms on a loaded 2-core machine; a loop blocked by the slow
+        // client would cost seconds. The bounds are absolute because the baseline is noisy.
         assertThat(percentile(during, 50)).as("median latency (ns) beside the slow client")
                 .isLessThan(TimeUnit.MILLISECONDS.toNanos(200));
         assertThat(percentile(during, 100)).as("largest latency (ns) beside the slow client")
