@@ -100,14 +100,15 @@ final class ConfigJson {
     }
 
     record Limits(Integer maxRequestLineBytes, Integer maxHeaderBytes, Integer maxHeaderCount, Long maxBodyBytes,
-                  Integer maxConnections) {
+                  Integer maxConnections, Long minBodyRate) {
         LimitsConfig toConfig() {
             LimitsConfig d = LimitsConfig.DEFAULT;
             return new LimitsConfig(Objects.requireNonNullElse(maxRequestLineBytes, d.maxRequestLineBytes()),
                     Objects.requireNonNullElse(maxHeaderBytes, d.maxHeaderBytes()),
                     Objects.requireNonNullElse(maxHeaderCount, d.maxHeaderCount()),
                     Objects.requireNonNullElse(maxBodyBytes, d.maxBodyBytes()),
-                    Objects.requireNonNullElse(maxConnections, d.maxConnections()));
+                    Objects.requireNonNullElse(maxConnections, d.maxConnections()),
+                    Objects.requireNonNullElse(minBodyRate, d.minBodyRate()));
         }
     }
 

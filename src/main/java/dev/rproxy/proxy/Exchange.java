@@ -68,6 +68,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private UpstreamHandler upstreamHandler;
     private long lastProgressNanos = startNanos;
     private long stalledSinceNanos;
+    /** When the head went to the backend, from which on the body can flow. */
+    private long bodyStartNanos;
+    /** Time the backend held the request body back (client reads paused), and since when it does. */
+    private long backpressureNanos;
+    private long backpressureSinceNanos;
 
     private boolean retried;
     private boolean bodyForwarded;
@@ -164,6 +169,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
         upstreamHandler.attach(this);
         backend.exchangeStarted();
+        bodyStartNanos = System.nanoTime();
         if (request.protocolVersion() != HttpVersion.HTTP_1_1) {
             request.setProtocolVersion(HttpVersion.HTTP_1_1);
             if (!request.headers().contains(HttpHeaderNames.HOST)) {
@@ -207,10 +213,18 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         int n = content.content().readableBytes();
         boolean last = content instanceof LastHttpContent;
         bytesIn += n;
-        if (services.maxBodyBytes() > 0 && bytesIn > services.maxBodyBytes()) {
+        long maxBodyBytes = services.limits().maxBodyBytes();
+        if (maxBodyBytes > 0 && bytesIn > maxBodyBytes) {
             // Only a chunked body gets here: a declared length over the limit was refused up front.
             ReferenceCountUtil.release(content);
-            fail(Failure.BODY_TOO_LARGE, "over " + services.maxBodyBytes() + " bytes");
+            fail(Failure.BODY_TOO_LARGE, "over " + maxBodyBytes + " bytes");
+            return;
+        }
+        if (!last && bodyBehindMinimumRate()) {
+            ReferenceCountUtil.release(content);
+            fail(Failure.BODY_TIMEOUT, bytesIn + " body bytes in "
+                    + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - bodyStartNanos) + " ms, under "
+                    + services.limits().minBodyRate() + " bytes/s");
             return;
         }
         bodyForwarded |= n > 0;
@@ -234,6 +248,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             upstream.flush();
             if (!upstream.isWritable()) {
                 relay.pauseReads(RelayHandler.PAUSE_BACKPRESSURE);
+                backpressureSinceNanos = System.nanoTime();
             }
         } else {
             upstreamFlushPending = true;
@@ -250,7 +265,27 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     void onUpstreamWritabilityChanged(boolean writable) {
         if (writable && !finished) {
             relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
+            if (backpressureSinceNanos != 0) {
+                backpressureNanos += System.nanoTime() - backpressureSinceNanos;
+                backpressureSinceNanos = 0;
+            }
         }
+    }
+
+    /**
+     * {@code limits.minBodyRate} (a slow-body attack sends a byte just often enough to dodge the idle
+     * timeout): whether the body, counted from when the backend could take it, has fallen more than
+     * {@code timeouts.idleMs} behind that rate. Time the backend held the body back does not count.
+     * Checked as body bytes arrive; a client that sends nothing meets the idle timeout instead.
+     */
+    private boolean bodyBehindMinimumRate() {
+        long rate = services.limits().minBodyRate();
+        if (rate == 0) {
+            return false;
+        }
+        long allowed = TimeUnit.MILLISECONDS.toNanos(services.timeouts().idleMs()) + backpressureNanos
+                + (long) (bytesIn * 1e9 / rate);
+        return System.nanoTime() - bodyStartNanos > allowed;
     }
 
     // ---------------------------------------------------------------- backend -> client

@@ -2,6 +2,7 @@ package dev.rproxy.proxy;
 
 import dev.rproxy.backend.BackendSelector;
 import dev.rproxy.backend.HealthChecker;
+import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.pool.UpstreamPools;
 
@@ -11,7 +12,8 @@ import dev.rproxy.pool.UpstreamPools;
  *
  * @param healthChecker receives passive failures; {@code null} when active checks are off (a backend
  *     marked down by traffic alone would never be marked up again)
- * @param maxBodyBytes request bodies above this are cut off (0: no limit)
+ * @param limits request bodies over {@code maxBodyBytes} are cut off, and ones slower than {@code
+ *     minBodyRate} refused
  * @param local requests answered by the proxy itself
  */
 public record RelayServices(
@@ -20,5 +22,5 @@ public record RelayServices(
         HealthChecker healthChecker,
         TimeoutsConfig timeouts,
         boolean accessLog,
-        long maxBodyBytes,
+        LimitsConfig limits,
         LocalResponder local) {}

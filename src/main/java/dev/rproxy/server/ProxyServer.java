@@ -68,7 +68,7 @@ public final class ProxyServer implements AutoCloseable {
             }
         }
         RelayServices services = new RelayServices(new RoundRobinSelector(backends), pools, healthChecker,
-                config.timeouts(), config.accessLog().enabled(), config.limits().maxBodyBytes(),
+                config.timeouts(), config.accessLog().enabled(), config.limits(),
                 new HealthEndpoint(backends));
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
