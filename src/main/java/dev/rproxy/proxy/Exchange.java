@@ -341,6 +341,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             }
             return;
         }
+        if (!hasNoBody(response) && !codingIsChunkedOnly(response)) {
+            // The proxy decodes only chunked; any other coding (gzip, identity, xchunked) would be
+            // stripped with the hop-by-hop header and its bytes relayed as if unencoded, or, with
+            // chunked not last, the body read until close where another parser reads chunks.
+            onBadResponse(new IllegalStateException("transfer coding other than exactly chunked: "
+                    + response.headers().getAll(HttpHeaderNames.TRANSFER_ENCODING)));
+            return;
+        }
         responseStarted = true;
         if (!requestComplete) {
             // The backend answers before the request body ended; the rest of it cannot be skipped
@@ -437,6 +445,18 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         FullHttpResponse head = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
                 Unpooled.EMPTY_BUFFER, response.headers(), EmptyHttpHeaders.INSTANCE);
         relay.switchProtocols(head, ch, this);
+    }
+
+    /** A final response that carries no body whatever its framing headers say (RFC 9112 section 6.3). */
+    private boolean hasNoBody(HttpResponse response) {
+        int code = response.status().code();
+        return HttpMethod.HEAD.equals(request.method()) || code == 204 || code == 304;
+    }
+
+    /** No {@code Transfer-Encoding}, or exactly one field whose value is {@code chunked}. */
+    private static boolean codingIsChunkedOnly(HttpResponse response) {
+        List<String> codings = response.headers().getAll(HttpHeaderNames.TRANSFER_ENCODING);
+        return codings.isEmpty() || (codings.size() == 1 && codings.get(0).trim().equalsIgnoreCase("chunked"));
     }
 
     /** Whether every protocol a 101 switches to was among those the request offered (RFC 9110 section 7.8). */

@@ -72,7 +72,38 @@ class SmugglingResponseTest {
                 status("bare CR in reason", "HTTP/1.1 200 O\rK"),
                 arguments("obs-fold in a field", "HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\nContent-Length: 5\r\n\r\nhello"),
                 arguments("obs-fold of Content-Length", "HTTP/1.1 200 OK\r\nContent-Length:\r\n 5\r\n\r\nhello"),
-                arguments("space before colon", "HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello"));
+                arguments("space before colon", "HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello"),
+                coding("TE xchunked", "xchunked"),
+                coding("TE chunkedx", "chunkedx"),
+                coding("TE identity", "identity"),
+                coding("TE gzip, chunked not last", "gzip"),
+                coding("TE gzip before chunked", "gzip, chunked"),
+                coding("TE chunked, identity", "chunked, identity"),
+                coding("TE chunked, chunked", "chunked, chunked"),
+                coding("TE empty", ""),
+                coding("TE trailing vertical tab", "chunked\u000b"),
+                coding("TE trailing NUL", "chunked\u0000"),
+                coding("TE trailing NBSP", "chunked\u00a0"),
+                arguments("TE chunked in two fields", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                        + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+                arguments("TE in an HTTP/1.0 response", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + "5\r\nhello\r\n0\r\n\r\n"));
+    }
+
+    /**
+     * A HEAD response carries no body whatever its framing says, so a coding the proxy does not
+     * decode is no reason to refuse it; the client connection stays usable.
+     */
+    @Test
+    void headResponseWithAnyCodingIsRelayedWithoutBody() throws Exception {
+        scripted.backend().respondWith("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        try (RawHttp raw = new RawHttp(scripted.proxy().port())) {
+            raw.socket().setSoTimeout(ANSWER_MS);
+            raw.send("HEAD /r HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read(true).status()).isEqualTo(200);
+        }
+        assertThat(scripted.backend().nextRequest(ANSWER_MS, TimeUnit.MILLISECONDS)).startsWith("HEAD /r HTTP/1.1\r\n");
+        assertNextRequestServed();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -229,6 +260,11 @@ class SmugglingResponseTest {
 
     private static Arguments length(String label, String fields) {
         return arguments(label, "HTTP/1.1 200 OK\r\n" + fields + "\r\n\r\nhello");
+    }
+
+    /** A response whose only body framing is {@code Transfer-Encoding: value}. */
+    private static Arguments coding(String label, String value) {
+        return arguments(label, "HTTP/1.1 200 OK\r\nTransfer-Encoding: " + value + "\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
     }
 
     private static Arguments status(String label, String statusLine) {
