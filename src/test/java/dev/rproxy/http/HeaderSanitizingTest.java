@@ -11,6 +11,8 @@ import dev.rproxy.support.RawHttp;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 class HeaderSanitizingTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -128,6 +130,56 @@ class HeaderSanitizingTest {
                 backend.respondWith("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
                 raw.send("GET /third HTTP/1.1\r\nHost: h\r\n\r\n");
                 assertThat(raw.read().bodyText()).isEqualTo("ok");
+            }
+        }
+    }
+
+    /**
+     * 204 and 304 carry no body whatever framing the backend sent with them, nor does the answer to
+     * HEAD: the client gets the head alone, and the next response on its connection starts right
+     * after it, not with the bytes the backend put after the head.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', value = {
+        "GET  | HTTP/1.1 204 No Content\\r\\nContent-Length: 5\\r\\n\\r\\nhello",
+        "GET  | HTTP/1.1 204 No Content\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n0\\r\\n\\r\\n",
+        "GET  | HTTP/1.1 304 Not Modified\\r\\nContent-Length: 5\\r\\n\\r\\nhello",
+        "GET  | HTTP/1.1 304 Not Modified\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n0\\r\\n\\r\\n",
+        "HEAD | HTTP/1.1 200 OK\\r\\nContent-Length: 5\\r\\n\\r\\nhello",
+        "HEAD | HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n5\\r\\nhello\\r\\n0\\r\\n\\r\\n"})
+    void bodilessResponsesCarryNoBodyWhateverTheBackendSent(String method, String escaped) throws Exception {
+        String response = escaped.replace("\\r", "\r").replace("\\n", "\n");
+        int status = Integer.parseInt(response.substring(9, 12));
+        try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send(method + " /nobody HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response r = raw.read(true);
+                assertThat(r.status()).isEqualTo(status);
+                assertThat(r.header("transfer-encoding")).isNull();
+                if (status == 204) {
+                    assertThat(r.header("content-length")).isNull();
+                }
+                backend.respondWith("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext");
+                raw.send("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+                RawHttp.Response next = raw.read();
+                assertThat(next.statusLine()).isEqualTo("HTTP/1.1 200 OK");
+                assertThat(next.bodyText()).isEqualTo("next");
+            }
+        }
+    }
+
+    @Test
+    void closeDelimitedResponseStaysCloseDelimitedForHttp10Clients() throws Exception {
+        String response = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nuntil the end";
+        try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {
+            try (RawHttp raw = new RawHttp(port(server))) {
+                raw.send("GET /close-delimited HTTP/1.0\r\n\r\n");
+                RawHttp.Response r = raw.read();
+                assertThat(r.status()).isEqualTo(200);
+                assertThat(r.header("transfer-encoding")).isNull();
+                assertThat(r.header("content-length")).isNull();
+                assertThat(r.header("connection")).isEqualToIgnoringCase("close");
+                assertThat(r.bodyText()).isEqualTo("until the end"); // read to the close
             }
         }
     }
