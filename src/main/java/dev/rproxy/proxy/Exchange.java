@@ -15,6 +15,7 @@ import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpStatusClass;
@@ -22,6 +23,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -79,6 +81,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private boolean requestComplete;
     private boolean informational;
     private boolean responseStarted;
+    /**
+     * The final response's parts decoded in the backend read that brought its head, written to the
+     * client when that read completes: a response found broken within that read (a bad first chunk
+     * right behind the head) is then still answered 502, as nothing of it reached the client.
+     */
+    private List<HttpObject> unsent;
     private boolean backendReusable;
     private boolean finished;
     private boolean upstreamPaused;
@@ -362,7 +370,28 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
                         || HttpMethod.HEAD.equals(request.method())
                         || status == 204
                         || status == 304);
-        client.write(response, client.voidPromise());
+        unsent = new ArrayList<>(4);
+        unsent.add(response);
+    }
+
+    /** Writes what {@link #unsent} holds; from then on the response is committed. */
+    private void writeUnsent() {
+        List<HttpObject> parts = unsent;
+        if (parts == null) {
+            return;
+        }
+        unsent = null;
+        for (HttpObject part : parts) {
+            client.write(part, client.voidPromise());
+        }
+    }
+
+    private void dropUnsent() {
+        List<HttpObject> parts = unsent;
+        unsent = null;
+        if (parts != null) {
+            parts.forEach(ReferenceCountUtil::release);
+        }
     }
 
     private void onResponseContent(HttpContent content) {
@@ -387,6 +416,10 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             onResponseComplete((LastHttpContent) content);
             return;
         }
+        if (unsent != null) {
+            unsent.add(content);
+            return;
+        }
         client.write(content, client.voidPromise());
         // Over the high-water mark only counts once a flush has tried the socket: unflushed bytes
         // of this read burst alone would pause the backend needlessly.
@@ -402,6 +435,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     private void onResponseComplete(LastHttpContent last) {
         finished = true;
+        writeUnsent();
         releaseUpstream(requestComplete && backendReusable);
         if (!requestComplete) {
             // The backend answered before the request body ended; the rest of it cannot be
@@ -419,6 +453,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     void onUpstreamReadComplete() {
         if (!finished) {
+            writeUnsent();
             client.flush();
         }
     }
@@ -575,6 +610,10 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         finished = true;
         releaseUpstream(false);
+        if (unsent != null) {
+            dropUnsent(); // nothing of the response reached the client: it gets the failure's status
+            responseStarted = false;
+        }
         String backendId = backend == null ? "-" : backend.id();
         boolean clientFault = failure.status.code() < 500 || failure == Failure.SHUTTING_DOWN;
         if (responseStarted) {
@@ -614,6 +653,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         finished = true;
         releaseUpstream(false);
+        dropUnsent();
         if (!responseStarted) {
             status = 499; // the client closed the connection before the response (nginx's code)
         }

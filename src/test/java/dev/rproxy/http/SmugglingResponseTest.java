@@ -139,6 +139,17 @@ class SmugglingResponseTest {
     }
 
     /**
+     * The same broken bodies sent in one write with their head: the proxy finds the fault in the
+     * read that brought the head, before anything of the response has gone to the client, so the
+     * client gets 502 rather than a bare close.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("responseChunks")
+    void badResponseChunkingInTheReadOfTheHeadGets502(String label, String response) throws Exception {
+        assertBadHeadGets502(response);
+    }
+
+    /**
      * A chunk size split across two reads of the proxy: the backend sends the second part only after
      * the client has the head and first chunk, so the proxy decoded the first part on its own.
      */
