@@ -15,7 +15,6 @@ import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpStatusClass;
@@ -86,7 +85,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
      * client when that read completes: a response found broken within that read (a bad first chunk
      * right behind the head) is then still answered 502, as nothing of it reached the client.
      */
-    private List<HttpObject> unsent;
+    private HttpResponse unsentHead;
+    /** Body parts that came behind {@link #unsentHead} in the same read; usually none (allocated on use). */
+    private List<HttpContent> unsentContent;
     private boolean backendReusable;
     private boolean finished;
     private boolean upstreamPaused;
@@ -367,31 +368,39 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         backendReusable = HttpUtil.isKeepAlive(response)
                 && (HttpUtil.isContentLengthSet(response)
                         || HttpUtil.isTransferEncodingChunked(response)
-                        || HttpMethod.HEAD.equals(request.method())
-                        || status == 204
-                        || status == 304);
-        unsent = new ArrayList<>(4);
-        unsent.add(response);
+                        || hasNoBody(response));
+        unsentHead = response;
     }
 
-    /** Writes what {@link #unsent} holds; from then on the response is committed. */
+    /** Writes the head and parts held back in the read that brought the head; the response is committed. */
     private void writeUnsent() {
-        List<HttpObject> parts = unsent;
-        if (parts == null) {
+        HttpResponse head = unsentHead;
+        if (head == null) {
             return;
         }
-        unsent = null;
-        for (HttpObject part : parts) {
-            client.write(part, client.voidPromise());
+        unsentHead = null;
+        client.write(head, client.voidPromise());
+        List<HttpContent> parts = unsentContent;
+        if (parts != null) {
+            unsentContent = null;
+            for (int i = 0; i < parts.size(); i++) {
+                client.write(parts.get(i), client.voidPromise());
+            }
         }
     }
 
-    private void dropUnsent() {
-        List<HttpObject> parts = unsent;
-        unsent = null;
+    /** Drops what was held back; returns whether anything was (nothing of the response went out). */
+    private boolean dropUnsent() {
+        if (unsentHead == null) {
+            return false;
+        }
+        unsentHead = null;
+        List<HttpContent> parts = unsentContent;
+        unsentContent = null;
         if (parts != null) {
             parts.forEach(ReferenceCountUtil::release);
         }
+        return true;
     }
 
     private void onResponseContent(HttpContent content) {
@@ -416,8 +425,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             onResponseComplete((LastHttpContent) content);
             return;
         }
-        if (unsent != null) {
-            unsent.add(content);
+        if (unsentHead != null) {
+            if (unsentContent == null) {
+                unsentContent = new ArrayList<>(4);
+            }
+            unsentContent.add(content);
             return;
         }
         client.write(content, client.voidPromise());
@@ -490,6 +502,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     /** No {@code Transfer-Encoding}, or exactly one field whose value is {@code chunked}. */
     private static boolean codingIsChunkedOnly(HttpResponse response) {
+        if (!response.headers().contains(HttpHeaderNames.TRANSFER_ENCODING)) {
+            return true;
+        }
         List<String> codings = response.headers().getAll(HttpHeaderNames.TRANSFER_ENCODING);
         return codings.isEmpty() || (codings.size() == 1 && codings.get(0).trim().equalsIgnoreCase("chunked"));
     }
@@ -610,9 +625,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         finished = true;
         releaseUpstream(false);
-        if (unsent != null) {
-            dropUnsent(); // nothing of the response reached the client: it gets the failure's status
-            responseStarted = false;
+        if (dropUnsent()) {
+            responseStarted = false; // nothing of the response reached the client: it gets the failure's status
         }
         String backendId = backend == null ? "-" : backend.id();
         boolean clientFault = failure.status.code() < 500 || failure == Failure.SHUTTING_DOWN;
