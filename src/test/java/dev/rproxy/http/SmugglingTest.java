@@ -13,6 +13,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -128,8 +129,22 @@ class SmugglingTest {
                 c("TE on HTTP/1.0", "POST /upload HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + BODY, 400));
     }
 
+    /**
+     * The whole obfuscation families: every control byte, DEL, and the bytes above 0x7f that some
+     * parsers take for whitespace, before, after and inside {@code chunked}.
+     */
+    static Stream<Arguments> transferEncodingByteFamilies() {
+        IntStream bytes = IntStream.concat(IntStream.rangeClosed(0x00, 0x1f), IntStream.of(0x7f, 0x80, 0x85, 0xa0, 0xff));
+        return bytes.boxed().flatMap(b -> {
+            String x = String.valueOf((char) (int) b);
+            String hex = String.format("0x%02x", b);
+            return Stream.of(te(hex + " before", x + "chunked"), te(hex + " after", "chunked" + x),
+                    te(hex + " inside", "chun" + x + "ked"));
+        });
+    }
+
     @ParameterizedTest(name = "{0}")
-    @MethodSource({"contentLengthWithTransferEncoding", "contentLength", "transferEncoding"})
+    @MethodSource({"contentLengthWithTransferEncoding", "contentLength", "transferEncoding", "transferEncodingByteFamilies"})
     void ambiguousFramingIsRejectedAndNeverForwarded(String label, String bytes, int[] statuses) throws Exception {
         assertRejected(bytes, statuses);
     }
