@@ -273,11 +273,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     void onUpstreamWritabilityChanged(boolean writable) {
         if (writable && !finished) {
-            relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
+            // Counted before reads resume: resuming delivers the body parts the client already sent
+            // (queued in FlowControlHandler) at once, each checked against the rate, and one of
+            // them may pause reads again and start the next interval.
             if (backpressureSinceNanos != 0) {
                 backpressureNanos += System.nanoTime() - backpressureSinceNanos;
                 backpressureSinceNanos = 0;
             }
+            relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         }
     }
 
