@@ -74,6 +74,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     /** Time the backend held the request body back (client reads paused), and since when it does. */
     private long backpressureNanos;
     private long backpressureSinceNanos;
+    /** When the backend last stopped holding the request body back (0: it never did). */
+    private long backpressureEndedNanos;
 
     private boolean retried;
     private boolean bodyForwarded;
@@ -277,7 +279,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             // (queued in FlowControlHandler) at once, each checked against the rate, and one of
             // them may pause reads again and start the next interval.
             if (backpressureSinceNanos != 0) {
-                backpressureNanos += System.nanoTime() - backpressureSinceNanos;
+                backpressureEndedNanos = System.nanoTime();
+                backpressureNanos += backpressureEndedNanos - backpressureSinceNanos;
                 backpressureSinceNanos = 0;
             }
             relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
@@ -589,7 +592,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (upstreamPaused) {
             return System.nanoTime() - stalledSinceNanos >= nanos;
         }
-        return !waitingOnBackend();
+        if (waitingOnBackend()) {
+            return false;
+        }
+        // Client reads were paused while the backend held the body back, so the reader-idle time
+        // includes that pause: the client holds the exchange up only from when the backend drained.
+        return backpressureEndedNanos == 0 || System.nanoTime() - backpressureEndedNanos >= nanos;
     }
 
     /**
