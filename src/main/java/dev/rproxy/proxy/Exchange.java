@@ -298,9 +298,10 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (rate == 0) {
             return false;
         }
-        long allowed = TimeUnit.MILLISECONDS.toNanos(services.timeouts().idleMs()) + backpressureNanos
-                + (long) (bytesIn * 1e9 / rate);
-        return System.nanoTime() - bodyStartNanos > allowed;
+        // In double: with a huge idleMs (or a tiny rate and a huge body) a sum of longs overflows
+        // into a negative allowance that refuses every body.
+        double allowedNanos = services.timeouts().idleMs() * 1e6 + backpressureNanos + bytesIn * 1e9 / rate;
+        return System.nanoTime() - bodyStartNanos > allowedNanos;
     }
 
     // ---------------------------------------------------------------- backend -> client
