@@ -5,14 +5,13 @@ import static org.awaitility.Awaitility.await;
 
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.SocketBuffers;
 import dev.rproxy.testbackend.TestBackend;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -49,19 +48,12 @@ class SlowClientTest {
     private static final int CLIENTS = 4;
     private static final int REQUESTS_PER_CLIENT = 50;
     /**
-     * Sent but unread bytes can sit in: the backend's socket send buffer, the proxy's upstream
-     * receive buffer, the proxy itself (its write high-water mark of 128 KiB plus one read burst),
-     * the proxy's client send buffer and the slow client's receive buffer (64 KiB, which Linux
-     * doubles). Linux autotunes the other socket buffers up to the maxima in net.ipv4.tcp_wmem and
-     * tcp_rmem (4 MiB and 6 MiB by default, 32 MiB receive on some hosts), so the bound is two send
-     * buffers and one receive buffer at those maxima, the slow client's buffer, and 4 MiB for the
-     * proxy and the JDK backend's own buffering. About 9 MiB is typical.
-     * The backend writes about 100 MiB/s even on a busy two-core host, so a proxy that buffered
-     * would pass the bound within a second: one that never paused its upstream reads left a gap of
-     * 400 MiB here.
+     * What the socket buffers between backend and slow client can hold ({@link SocketBuffers}); about
+     * 9 MiB is typical. The backend writes about 100 MiB/s even on a busy two-core host, so a proxy
+     * that buffered would pass the bound within a second: one that never paused its upstream reads
+     * left a gap of 400 MiB here.
      */
-    private static final long GAP_BOUND = 2 * sysctlMax("/proc/sys/net/ipv4/tcp_wmem", 4 << 20)
-            + sysctlMax("/proc/sys/net/ipv4/tcp_rmem", 6 << 20) + SLOW_READ_BYTES * 2 + (4 << 20);
+    private static final long GAP_BOUND = SocketBuffers.maxInFlight(SLOW_READ_BYTES);
 
     @RegisterExtension
     static final ProxyExtension proxy = ProxyExtension.withBackends(1).config("\"server\":{\"ioThreads\":1}");
@@ -163,18 +155,6 @@ class SlowClientTest {
 
     private static String ms(long nanos) {
         return String.format("%.1f", nanos / 1e6);
-    }
-
-    /** The last number in a sysctl file such as tcp_rmem ("min default max"), or the fallback. */
-    private static long sysctlMax(String file, long fallback) {
-        try {
-            // readAllLines, not readString: some kernels report /proc files as 0 bytes long, and
-            // readString trusts the size.
-            String[] fields = Files.readAllLines(Path.of(file)).get(0).trim().split("\\s+");
-            return Long.parseLong(fields[fields.length - 1]);
-        } catch (IOException | RuntimeException e) {
-            return fallback;
-        }
     }
 
     /**

@@ -8,6 +8,7 @@ import dev.rproxy.support.LoopbackServer;
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.SocketBuffers;
 import dev.rproxy.support.WebSocketEchoBackend;
 import io.netty.handler.codec.http.HttpHeaders;
 import java.io.ByteArrayOutputStream;
@@ -45,6 +46,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class UpgradeTest {
     private static final String SWITCH = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n";
+    /** What /flood sends after its 101: more than any host's socket buffers hold. */
+    private static final long FLOOD_BYTES = 128L * 1024 * 1024;
     private static final String UPGRADE_GET = "GET /echo HTTP/1.1\r\nHost: h\r\nUpgrade: x-test\r\nConnection: Upgrade\r\n\r\n";
 
     private static WebSocketEchoBackend wsBackend;
@@ -278,13 +281,13 @@ class UpgradeTest {
 
     @Test
     void tunnelAppliesBackpressureToABackendTheClientDoesNotRead() throws Exception {
-        long total = 64L * 1024 * 1024;
+        long total = FLOOD_BYTES;
         try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
             raw.socket().setReceiveBufferSize(64 * 1024);
             raw.send(UPGRADE_GET.replace("/echo", "/flood"));
             assertThat(raw.read().status()).isEqualTo(101);
             // While the client reads nothing, the backend gets stuck once the socket buffers and the
-            // proxy's outbound buffers (high-water mark) are full: far below the 64 MiB it wants to send.
+            // proxy's outbound buffers (high-water mark) are full: far below the 128 MiB it wants to send.
             long[] last = {-1};
             await().atMost(Duration.ofSeconds(15)).pollInterval(Duration.ofMillis(250)).until(() -> {
                 long now = scripted.flooded.get();
@@ -292,7 +295,7 @@ class UpgradeTest {
                 last[0] = now;
                 return stuck;
             });
-            assertThat(scripted.flooded.get()).isLessThan(24L * 1024 * 1024);
+            assertThat(scripted.flooded.get()).isLessThan(SocketBuffers.maxInFlight(64 * 1024));
             // Then everything arrives once the client reads.
             InputStream in = raw.socket().getInputStream();
             byte[] buf = new byte[64 * 1024];
@@ -405,7 +408,7 @@ class UpgradeTest {
     /**
      * A backend that switches protocols by path: {@code /echo} sends "welcome\n" with its 101 and
      * echoes; {@code /close-after-bye} answers "bye" with "goodbye\n" and closes; {@code /flood}
-     * sends 64 MiB (byte i is i % 251) counting what the socket took; {@code /decline} answers 200;
+     * sends 128 MiB (byte i is i % 251) counting what the socket took; {@code /decline} answers 200;
      * {@code /switch-without-upgrade} sends a 101 without Upgrade.
      */
     private static final class ScriptedBackend implements AutoCloseable {
@@ -501,7 +504,7 @@ class UpgradeTest {
             out.write(bytes(SWITCH));
             out.flush();
             byte[] block = new byte[64 * 1024];
-            long total = 64L * 1024 * 1024;
+            long total = FLOOD_BYTES;
             for (long sent = 0; sent < total; sent += block.length) {
                 for (int i = 0; i < block.length; i++) {
                     block[i] = (byte) ((sent + i) % 251);
