@@ -3,7 +3,7 @@ package dev.rproxy.proxy;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.http.ErrorResponses;
 import dev.rproxy.http.ErrorResponses.Failure;
-import dev.rproxy.http.HopByHopHeaders;
+import dev.rproxy.http.ResponseRules;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -329,24 +329,15 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             onBadResponse(response.decoderResult().cause());
             return;
         }
-        int code = response.status().code();
-        if (code < 100 || code > 599 || response.protocolVersion().majorVersion() != 1) {
-            // RFC 9110 section 15: three digits; and this proxy speaks HTTP/1.x to backends.
-            onBadResponse(new IllegalStateException("bad status line: " + response.protocolVersion() + " " + code));
+        String violation = ResponseRules.violation(response, request.method(), upgradeRequested ? request.headers() : null);
+        if (violation != null) {
+            onBadResponse(new IllegalStateException(violation));
             return;
         }
+        int code = response.status().code();
         if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
             if (code == 101) {
-                if (!upgradeRequested) {
-                    onBadResponse(new IllegalStateException("101 without an upgrade request"));
-                } else if (!response.headers().contains(HttpHeaderNames.UPGRADE)) {
-                    onBadResponse(new IllegalStateException("101 without Upgrade")); // RFC 9110 section 15.2.2
-                } else if (!offered(HopByHopHeaders.upgradeTokens(response.headers()))) {
-                    onBadResponse(new IllegalStateException("101 to a protocol not offered: "
-                            + response.headers().get(HttpHeaderNames.UPGRADE)));
-                } else {
-                    switchProtocols(response);
-                }
+                switchProtocols(response);
                 return;
             }
             // Relayed as is (100 Continue, 103 Early Hints), except to HTTP/1.0 clients, which must
@@ -357,25 +348,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             }
             return;
         }
-        if (!hasNoBody(response) && !codingIsChunkedOnly(response)) {
-            // The proxy decodes only chunked; any other coding (gzip, identity, xchunked) would be
-            // stripped with the hop-by-hop header and its bytes relayed as if unencoded, or, with
-            // chunked not last, the body read until close where another parser reads chunks.
-            onBadResponse(new IllegalStateException("transfer coding other than exactly chunked: "
-                    + response.headers().getAll(HttpHeaderNames.TRANSFER_ENCODING)));
-            return;
-        }
         responseStarted = true;
         if (!requestComplete) {
             // The backend answers before the request body ended; the rest of it cannot be skipped
             // reliably, so this response says Connection: close and the connection ends with it.
             relay.closeAfterResponse();
         }
-        status = response.status().code();
-        backendReusable = HttpUtil.isKeepAlive(response)
-                && (HttpUtil.isContentLengthSet(response)
-                        || HttpUtil.isTransferEncodingChunked(response)
-                        || hasNoBody(response));
+        status = code;
+        backendReusable = ResponseRules.leavesConnectionReusable(response, request.method());
         unsentHead = response;
     }
 
@@ -440,8 +420,15 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         client.write(content, client.voidPromise());
-        // Over the high-water mark only counts once a flush has tried the socket: unflushed bytes
-        // of this read burst alone would pause the backend needlessly.
+        pauseUpstreamIfClientFull();
+    }
+
+    /**
+     * Stops reading the backend while the client connection is over its high-water mark. The mark
+     * only counts once a flush has tried the socket: unflushed bytes of this read burst alone would
+     * pause the backend needlessly.
+     */
+    private void pauseUpstreamIfClientFull() {
         if (!client.channel().isWritable()) {
             client.flush();
             if (!client.channel().isWritable()) {
@@ -499,32 +486,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         FullHttpResponse head = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
                 Unpooled.EMPTY_BUFFER, response.headers(), EmptyHttpHeaders.INSTANCE);
         relay.switchProtocols(head, ch, this);
-    }
-
-    /** A final response that carries no body whatever its framing headers say (RFC 9112 section 6.3). */
-    private boolean hasNoBody(HttpResponse response) {
-        int code = response.status().code();
-        return HttpMethod.HEAD.equals(request.method()) || code == 204 || code == 304;
-    }
-
-    /** No {@code Transfer-Encoding}, or exactly one field whose value is {@code chunked}. */
-    private static boolean codingIsChunkedOnly(HttpResponse response) {
-        if (!response.headers().contains(HttpHeaderNames.TRANSFER_ENCODING)) {
-            return true;
-        }
-        List<String> codings = response.headers().getAll(HttpHeaderNames.TRANSFER_ENCODING);
-        return codings.isEmpty() || (codings.size() == 1 && codings.get(0).trim().equalsIgnoreCase("chunked"));
-    }
-
-    /** Whether every protocol a 101 switches to was among those the request offered (RFC 9110 section 7.8). */
-    private boolean offered(List<String> accepted) {
-        List<String> asked = HopByHopHeaders.upgradeTokens(request.headers());
-        for (String protocol : accepted) {
-            if (asked.stream().noneMatch(protocol::equalsIgnoreCase)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     @Override

@@ -363,6 +363,14 @@ class UpgradeTest {
     }
 
     @Test
+    void switchWithAnEmptyUpgradeIsABadResponse() throws Exception {
+        try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
+            raw.send(UPGRADE_GET.replace("/echo", "/switch-empty-upgrade"));
+            assertThat(raw.read().status()).isEqualTo(502);
+        }
+    }
+
+    @Test
     void switchToAProtocolNotOfferedIsABadResponse() throws Exception {
         try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
             raw.send(UPGRADE_GET.replace("/echo", "/switch-to-other"));
@@ -465,6 +473,11 @@ class UpgradeTest {
                             out.write(bytes(SWITCH));
                             out.flush();
                             echo(in, out);
+                        }
+                        case "/switch-empty-upgrade" -> {
+                            out.write(bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: ,\r\nConnection: Upgrade\r\n\r\n"));
+                            out.flush();
+                            in.readAllBytes();
                         }
                         case "/switch-to-other" -> {
                             out.write(bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"));
