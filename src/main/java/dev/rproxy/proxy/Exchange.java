@@ -90,6 +90,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private HttpResponse unsentHead;
     /** Body parts that came behind {@link #unsentHead} in the same read; usually none (allocated on use). */
     private List<HttpContent> unsentContent;
+    private int unsentBytes;
+    /** Body bytes held behind the head at most, one read buffer's worth; beyond, the head goes out. */
+    private static final int MAX_HELD_BYTES = 64 * 1024;
     private boolean backendReusable;
     private boolean finished;
     private boolean upstreamPaused;
@@ -417,9 +420,15 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
                 unsentContent = new ArrayList<>(4);
             }
             unsentContent.add(content);
-            return;
+            unsentBytes += content.content().readableBytes();
+            if (unsentBytes < MAX_HELD_BYTES) {
+                return;
+            }
+            // One read buffer's worth is held at most: the response is committed from here on.
+            writeUnsent();
+        } else {
+            client.write(content, client.voidPromise());
         }
-        client.write(content, client.voidPromise());
         pauseUpstreamIfClientFull();
     }
 
@@ -429,7 +438,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
      * pause the backend needlessly.
      */
     private void pauseUpstreamIfClientFull() {
-        if (!client.channel().isWritable()) {
+        if (!upstreamPaused && !client.channel().isWritable()) {
             client.flush();
             if (!client.channel().isWritable()) {
                 upstreamPaused = true;
@@ -459,8 +468,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     void onUpstreamReadComplete() {
         if (!finished) {
+            boolean held = unsentHead != null;
             writeUnsent();
             client.flush();
+            if (held) {
+                pauseUpstreamIfClientFull(); // what was held was written without the check
+            }
         }
     }
 
