@@ -69,13 +69,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private UpstreamHandler upstreamHandler;
     private long lastProgressNanos = startNanos;
     private long stalledSinceNanos;
-    /** When the head went to the backend, from which on the body can flow. */
-    private long bodyStartNanos;
-    /** Time the backend held the request body back (client reads paused), and since when it does. */
-    private long backpressureNanos;
-    private long backpressureSinceNanos;
-    /** When the backend last stopped holding the request body back (0: it never did). */
-    private long backpressureEndedNanos;
+    private final BodyPace bodyPace;
 
     private boolean retried;
     private boolean bodyForwarded;
@@ -112,6 +106,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
         this.upgradeRequested = request.headers().contains(HttpHeaderNames.UPGRADE);
+        this.bodyPace = new BodyPace(services.limits().minBodyRate(), services.timeouts().idleMs());
     }
 
     /** Picks a backend and asks for a connection; the client's reads stay paused until then. */
@@ -183,7 +178,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
         upstreamHandler.attach(this);
         backend.exchangeStarted();
-        bodyStartNanos = System.nanoTime();
+        bodyPace.start(System.nanoTime());
         if (request.protocolVersion() != HttpVersion.HTTP_1_1) {
             request.setProtocolVersion(HttpVersion.HTTP_1_1);
             if (!request.headers().contains(HttpHeaderNames.HOST)) {
@@ -234,11 +229,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             fail(Failure.BODY_TOO_LARGE, "over " + maxBodyBytes + " bytes");
             return;
         }
-        if (!last && bodyBehindMinimumRate()) {
+        long now = System.nanoTime();
+        if (!last && bodyPace.behind(bytesIn, now)) {
             ReferenceCountUtil.release(content);
-            fail(Failure.BODY_TIMEOUT, bytesIn + " body bytes in "
-                    + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - bodyStartNanos) + " ms, under "
-                    + services.limits().minBodyRate() + " bytes/s");
+            fail(Failure.BODY_TIMEOUT, bytesIn + " body bytes in " + TimeUnit.NANOSECONDS.toMillis(bodyPace.elapsedNanos(now))
+                    + " ms, under " + bodyPace.minRate() + " bytes/s");
             return;
         }
         bodyForwarded |= n > 0;
@@ -262,7 +257,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             upstream.flush();
             if (!upstream.isWritable()) {
                 relay.pauseReads(RelayHandler.PAUSE_BACKPRESSURE);
-                backpressureSinceNanos = System.nanoTime();
+                bodyPace.backendHolding(System.nanoTime());
             }
         } else {
             upstreamFlushPending = true;
@@ -278,33 +273,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     void onUpstreamWritabilityChanged(boolean writable) {
         if (writable && !finished) {
-            // Counted before reads resume: resuming delivers the body parts the client already sent
-            // (queued in FlowControlHandler) at once, each checked against the rate, and one of
-            // them may pause reads again and start the next interval.
-            if (backpressureSinceNanos != 0) {
-                backpressureEndedNanos = System.nanoTime();
-                backpressureNanos += backpressureEndedNanos - backpressureSinceNanos;
-                backpressureSinceNanos = 0;
-            }
+            bodyPace.backendDrained(System.nanoTime()); // before reads resume (see BodyPace)
             relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         }
-    }
-
-    /**
-     * {@code limits.minBodyRate} (a slow-body attack sends a byte just often enough to dodge the idle
-     * timeout): whether the body, counted from when the backend could take it, has fallen more than
-     * {@code timeouts.idleMs} behind that rate. Time the backend held the body back does not count.
-     * Checked as body bytes arrive; a client that sends nothing meets the idle timeout instead.
-     */
-    private boolean bodyBehindMinimumRate() {
-        long rate = services.limits().minBodyRate();
-        if (rate == 0) {
-            return false;
-        }
-        // In double: with a huge idleMs (or a tiny rate and a huge body) a sum of longs overflows
-        // into a negative allowance that refuses every body.
-        double allowedNanos = services.timeouts().idleMs() * 1e6 + backpressureNanos + bytesIn * 1e9 / rate;
-        return System.nanoTime() - bodyStartNanos > allowedNanos;
     }
 
     // ---------------------------------------------------------------- backend -> client
@@ -570,9 +541,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (waitingOnBackend()) {
             return false;
         }
-        // Client reads were paused while the backend held the body back, so the reader-idle time
-        // includes that pause: the client holds the exchange up only from when the backend drained.
-        return backpressureEndedNanos == 0 || System.nanoTime() - backpressureEndedNanos >= nanos;
+        return bodyPace.clientFreeFor(nanos, System.nanoTime());
     }
 
     /**

@@ -1,0 +1,82 @@
+package dev.rproxy.proxy;
+
+/**
+ * The clock of one request body: runs from when the backend could first take the body, and stops
+ * while the backend holds it back (client reads paused by backpressure), so a slow backend is never
+ * counted against the client. Answers {@code limits.minBodyRate} (a slow-body attack sends a byte
+ * just often enough to dodge the idle timeout) and tells the idle timeout when the backend last let
+ * the client send. Times are {@link System#nanoTime()} values passed in; confined to the exchange's
+ * event loop.
+ */
+final class BodyPace {
+    private final long minRate;
+    private final double allowanceNanos;
+    private long startNanos;
+    private long heldNanos;
+    private long heldSinceNanos;
+    /** When the backend last stopped holding the body back; 0 when it never did. */
+    private long drainedNanos;
+
+    /**
+     * @param minRate bytes per second the body must average (0: no minimum)
+     * @param allowanceMs how far behind that rate the body may fall
+     */
+    BodyPace(long minRate, long allowanceMs) {
+        this.minRate = minRate;
+        this.allowanceNanos = allowanceMs * 1e6;
+    }
+
+    /** The head went to the backend: the body may flow from now on. */
+    void start(long now) {
+        startNanos = now;
+    }
+
+    /** The backend stopped taking the body; client reads are paused. */
+    void backendHolding(long now) {
+        if (heldSinceNanos == 0) {
+            heldSinceNanos = now;
+        }
+    }
+
+    /**
+     * The backend takes the body again. Called before client reads resume: resuming delivers the body
+     * parts the client already sent at once, each checked against the rate, and one of them may
+     * start the next pause.
+     */
+    void backendDrained(long now) {
+        if (heldSinceNanos != 0) {
+            drainedNanos = now;
+            heldNanos += now - heldSinceNanos;
+            heldSinceNanos = 0;
+        }
+    }
+
+    /**
+     * Whether {@code bytes} received by {@code now} fall more than the allowance behind the minimum
+     * rate. In double: with a huge allowance (or a tiny rate and a huge body) a sum of longs would
+     * overflow into a negative allowance that refuses every body.
+     */
+    boolean behind(long bytes, long now) {
+        if (minRate == 0) {
+            return false;
+        }
+        return now - startNanos > allowanceNanos + heldNanos + bytes * 1e9 / minRate;
+    }
+
+    /** Nanoseconds since the body could first flow. */
+    long elapsedNanos(long now) {
+        return now - startNanos;
+    }
+
+    /**
+     * Whether the backend has let the client send for at least {@code nanos} (or never held the body
+     * back): client reads were paused while it held, so reader-idle time includes that pause.
+     */
+    boolean clientFreeFor(long nanos, long now) {
+        return drainedNanos == 0 || now - drainedNanos >= nanos;
+    }
+
+    long minRate() {
+        return minRate;
+    }
+}
