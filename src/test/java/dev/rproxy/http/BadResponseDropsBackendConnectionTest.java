@@ -3,11 +3,9 @@ package dev.rproxy.http;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.params.provider.Arguments.arguments;
 
-import dev.rproxy.server.ProxyServer;
-import dev.rproxy.support.LoopbackServer;
-import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.ScriptedBackendProxyExtension;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
@@ -17,10 +15,9 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -40,25 +37,11 @@ class BadResponseDropsBackendConnectionTest {
     private static final AtomicInteger connectionIds = new AtomicInteger();
     private static volatile String response = GOOD;
 
-    private static LoopbackServer backend;
     /** One event loop, so one pool: every request could reuse the one pooled backend connection. */
-    private static ProxyServer proxy;
-
-    @BeforeAll
-    static void start() throws Exception {
-        backend = new LoopbackServer("keep-alive-backend", BadResponseDropsBackendConnectionTest::serve);
-        proxy = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), "\"server\":{\"ioThreads\":1}");
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-    }
+    @RegisterExtension
+    static final ScriptedBackendProxyExtension proxy =
+            new ScriptedBackendProxyExtension("keep-alive-backend", BadResponseDropsBackendConnectionTest::serve)
+                    .config("\"server\":{\"ioThreads\":1}");
 
     private static void serve(Socket s) {
         int id = connectionIds.incrementAndGet();

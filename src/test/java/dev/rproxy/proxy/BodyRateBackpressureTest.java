@@ -2,11 +2,9 @@ package dev.rproxy.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rproxy.server.ProxyServer;
-import dev.rproxy.support.LoopbackServer;
-import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.ScriptedBackendProxyExtension;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -15,9 +13,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * limits.minBodyRate and a backend that holds the request body back: time the client's reads were
@@ -31,26 +28,12 @@ class BodyRateBackpressureTest {
     private static final int CHUNKS = 24_000; // 24 MB: more than the sockets in between can hold
 
     private static final AtomicLong bodyBytesRead = new AtomicLong();
-    private static LoopbackServer backend;
-    private static ProxyServer proxy;
 
-    @BeforeAll
-    static void start() throws Exception {
-        backend = new LoopbackServer("slow-to-read-backend", BodyRateBackpressureTest::serve);
-        // 5 MB/s: the upload itself is far faster; the backend's pause alone is far over idleMs.
-        proxy = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(),
-                "\"timeouts\":{\"idleMs\":1000},\"limits\":{\"minBodyRate\":5000000}");
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-    }
+    // 5 MB/s: the upload itself is far faster; the backend's pause alone is far over idleMs.
+    @RegisterExtension
+    static final ScriptedBackendProxyExtension proxy =
+            new ScriptedBackendProxyExtension("slow-to-read-backend", BodyRateBackpressureTest::serve)
+                    .config("\"timeouts\":{\"idleMs\":1000},\"limits\":{\"minBodyRate\":5000000}");
 
     /** Reads the head, reads nothing for {@link #PAUSE_MS}, then reads the chunked body to its end and answers 200. */
     private static void serve(Socket s) {

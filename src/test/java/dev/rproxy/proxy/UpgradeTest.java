@@ -216,6 +216,8 @@ class UpgradeTest {
             assertThat(scripted.heads.poll(5, TimeUnit.SECONDS)).isNotNull();
             // The client has sent all it will send before the backend answers.
             raw.socket().shutdownOutput();
+            // Time for the proxy to see the half-close before the 101; should it see it only after,
+            // the tunnel's own half-close handling ends the tunnel the same way.
             Thread.sleep(300);
             scripted.switchNow.countDown();
             assertThat(raw.read().status()).isEqualTo(101);

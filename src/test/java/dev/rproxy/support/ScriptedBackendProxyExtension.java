@@ -14,6 +14,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 public final class ScriptedBackendProxyExtension implements BeforeAllCallback, AfterAllCallback {
     private final String name;
     private final Consumer<Socket> connectionHandler;
+    private String config = "";
     private LoopbackServer backend;
     private ProxyServer proxy;
 
@@ -23,10 +24,16 @@ public final class ScriptedBackendProxyExtension implements BeforeAllCallback, A
         this.connectionHandler = connectionHandler;
     }
 
+    /** Extra members of the proxy's configuration object, e.g. {@code "server":{"ioThreads":1}}. */
+    public ScriptedBackendProxyExtension config(String jsonMembers) {
+        this.config = jsonMembers;
+        return this;
+    }
+
     @Override
     public void beforeAll(ExtensionContext context) throws Exception {
         backend = new LoopbackServer(name, connectionHandler);
-        proxy = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), "");
+        proxy = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), config);
     }
 
     @Override
