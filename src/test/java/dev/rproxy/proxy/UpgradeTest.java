@@ -117,9 +117,7 @@ class UpgradeTest {
 
         ws.sendClose(WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
         assertThat(received.closed.get(5, TimeUnit.SECONDS)).isEqualTo(WebSocket.NORMAL_CLOSURE);
-        await().atMost(Duration.ofSeconds(10)).until(() -> wsProxy.clientConnections() == 0);
-        await().atMost(Duration.ofSeconds(10))
-                .until(() -> wsProxy.backends().all().get(0).activeConnections() == 0);
+        assertAllClosed(wsProxy);
     }
 
     /** Collects whole messages (the client may deliver one in parts). */
@@ -188,9 +186,7 @@ class UpgradeTest {
             assertThat(readExactly(in, notHttp.length())).isEqualTo(notHttp);
         }
         assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
-        await().atMost(Duration.ofSeconds(10)).until(() -> tunnelProxy.clientConnections() == 0);
-        await().atMost(Duration.ofSeconds(10))
-                .until(() -> tunnelProxy.backends().all().get(0).activeConnections() == 0);
+        assertAllClosed(tunnelProxy);
     }
 
     @Test
@@ -224,9 +220,7 @@ class UpgradeTest {
             assertThat(raw.isClosedByPeer(5000)).isTrue();
         }
         assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
-        await().atMost(Duration.ofSeconds(10)).until(() -> tunnelProxy.clientConnections() == 0);
-        await().atMost(Duration.ofSeconds(10))
-                .until(() -> tunnelProxy.backends().all().get(0).activeConnections() == 0);
+        assertAllClosed(tunnelProxy);
     }
 
     @Test
@@ -240,9 +234,7 @@ class UpgradeTest {
             assertThat(raw.isClosedByPeer(5000)).isTrue();
         }
         assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
-        await().atMost(Duration.ofSeconds(10)).until(() -> tunnelProxy.clientConnections() == 0);
-        await().atMost(Duration.ofSeconds(10))
-                .until(() -> tunnelProxy.backends().all().get(0).activeConnections() == 0);
+        assertAllClosed(tunnelProxy);
     }
 
     @Test
@@ -409,6 +401,12 @@ class UpgradeTest {
     }
 
     // ---------------------------------------------------------------- support
+
+    /** Both sides of every tunnel through {@code proxy} are gone: no client connection, no backend exchange. */
+    private static void assertAllClosed(ProxyServer proxy) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.clientConnections() == 0);
+        await().atMost(Duration.ofSeconds(10)).until(() -> proxy.backends().all().get(0).activeConnections() == 0);
+    }
 
     private static String readExactly(InputStream in, int n) throws IOException {
         byte[] bytes = in.readNBytes(n);
