@@ -53,7 +53,7 @@ class BodyRateTest {
             // 100 kB/s in 10 kB pieces, for 2 s: longer than idleMs, far over the rate.
             for (int i = 0; i < 20; i++) {
                 raw.send("y".repeat(10_000));
-                Thread.sleep(100);
+                Thread.sleep(100); // the pace is the point: the upload lasts longer than idleMs
             }
             RawHttp.Response answer = raw.read();
             assertThat(answer.status()).isEqualTo(200);
