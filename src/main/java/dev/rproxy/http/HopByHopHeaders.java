@@ -63,7 +63,7 @@ public final class HopByHopHeaders {
      * sees, past every rule it applies to requests (the "h2c smuggling" of proxies that pass it on).
      */
     public static String upgradeRequested(HttpRequest request) {
-        if (!request.protocolVersion().equals(HttpVersion.HTTP_1_1)) {
+        if (!request.headers().contains(HttpHeaderNames.UPGRADE) || !request.protocolVersion().equals(HttpVersion.HTTP_1_1)) {
             return null;
         }
         List<String> protocols = upgradeTokens(request.headers());

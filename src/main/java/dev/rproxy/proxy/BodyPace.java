@@ -5,8 +5,8 @@ package dev.rproxy.proxy;
  * while the backend holds it back (client reads paused by backpressure), so a slow backend is never
  * counted against the client. Answers {@code limits.minBodyRate} (a slow-body attack sends a byte
  * just often enough to dodge the idle timeout) and tells the idle timeout when the backend last let
- * the client send. Times are {@link System#nanoTime()} values passed in; confined to the exchange's
- * event loop.
+ * the client send. Reads the clock only where an answer needs it: a request without a minimum rate
+ * whose backend never pushes back costs none. Confined to the exchange's event loop.
  */
 final class BodyPace {
     private final long minRate;
@@ -27,14 +27,16 @@ final class BodyPace {
     }
 
     /** The head went to the backend: the body may flow from now on. */
-    void start(long now) {
-        startNanos = now;
+    void start() {
+        if (minRate > 0) {
+            startNanos = System.nanoTime();
+        }
     }
 
     /** The backend stopped taking the body; client reads are paused. */
-    void backendHolding(long now) {
+    void backendHolding() {
         if (heldSinceNanos == 0) {
-            heldSinceNanos = now;
+            heldSinceNanos = System.nanoTime();
         }
     }
 
@@ -43,8 +45,9 @@ final class BodyPace {
      * parts the client already sent at once, each checked against the rate, and one of them may
      * start the next pause.
      */
-    void backendDrained(long now) {
+    void backendDrained() {
         if (heldSinceNanos != 0) {
+            long now = System.nanoTime();
             drainedNanos = now;
             heldNanos += now - heldSinceNanos;
             heldSinceNanos = 0;
@@ -52,28 +55,28 @@ final class BodyPace {
     }
 
     /**
-     * Whether {@code bytes} received by {@code now} fall more than the allowance behind the minimum
-     * rate. In double: with a huge allowance (or a tiny rate and a huge body) a sum of longs would
-     * overflow into a negative allowance that refuses every body.
+     * Whether {@code bytes} received by now fall more than the allowance behind the minimum rate. In
+     * double: with a huge allowance (or a tiny rate and a huge body) a sum of longs would overflow
+     * into a negative allowance that refuses every body.
      */
-    boolean behind(long bytes, long now) {
+    boolean behind(long bytes) {
         if (minRate == 0) {
             return false;
         }
-        return now - startNanos > allowanceNanos + heldNanos + bytes * 1e9 / minRate;
+        return System.nanoTime() - startNanos > allowanceNanos + heldNanos + bytes * 1e9 / minRate;
     }
 
-    /** Nanoseconds since the body could first flow. */
-    long elapsedNanos(long now) {
-        return now - startNanos;
+    /** Milliseconds since the body could first flow (with a minimum rate only). */
+    long elapsedMs() {
+        return (System.nanoTime() - startNanos) / 1_000_000;
     }
 
     /**
      * Whether the backend has let the client send for at least {@code nanos} (or never held the body
      * back): client reads were paused while it held, so reader-idle time includes that pause.
      */
-    boolean clientFreeFor(long nanos, long now) {
-        return drainedNanos == 0 || now - drainedNanos >= nanos;
+    boolean clientFreeFor(long nanos) {
+        return drainedNanos == 0 || System.nanoTime() - drainedNanos >= nanos;
     }
 
     long minRate() {

@@ -69,6 +69,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private UpstreamHandler upstreamHandler;
     private long lastProgressNanos = startNanos;
     private long stalledSinceNanos;
+    /** The body's clock; {@code null} for a request without a body. */
     private final BodyPace bodyPace;
 
     private boolean retried;
@@ -106,7 +107,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
         this.upgradeRequested = request.headers().contains(HttpHeaderNames.UPGRADE);
-        this.bodyPace = new BodyPace(services.limits().minBodyRate(), services.timeouts().idleMs());
+        this.bodyPace = bodyless ? null : new BodyPace(services.limits().minBodyRate(), services.timeouts().idleMs());
     }
 
     /** Picks a backend and asks for a connection; the client's reads stay paused until then. */
@@ -178,7 +179,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
         upstreamHandler.attach(this);
         backend.exchangeStarted();
-        bodyPace.start(System.nanoTime());
+        if (bodyPace != null) {
+            bodyPace.start();
+        }
         if (request.protocolVersion() != HttpVersion.HTTP_1_1) {
             request.setProtocolVersion(HttpVersion.HTTP_1_1);
             if (!request.headers().contains(HttpHeaderNames.HOST)) {
@@ -229,11 +232,10 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             fail(Failure.BODY_TOO_LARGE, "over " + maxBodyBytes + " bytes");
             return;
         }
-        long now = System.nanoTime();
-        if (!last && bodyPace.behind(bytesIn, now)) {
+        if (!last && bodyPace != null && bodyPace.behind(bytesIn)) {
             ReferenceCountUtil.release(content);
-            fail(Failure.BODY_TIMEOUT, bytesIn + " body bytes in " + TimeUnit.NANOSECONDS.toMillis(bodyPace.elapsedNanos(now))
-                    + " ms, under " + bodyPace.minRate() + " bytes/s");
+            fail(Failure.BODY_TIMEOUT, bytesIn + " body bytes in " + bodyPace.elapsedMs() + " ms, under "
+                    + bodyPace.minRate() + " bytes/s");
             return;
         }
         bodyForwarded |= n > 0;
@@ -257,7 +259,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             upstream.flush();
             if (!upstream.isWritable()) {
                 relay.pauseReads(RelayHandler.PAUSE_BACKPRESSURE);
-                bodyPace.backendHolding(System.nanoTime());
+                if (bodyPace != null) {
+                    bodyPace.backendHolding();
+                }
             }
         } else {
             upstreamFlushPending = true;
@@ -273,7 +277,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     void onUpstreamWritabilityChanged(boolean writable) {
         if (writable && !finished) {
-            bodyPace.backendDrained(System.nanoTime()); // before reads resume (see BodyPace)
+            if (bodyPace != null) {
+                bodyPace.backendDrained(); // before reads resume (see BodyPace)
+            }
             relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         }
     }
@@ -541,7 +547,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (waitingOnBackend()) {
             return false;
         }
-        return bodyPace.clientFreeFor(nanos, System.nanoTime());
+        return bodyPace == null || bodyPace.clientFreeFor(nanos);
     }
 
     /**
