@@ -47,8 +47,8 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<Ht
         }
     }
 
-    private final class ResponseDecoder extends HttpResponseDecoder {
-        private final StrictHttpScanner scanner = new StrictHttpScanner(false);
+    private final class ResponseDecoder extends HttpResponseDecoder implements StrictHttpScanner.Owner {
+        private final StrictHttpScanner scanner = new StrictHttpScanner(false, this);
 
         ResponseDecoder(HttpDecoderConfig config) {
             super(config);
@@ -57,7 +57,7 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<Ht
         @Override
         protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
             int from = out.size();
-            scanner.decode(in, out, this::createInvalidMessage, () -> super.decode(ctx, in, out));
+            scanner.decode(ctx, in, out);
             for (int i = from; i < out.size(); i++) {
                 if (out.get(i) instanceof HttpResponse response && response.decoderResult().isSuccess()
                         && isSwitchingToNonHttp1Protocol(response)) {
@@ -68,7 +68,7 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<Ht
 
         @Override
         protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
-            scanner.decodeLast(in, () -> super.decodeLast(ctx, in, out));
+            scanner.decodeLast(ctx, in, out);
         }
 
         @Override
@@ -84,6 +84,21 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<Ht
         @Override
         protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
             throw StrictHttpScanner.lengthAndChunked();
+        }
+
+        @Override
+        public void nettyDecode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
+            super.decode(ctx, in, out);
+        }
+
+        @Override
+        public void nettyDecodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
+            super.decodeLast(ctx, in, out);
+        }
+
+        @Override
+        public HttpMessage invalidHead() {
+            return createInvalidMessage();
         }
     }
 }

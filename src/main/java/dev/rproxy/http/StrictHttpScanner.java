@@ -2,6 +2,7 @@ package dev.rproxy.http;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.DecoderResultProvider;
@@ -13,7 +14,6 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ByteProcessor;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.function.Supplier;
 
 /**
  * The exact HTTP/1.1 message grammar (RFC 9112), checked over the raw bytes before Netty's decoder
@@ -98,6 +98,7 @@ final class StrictHttpScanner implements ByteProcessor {
     }
 
     private final boolean request;
+    private final Owner owner;
     private State state = State.START;
     /** Bytes past the reader index already checked. */
     private int scanned;
@@ -115,8 +116,9 @@ final class StrictHttpScanner implements ByteProcessor {
     private boolean bodyStarted;
     private String violation;
 
-    StrictHttpScanner(boolean request) {
+    StrictHttpScanner(boolean request, Owner owner) {
         this.request = request;
+        this.owner = owner;
     }
 
     /** Whether a violation was found or Netty's decoder failed: every later byte is discarded. */
@@ -136,23 +138,28 @@ final class StrictHttpScanner implements ByteProcessor {
         }
     }
 
-    /** Netty's own decoding step, run over bytes this scanner has checked. */
-    interface DecodeStep {
-        void run() throws Exception;
+    /** The Netty decoder this scanner stands in front of: its own steps, reached past the override. */
+    interface Owner {
+        void nettyDecode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
+
+        void nettyDecodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
+
+        /** A message in place of a head that could not be read, as Netty makes one. */
+        HttpMessage invalidHead();
     }
 
     /**
-     * One decode call of the owning decoder: checks the new bytes, then lets Netty decode them
-     * ({@code netty}) and learns from what it emitted. On a violation, emits the failure instead and
-     * discards all input, now and from then on, as Netty does after a failure of its own.
+     * One decode call of the owning decoder: checks the new bytes, then lets Netty decode them and
+     * learns from what it emitted. On a violation, emits the failure instead and discards all input,
+     * now and from then on, as Netty does after a failure of its own.
      */
-    void decode(ByteBuf in, List<Object> out, Supplier<HttpMessage> invalidHead, DecodeStep netty) throws Exception {
+    void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
         if (state == State.FAILED) {
             in.skipBytes(in.readableBytes());
             return;
         }
         if (state != State.PASS_THROUGH) {
-            HttpObject invalid = scan(in, invalidHead);
+            HttpObject invalid = scan(in);
             if (invalid != null) {
                 in.skipBytes(in.readableBytes());
                 out.add(invalid);
@@ -161,7 +168,7 @@ final class StrictHttpScanner implements ByteProcessor {
         }
         int start = in.readerIndex();
         int from = out.size();
-        netty.run();
+        owner.nettyDecode(ctx, in, out);
         if (state != State.PASS_THROUGH) {
             decoded(in.readerIndex() - start, out, from);
         }
@@ -169,14 +176,14 @@ final class StrictHttpScanner implements ByteProcessor {
 
     /**
      * The owning decoder's last call, when the input ends: after a failure was emitted, the rest is
-     * discarded without a second one; otherwise Netty finishes ({@code netty}).
+     * discarded without a second one; otherwise Netty finishes.
      */
-    void decodeLast(ByteBuf in, DecodeStep netty) throws Exception {
+    void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
         if (failed()) {
             in.skipBytes(in.readableBytes());
             return;
         }
-        netty.run();
+        owner.nettyDecodeLast(ctx, in, out);
     }
 
     /**
@@ -189,10 +196,10 @@ final class StrictHttpScanner implements ByteProcessor {
 
     /**
      * Checks the readable bytes not checked before. On a violation returns what to emit in place
-     * of the message (a head built by {@code invalidHead} or a last content, each carrying the
-     * failure), after which the caller discards all input; otherwise {@code null}.
+     * of the message (the owner's invalid head or a last content, each carrying the failure), after
+     * which the caller discards all input; otherwise {@code null}.
      */
-    private HttpObject scan(ByteBuf in, Supplier<HttpMessage> invalidHead) {
+    private HttpObject scan(ByteBuf in) {
         int base = in.readerIndex();
         int end = in.writerIndex();
         int pos = base + scanned;
@@ -214,7 +221,7 @@ final class StrictHttpScanner implements ByteProcessor {
             return null;
         }
         // As Netty does: a broken head in place of the head, a broken body as its (failed) end.
-        HttpObject invalid = bodyStarted ? new DefaultLastHttpContent(Unpooled.EMPTY_BUFFER) : invalidHead.get();
+        HttpObject invalid = bodyStarted ? new DefaultLastHttpContent(Unpooled.EMPTY_BUFFER) : owner.invalidHead();
         invalid.setDecoderResult(DecoderResult.failure(new MalformedHttpException(violation)));
         return invalid;
     }

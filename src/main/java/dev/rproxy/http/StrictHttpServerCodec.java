@@ -42,8 +42,8 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
         init(new RequestDecoder(config), new ResponseEncoder());
     }
 
-    private final class RequestDecoder extends HttpRequestDecoder {
-        private final StrictHttpScanner scanner = new StrictHttpScanner(true);
+    private final class RequestDecoder extends HttpRequestDecoder implements StrictHttpScanner.Owner {
+        private final StrictHttpScanner scanner = new StrictHttpScanner(true, this);
 
         RequestDecoder(HttpDecoderConfig config) {
             super(config);
@@ -52,7 +52,7 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
         @Override
         protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
             int from = out.size();
-            scanner.decode(in, out, this::createInvalidMessage, () -> super.decode(ctx, in, out));
+            scanner.decode(ctx, in, out);
             for (int i = from; i < out.size(); i++) {
                 if (out.get(i) instanceof HttpRequest request) {
                     if (unanswered.size() >= MAX_PIPELINED) {
@@ -78,12 +78,27 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
 
         @Override
         protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
-            scanner.decodeLast(in, () -> super.decodeLast(ctx, in, out));
+            scanner.decodeLast(ctx, in, out);
         }
 
         @Override
         protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
             throw StrictHttpScanner.lengthAndChunked();
+        }
+
+        @Override
+        public void nettyDecode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
+            super.decode(ctx, in, out);
+        }
+
+        @Override
+        public void nettyDecodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
+            super.decodeLast(ctx, in, out);
+        }
+
+        @Override
+        public HttpMessage invalidHead() {
+            return createInvalidMessage();
         }
     }
 
