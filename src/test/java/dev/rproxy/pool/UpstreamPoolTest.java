@@ -57,8 +57,8 @@ class UpstreamPoolTest {
         try (RawHttp holder = new RawHttp(patient.port()); RawHttp client = new RawHttp(patient.port())) {
             client.send("GET /delay?ms=1500 HTTP/1.1\r\nHost: h\r\n\r\n");
             assertThat(client.read().status()).isEqualTo(200);
-            holder.send("GET /delay?ms=1500 HTTP/1.1\r\nHost: h\r\n\r\n");
             long before = patient.backend(0).requestCount();
+            holder.send("GET /delay?ms=1500 HTTP/1.1\r\nHost: h\r\n\r\n");
             org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
                     .until(() -> patient.backend(0).requestCount() > before);
             client.send("GET /after-wait HTTP/1.1\r\nHost: h\r\n\r\n");
