@@ -22,8 +22,6 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -77,17 +75,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private boolean requestComplete;
     private boolean informational;
     private boolean responseStarted;
-    /**
-     * The final response's parts decoded in the backend read that brought its head, written to the
-     * client when that read completes: a response found broken within that read (a bad first chunk
-     * right behind the head) is then still answered 502, as nothing of it reached the client.
-     */
-    private HttpResponse unsentHead;
-    /** Body parts that came behind {@link #unsentHead} in the same read; usually none (allocated on use). */
-    private List<HttpContent> unsentContent;
-    private int unsentBytes;
-    /** Body bytes held behind the head at most, one read buffer's worth; beyond, the head goes out. */
-    private static final int MAX_HELD_BYTES = 64 * 1024;
+    /** The final response until the backend read that brought its head completes. */
+    private final HeldResponse held = new HeldResponse();
     private boolean backendReusable;
     private boolean finished;
     private boolean upstreamPaused;
@@ -336,38 +325,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         status = code;
         backendReusable = ResponseRules.leavesConnectionReusable(response, request.method());
-        unsentHead = response;
-    }
-
-    /** Writes the head and parts held back in the read that brought the head; the response is committed. */
-    private void writeUnsent() {
-        HttpResponse head = unsentHead;
-        if (head == null) {
-            return;
-        }
-        unsentHead = null;
-        client.write(head, client.voidPromise());
-        List<HttpContent> parts = unsentContent;
-        if (parts != null) {
-            unsentContent = null;
-            for (int i = 0; i < parts.size(); i++) {
-                client.write(parts.get(i), client.voidPromise());
-            }
-        }
-    }
-
-    /** Drops what was held back; returns whether anything was (nothing of the response went out). */
-    private boolean dropUnsent() {
-        if (unsentHead == null) {
-            return false;
-        }
-        unsentHead = null;
-        List<HttpContent> parts = unsentContent;
-        unsentContent = null;
-        if (parts != null) {
-            parts.forEach(ReferenceCountUtil::release);
-        }
-        return true;
+        held.hold(response);
     }
 
     private void onResponseContent(HttpContent content) {
@@ -392,17 +350,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             onResponseComplete((LastHttpContent) content);
             return;
         }
-        if (unsentHead != null) {
-            if (unsentContent == null) {
-                unsentContent = new ArrayList<>(4);
-            }
-            unsentContent.add(content);
-            unsentBytes += content.content().readableBytes();
-            if (unsentBytes < MAX_HELD_BYTES) {
+        if (held.isHeld()) {
+            if (held.add(content)) {
                 return;
             }
-            // One read buffer's worth is held at most: the response is committed from here on.
-            writeUnsent();
+            held.writeTo(client); // as much as is ever held: the response is committed from here on
         } else {
             client.write(content, client.voidPromise());
         }
@@ -427,7 +379,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     private void onResponseComplete(LastHttpContent last) {
         finished = true;
-        writeUnsent();
+        held.writeTo(client);
         releaseUpstream(requestComplete && backendReusable);
         if (!requestComplete) {
             // The backend answered before the request body ended; the rest of it cannot be
@@ -445,10 +397,10 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     void onUpstreamReadComplete() {
         if (!finished) {
-            boolean held = unsentHead != null;
-            writeUnsent();
+            boolean wasHeld = held.isHeld();
+            held.writeTo(client);
             client.flush();
-            if (held) {
+            if (wasHeld) {
                 pauseUpstreamIfClientFull(); // what was held was written without the check
             }
         }
@@ -586,7 +538,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         finished = true;
         releaseUpstream(false);
-        if (dropUnsent()) {
+        if (held.drop()) {
             responseStarted = false; // nothing of the response reached the client: it gets the failure's status
         }
         String backendId = backend == null ? "-" : backend.id();
@@ -628,7 +580,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         finished = true;
         releaseUpstream(false);
-        dropUnsent();
+        held.drop();
         if (!responseStarted) {
             status = 499; // the client closed the connection before the response (nginx's code)
         }
