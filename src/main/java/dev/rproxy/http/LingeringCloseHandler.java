@@ -27,8 +27,8 @@ final class LingeringCloseHandler extends ChannelInboundHandlerAdapter {
         if (ctx.pipeline().get(LingeringCloseHandler.class) != null) {
             return; // already closing this way
         }
-        if (!(ctx.channel() instanceof DuplexChannel duplex) || !ctx.channel().isActive()) {
-            ctx.close();
+        if (!(ctx.channel() instanceof DuplexChannel duplex) || !ctx.channel().isActive() || duplex.isInputShutdown()) {
+            ctx.close(); // or nothing is left to drain: the client's input already ended
             return;
         }
         ctx.pipeline().addFirst("lingeringClose", new LingeringCloseHandler(timeoutMs));

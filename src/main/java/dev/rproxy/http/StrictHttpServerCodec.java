@@ -3,6 +3,7 @@ package dev.rproxy.http;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpMessage;
@@ -40,6 +41,20 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
 
     public StrictHttpServerCodec(HttpDecoderConfig config) {
         init(new RequestDecoder(config), new ResponseEncoder());
+    }
+
+    /**
+     * Once the client's input has ended nothing more can be read, and a read request must not reach
+     * the transport: on epoll it fails there ({@code epoll_ctl}: no such file), and the connection
+     * would close with requests the client pipelined before its end still unanswered. Reads asked
+     * for then only drain what the handlers behind this one hold.
+     */
+    @Override
+    public void read(ChannelHandlerContext ctx) throws Exception {
+        if (ctx.channel() instanceof DuplexChannel duplex && duplex.isInputShutdown()) {
+            return;
+        }
+        super.read(ctx);
     }
 
     private final class RequestDecoder extends HttpRequestDecoder implements StrictHttpScanner.Owner {

@@ -30,6 +30,20 @@ class PipeliningTest {
     }
 
     @Test
+    void everyRequestPipelinedBeforeTheClientsLastByteIsAnswered() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /stream?bytes=3 HTTP/1.1\r\nHost: h\r\n\r\n"
+                    + "GET /stream?bytes=5 HTTP/1.1\r\nHost: h\r\n\r\n"
+                    + "GET /stream?bytes=7 HTTP/1.1\r\nHost: h\r\n\r\n");
+            raw.socket().shutdownOutput();
+            assertThat(raw.read().body()).hasSize(3);
+            assertThat(raw.read().body()).hasSize(5);
+            assertThat(raw.read().body()).hasSize(7);
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+    }
+
+    @Test
     void connectionCloseOnALaterRequestClosesOnlyAfterItsOwnResponse() throws Exception {
         try (RawHttp raw = new RawHttp(proxy.port())) {
             raw.send("GET /delay?ms=200 HTTP/1.1\r\nHost: h\r\n\r\nGET /last HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
