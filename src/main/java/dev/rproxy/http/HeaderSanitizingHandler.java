@@ -126,12 +126,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
                 request.protocolVersion(), HttpUtil.isKeepAlive(request)));
         HttpHeaders headers = request.headers();
         boolean chunked = HttpUtil.isTransferEncodingChunked(request);
-        String upgrade = HopByHopHeaders.upgradeRequested(request);
-        if (upgrade != null && (chunked || HttpUtil.getContentLength(request, 0L) > 0)) {
-            // The protocols switch where the request ends; with a body still to relay that point
-            // is not one both sides agree on, so such a request is forwarded as a plain one.
-            upgrade = null;
-        }
+        String upgrade = HopByHopHeaders.upgradeToOffer(request);
         HopByHopHeaders.strip(headers);
         if (chunked) {
             headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);

@@ -4,6 +4,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.AsciiString;
 import java.util.ArrayList;
@@ -62,7 +63,7 @@ public final class HopByHopHeaders {
      * <p>{@code h2c} is never offered: HTTP/2 inside the tunnel would carry requests the proxy never
      * sees, past every rule it applies to requests (the "h2c smuggling" of proxies that pass it on).
      */
-    public static String upgradeRequested(HttpRequest request) {
+    static String upgradeRequested(HttpRequest request) {
         if (!request.headers().contains(HttpHeaderNames.UPGRADE) || !request.protocolVersion().equals(HttpVersion.HTTP_1_1)) {
             return null;
         }
@@ -80,6 +81,23 @@ public final class HopByHopHeaders {
             }
         }
         return null;
+    }
+
+    /**
+     * The protocols the proxy offers the backend for {@code request}: those it {@linkplain
+     * #upgradeRequested asks for}, when it has no body. The protocols switch where the request
+     * ends; with a body still to relay, that point is not one both sides agree on, so such a
+     * request is forwarded as a plain one. {@code null} when nothing is offered.
+     *
+     * <p>The codec and the sanitizer both decide by this: the codec holds back what follows such a
+     * request until the backend has answered it.
+     */
+    public static String upgradeToOffer(HttpRequest request) {
+        String upgrade = upgradeRequested(request);
+        if (upgrade == null || HttpUtil.isTransferEncodingChunked(request) || HttpUtil.getContentLength(request, 0L) > 0) {
+            return null;
+        }
+        return upgrade;
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.rproxy.http;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.channel.socket.DuplexChannel;
@@ -13,6 +14,7 @@ import io.netty.handler.codec.http.HttpRequestDecoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayDeque;
 import java.util.List;
@@ -29,7 +31,12 @@ import java.util.List;
  * order; 1xx responses take no place in it. Pipelining is bounded as there: after {@link
  * #MAX_PIPELINED} requests without a response, the next one decodes as a failure and nothing after
  * it is read. A request with both {@code Content-Length} and chunked framing always fails here,
- * whatever Netty's RFC 9112 switch says. Not kept: CONNECT handling (the proxy refuses CONNECT) and
+ * whatever Netty's RFC 9112 switch says.
+ *
+ * <p>Upgrades: after a request the proxy offers to upgrade ({@link HopByHopHeaders#upgradeToOffer}),
+ * nothing more is decoded until the backend has answered it. The bytes behind it are the new
+ * protocol if the backend switches, and are then passed on raw when this codec is removed (as
+ * nginx and HAProxy relay them); if it declines, {@link #resumeDecoding()} reads them as HTTP. Not kept: CONNECT handling (the proxy refuses CONNECT) and
  * the upgrade hooks (the proxy does not upgrade client connections).
  */
 public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder, HttpResponseEncoder> {
@@ -38,9 +45,11 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
 
     /** For each request decoded and not answered yet, in order: whether it is a HEAD request. */
     private final ArrayDeque<Boolean> unanswered = new ArrayDeque<>();
+    private final RequestDecoder decoder;
 
     public StrictHttpServerCodec(HttpDecoderConfig config) {
-        init(new RequestDecoder(config), new ResponseEncoder());
+        decoder = new RequestDecoder(config);
+        init(decoder, new ResponseEncoder());
     }
 
     /**
@@ -57,8 +66,21 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
         super.read(ctx);
     }
 
+    /**
+     * The backend answered an upgrade request without switching protocols (or the proxy answered
+     * it): what the client sent behind it is HTTP and is decoded now. Does nothing when no upgrade
+     * request is pending. Called on the channel's event loop, outside of a read.
+     */
+    public void resumeDecoding() {
+        decoder.resume();
+    }
+
     private final class RequestDecoder extends HttpRequestDecoder implements StrictHttpScanner.Owner {
         private final StrictHttpScanner scanner = new StrictHttpScanner(true, this);
+        /** An upgrade request was decoded; its end holds back what follows. */
+        private boolean upgradeDecoded;
+        /** Not {@code null} while what follows an upgrade request waits for the backend's answer. */
+        private ChannelHandlerContext holdingFor;
 
         RequestDecoder(HttpDecoderConfig config) {
             super(config);
@@ -66,15 +88,39 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
 
         @Override
         protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
+            if (holdingFor != null) {
+                return; // left in the cumulation, unread
+            }
             int from = out.size();
             scanner.decode(ctx, in, out);
             for (int i = from; i < out.size(); i++) {
-                if (out.get(i) instanceof HttpRequest request) {
+                Object msg = out.get(i);
+                if (msg instanceof HttpRequest request) {
                     if (unanswered.size() >= MAX_PIPELINED) {
                         refuseFrom(i, request, in, out);
                         return;
                     }
                     unanswered.addLast(HttpMethod.HEAD.equals(request.method()));
+                    upgradeDecoded = request.decoderResult().isSuccess() && HopByHopHeaders.upgradeToOffer(request) != null;
+                } else if (upgradeDecoded && msg instanceof LastHttpContent) {
+                    upgradeDecoded = false;
+                    holdingFor = ctx;
+                }
+            }
+        }
+
+        void resume() {
+            ChannelHandlerContext ctx = holdingFor;
+            if (ctx == null) {
+                return;
+            }
+            holdingFor = null;
+            if (internalBuffer().isReadable()) {
+                try {
+                    channelRead(ctx, Unpooled.EMPTY_BUFFER); // decodes what is held, as a read would
+                    channelReadComplete(ctx);
+                } catch (Exception e) {
+                    ctx.fireExceptionCaught(e);
                 }
             }
         }
@@ -93,6 +139,22 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
 
         @Override
         protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
+            if (holdingFor != null) {
+                // The client's input ended while the backend decides: nothing more can follow, so
+                // what is held is decoded as HTTP now rather than dropped with the input.
+                holdingFor = null;
+                while (in.isReadable() && holdingFor == null) {
+                    int decoded = out.size();
+                    int readable = in.readableBytes();
+                    decode(ctx, in, out);
+                    if (out.size() == decoded && in.readableBytes() == readable) {
+                        break;
+                    }
+                }
+                if (holdingFor != null) {
+                    return; // another upgrade request, the last one the client sent
+                }
+            }
             scanner.decodeLast(ctx, in, out);
         }
 

@@ -2,6 +2,7 @@ package dev.rproxy.proxy;
 
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.HeaderSanitizingHandler;
+import dev.rproxy.http.StrictHttpServerCodec;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -52,6 +53,8 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private static final int PAUSE_EXCHANGE = PAUSE_NO_UPSTREAM | PAUSE_BACKPRESSURE | PAUSE_UPGRADE;
 
     private ChannelHandlerContext ctx;
+    /** Holds back what follows an upgrade request until the backend has answered it. */
+    private StrictHttpServerCodec codec;
     private Exchange current;
     private HttpRequest next;
     private FullHttpResponse localResponse;
@@ -72,6 +75,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        this.codec = ctx.pipeline().get(StrictHttpServerCodec.class);
     }
 
     @Override
@@ -259,6 +263,10 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
             }
         }
         resumeReads(PAUSE_NEXT_REQUEST); // delivers what FlowControlHandler holds, synchronously
+        if (current == null && localResponse == null && codec != null) {
+            // If that was an upgrade request, what the client sent behind it is HTTP after all.
+            codec.resumeDecoding();
+        }
         if (inputShutdown && current == null && localResponse == null && next == null) {
             ctx.close(); // the client has sent its last request and it is answered
         }
@@ -271,8 +279,8 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     void switchProtocols(FullHttpResponse switching, Channel backend, Tunnel.Owner owner) {
         current = null;
         if (next != null) {
-            // Reads paused when the upgrade request ended, so nothing can be waiting; if something
-            // is, it was sent as HTTP where the new protocol now runs, and is dropped.
+            // The codec decodes nothing behind an upgrade request, so nothing can be waiting; if
+            // something is, it was sent as HTTP where the new protocol now runs, and is dropped.
             ReferenceCountUtil.release(next);
             next = null;
         }

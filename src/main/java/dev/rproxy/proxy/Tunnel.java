@@ -66,7 +66,8 @@ public final class Tunnel {
     /**
      * Turns both connections into a tunnel. The 101 must already be written to the client (encoded
      * by its HTTP codec, which is removed here). Bytes the codecs still hold (whatever the backend
-     * sent right after its 101) are relayed as the first bytes of the tunnel.
+     * sent right after its 101, whatever the client sent behind its upgrade request) are relayed as
+     * the first bytes of the tunnel.
      */
     static void start(Channel client, Channel backend, TimeoutsConfig timeouts, Owner owner) {
         assert client.eventLoop().inEventLoop() && backend.eventLoop() == client.eventLoop();

@@ -37,6 +37,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -223,17 +224,45 @@ class UpgradeTest {
     }
 
     @Test
-    void httpPipelinedBehindAnAcceptedUpgradeEndsTheTunnelWithoutLeaks() throws Exception {
+    void bytesSentWithTheUpgradeRequestAreTheTunnelsFirstBytes() throws Exception {
         scripted.switchNow = new CountDownLatch(1);
+        // In one write with the request: HTTP that is not meant as HTTP, and bytes no parser takes.
+        String behind = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n\u0000\u00ffraw";
         try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
-            raw.send(UPGRADE_GET.replace("/echo", "/switch-when-told") + "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
-            assertThat(scripted.heads.poll(5, TimeUnit.SECONDS)).isNotNull();
+            raw.send(UPGRADE_GET.replace("/echo", "/switch-when-told") + behind);
+            assertThat(scripted.heads.poll(5, TimeUnit.SECONDS)).startsWith("GET /switch-when-told ");
             scripted.switchNow.countDown();
             assertThat(raw.read().status()).isEqualTo(101);
-            assertThat(raw.isClosedByPeer(5000)).isTrue();
+            // Echoed by the backend: they reached it after its 101, byte for byte.
+            assertThat(readExactly(raw.socket().getInputStream(), behind.length())).isEqualTo(behind);
+            raw.send("more");
+            assertThat(readExactly(raw.socket().getInputStream(), 4)).isEqualTo("more");
         }
         assertThat(scripted.events.poll(5, TimeUnit.SECONDS)).isEqualTo("eof");
+        assertThat(scripted.heads).as("request heads the backend read as HTTP").isEmpty();
         assertAllClosed(tunnelProxy);
+    }
+
+    /**
+     * What the client sent behind an upgrade request waits for the backend's answer; when that is
+     * not a switch (a plain 200, a 502 for a bad 101, or the proxy's own answer) it is HTTP again.
+     */
+    @ParameterizedTest(name = "{0} -> {1}")
+    @CsvSource({"/decline, 200", "/switch-to-other, 502", "/_health, 200"})
+    void requestPipelinedBehindAnUpgradeThatDidNotHappenIsAnsweredAsHttp(String path, int status) throws Exception {
+        try (RawHttp raw = new RawHttp(tunnelProxy.port())) {
+            raw.send(UPGRADE_GET.replace("/echo", path) + "GET /decline HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(status);
+            RawHttp.Response next = raw.read();
+            assertThat(next.status()).isEqualTo(200);
+            assertThat(next.bodyText()).isEqualTo("plain");
+            // And after the client's last byte, both are answered before the close.
+            raw.send(UPGRADE_GET.replace("/echo", path) + "GET /decline HTTP/1.1\r\nHost: h\r\n\r\n");
+            raw.socket().shutdownOutput();
+            assertThat(raw.read().status()).isEqualTo(status);
+            assertThat(raw.read().bodyText()).isEqualTo("plain");
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
     }
 
     @Test
