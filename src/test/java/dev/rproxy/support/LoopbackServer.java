@@ -60,9 +60,18 @@ public final class LoopbackServer implements AutoCloseable {
         }
     }
 
-    /** Refuses new connections from now on; open ones carry on. */
+    /**
+     * Refuses new connections from now on; open ones carry on. Returns once the acceptor thread has
+     * left {@code accept}: until then the kernel keeps the listening socket, and a connection
+     * attempt made right after {@code close} could still be accepted and served.
+     */
     public void stopAccepting() throws IOException {
         server.close();
+        try {
+            acceptor.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Override
