@@ -1,9 +1,11 @@
 package dev.rproxy.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawHttp;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -111,6 +113,9 @@ class LimitsTest {
             for (RawHttp c : held) {
                 c.close();
             }
+            // The proxy counts a connection until it has read the client's close: wait for all 50,
+            // or the next test's connection could still find the limit reached.
+            await().atMost(Duration.ofSeconds(10)).until(() -> proxy.server().clientConnections() == 0);
         }
     }
 
