@@ -20,11 +20,17 @@ class RequestHeadDeadlineTest {
     void clientDrippingHeaderBytesGets408AndIsClosed() throws Exception {
         long before = proxy.backend(0).requestCount();
         try (RawHttp raw = new RawHttp(proxy.port())) {
-            raw.send("GET /slowloris HTTP/1.1\r\nHost: h\r\n");
+            // From before the first byte: the deadline runs from when the proxy reads it.
             long start = System.nanoTime();
+            raw.send("GET /slowloris HTTP/1.1\r\nHost: h\r\n");
             try {
                 for (int i = 0; i < 40; i++) {
                     Thread.sleep(100); // the dripping client is the point of this test
+                    if (raw.socket().getInputStream().available() > 0) {
+                        // Answered: stop dripping. Dripping on, the client would only notice once
+                        // the proxy's lingering close ends, 2 s later.
+                        break;
+                    }
                     raw.send("X-Drip-" + i + ": x\r\n");
                 }
             } catch (IOException closed) {
@@ -34,6 +40,7 @@ class RequestHeadDeadlineTest {
             assertThat(r.status()).isEqualTo(408);
             assertThat(r.header("connection")).isEqualToIgnoringCase("close");
             assertThat((System.nanoTime() - start) / 1_000_000).isBetween(400L, 3900L);
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
         }
         assertThat(proxy.backend(0).requestCount()).isEqualTo(before);
     }
