@@ -45,7 +45,9 @@ class ExpectContinueTest {
                 response = "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n";
             } else {
                 String body = new String(in.readNBytes(4), StandardCharsets.ISO_8859_1);
-                response = "HTTP/1.1 200 OK\r\nContent-Length: " + (4 + body.length()) + "\r\n\r\ngot:" + body;
+                // It reads no further request on this connection: it says so, and the proxy does not pool it.
+                response = "HTTP/1.1 200 OK\r\nContent-Length: " + (4 + body.length()) + "\r\nConnection: close\r\n\r\ngot:"
+                        + body;
             }
             out.write(response.getBytes(StandardCharsets.ISO_8859_1));
             out.flush();
