@@ -57,12 +57,19 @@ class FailureTest {
             .config("\"timeouts\":{\"responseMs\":300}");
 
     /**
+     * Holds the refusing backend's port for the whole class: bound, never listening, so connections
+     * to it are refused, and neither a server bound later nor a connection's own local port (a TCP
+     * self-connect) can take it, as they could take a port that was only probed and released.
+     */
+    private static final Socket REFUSING_PORT = boundWithoutListening();
+
+    /**
      * A healthy backend beside one on a port nobody listens on. Health checks are off, so the
      * refusing backend is never taken out of rotation and round-robin alternates between the two.
      */
     @RegisterExtension
     static final ProxyExtension refusing = ProxyExtension.withBackends(1)
-            .extraBackend("http://127.0.0.1:" + unusedPort())
+            .extraBackend("http://127.0.0.1:" + REFUSING_PORT.getLocalPort())
             .config("\"healthCheck\":{\"enabled\":false}");
 
     /**
@@ -92,6 +99,7 @@ class FailureTest {
         }
         BLACKHOLE.close();
         SCRIPTED.close();
+        REFUSING_PORT.close();
     }
 
     @Test
@@ -368,9 +376,11 @@ class FailureTest {
         }
     }
 
-    private static int unusedPort() {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+    private static Socket boundWithoutListening() {
+        Socket s = new Socket();
+        try {
+            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            return s;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
