@@ -35,6 +35,14 @@ public final class BackendGroup {
         return healthy;
     }
 
+    /**
+     * The backends requests are routed to now, in configuration order: one snapshot, so a report
+     * built from it cannot disagree with itself while a backend changes health.
+     */
+    public List<Backend> routable() {
+        return List.of(healthy);
+    }
+
     public boolean anyHealthy() {
         return healthy.length > 0;
     }

@@ -17,6 +17,7 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
+import java.util.List;
 
 /**
  * The proxy's own {@code GET /_health} (and HEAD); never forwarded.
@@ -49,14 +50,16 @@ public final class HealthEndpoint implements LocalResponder {
     }
     private FullHttpResponse healthResponse(boolean head) {
         ObjectNode root = JSON.createObjectNode();
-        boolean any = backends.anyHealthy();
+        // The status and each backend's flag come from the one set requests are routed by.
+        List<Backend> routable = backends.routable();
+        boolean any = !routable.isEmpty();
         root.put("status", any ? "healthy" : "unhealthy");
         ArrayNode list = root.putArray("backends");
         for (Backend b : backends.all()) {
             list.addObject()
                     .put("id", b.id())
                     .put("url", b.url())
-                    .put("healthy", b.isHealthy())
+                    .put("healthy", routable.contains(b))
                     .put("activeConnections", b.activeConnections());
         }
         byte[] bytes;
