@@ -36,8 +36,10 @@ import java.util.List;
  * <p>Upgrades: after a request the proxy offers to upgrade ({@link HopByHopHeaders#upgradeToOffer}),
  * nothing more is decoded until the backend has answered it. The bytes behind it are the new
  * protocol if the backend switches, and are then passed on raw when this codec is removed (as
- * nginx and HAProxy relay them); if it declines, {@link #resumeDecoding()} reads them as HTTP. Not kept: CONNECT handling (the proxy refuses CONNECT) and
- * the upgrade hooks (the proxy does not upgrade client connections).
+ * nginx and HAProxy relay them); if it declines, {@link #resumeDecoding()} reads them as HTTP.
+ *
+ * <p>Not kept: CONNECT handling (the proxy refuses CONNECT) and the upgrade hooks (the proxy does
+ * not upgrade client connections itself).
  */
 public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder, HttpResponseEncoder> {
     /** Requests decoded and not yet answered, at most (Netty's default pipeline depth). */
