@@ -17,6 +17,8 @@ import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The client side of the relay: takes requests off one client connection, one at a time, and runs
@@ -42,6 +44,8 @@ import java.util.concurrent.TimeUnit;
  * <p>Threading: every method runs on the channel's event loop.
  */
 public final class RelayHandler extends ChannelInboundHandlerAdapter {
+    private static final Logger log = LoggerFactory.getLogger(RelayHandler.class);
+
     private final RelayServices services;
     private final HeaderSanitizingHandler connection;
     private final ChannelFutureListener nextRequest = this::onResponseWritten;
@@ -222,8 +226,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        // Resets and broken pipes from clients are routine; the exchange (if any) is cleaned up in
-        // channelInactive.
+        // Resets and broken pipes from clients are routine, hence DEBUG; anything else shows there
+        // too. The exchange (if any) is cleaned up in channelInactive.
+        log.debug("[{}] client connection failed, closing: {}", ctx.channel().id(), cause.toString());
         ctx.close();
     }
 
