@@ -23,7 +23,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * chunked body of small chunks leaves many such parts queued in front of the relay.
  */
 class BodyRateBackpressureTest {
-    private static final long PAUSE_MS = 4000;
+    private static final long PAUSE_MS = 6000;
     private static final int CHUNK = 1000;
     private static final int CHUNKS = 24_000; // 24 MB: more than the sockets in between can hold
 
@@ -33,7 +33,7 @@ class BodyRateBackpressureTest {
     @RegisterExtension
     static final ScriptedBackendProxyExtension proxy =
             new ScriptedBackendProxyExtension("slow-to-read-backend", BodyRateBackpressureTest::serve)
-                    .config("\"timeouts\":{\"idleMs\":1000},\"limits\":{\"minBodyRate\":5000000}");
+                    .config("\"timeouts\":{\"idleMs\":2000},\"limits\":{\"minBodyRate\":5000000}");
 
     /** Reads the head, reads nothing for {@link #PAUSE_MS}, then reads the chunked body to its end and answers 200. */
     private static void serve(Socket s) {
