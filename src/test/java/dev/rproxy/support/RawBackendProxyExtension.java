@@ -1,9 +1,6 @@
 package dev.rproxy.support;
 
-import dev.rproxy.server.ProxyServer;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
@@ -12,43 +9,27 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * bytes each side sees. Before each test, requests the backend recorded for earlier tests are
  * forgotten.
  */
-public final class RawBackendProxyExtension implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback {
+public final class RawBackendProxyExtension extends ProxyInFrontExtension<RawBackend> implements BeforeEachCallback {
     private final String initialResponse;
-    private RawBackend backend;
-    private ProxyServer proxy;
 
     public RawBackendProxyExtension(String initialResponse) {
         this.initialResponse = initialResponse;
     }
 
     @Override
-    public void beforeAll(ExtensionContext context) throws Exception {
-        backend = new RawBackend(initialResponse);
-        proxy = ProxyExtension.startInFrontOf(backend.url(), "");
+    RawBackend startBackend() throws Exception {
+        return new RawBackend(initialResponse);
+    }
+
+    @Override
+    String urlOf(RawBackend backend) {
+        return backend.url();
     }
 
     @Override
     public void beforeEach(ExtensionContext context) throws InterruptedException {
-        while (backend.nextRequest(0, TimeUnit.MILLISECONDS) != null) {
+        while (backend().nextRequest(0, TimeUnit.MILLISECONDS) != null) {
             // recorded for an earlier test
         }
-    }
-
-    @Override
-    public void afterAll(ExtensionContext context) throws Exception {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
-    }
-
-    public RawBackend backend() {
-        return backend;
-    }
-
-    public ProxyServer proxy() {
-        return proxy;
     }
 }

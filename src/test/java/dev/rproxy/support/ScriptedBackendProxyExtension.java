@@ -1,22 +1,16 @@
 package dev.rproxy.support;
 
-import dev.rproxy.server.ProxyServer;
 import java.net.Socket;
 import java.util.function.Consumer;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A proxy in front of one scripted backend (a {@link LoopbackServer} running the test's own
  * per-connection code), started once per test class and closed after it.
  */
-public final class ScriptedBackendProxyExtension implements BeforeAllCallback, AfterAllCallback {
+public final class ScriptedBackendProxyExtension extends ProxyInFrontExtension<LoopbackServer> {
     private final String name;
     private final Consumer<Socket> connectionHandler;
     private String config = "";
-    private LoopbackServer backend;
-    private ProxyServer proxy;
 
     /** {@code connectionHandler} serves each backend connection on a thread of its own. */
     public ScriptedBackendProxyExtension(String name, Consumer<Socket> connectionHandler) {
@@ -31,26 +25,17 @@ public final class ScriptedBackendProxyExtension implements BeforeAllCallback, A
     }
 
     @Override
-    public void beforeAll(ExtensionContext context) throws Exception {
-        backend = new LoopbackServer(name, connectionHandler);
-        proxy = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), config);
+    LoopbackServer startBackend() throws Exception {
+        return new LoopbackServer(name, connectionHandler);
     }
 
     @Override
-    public void afterAll(ExtensionContext context) throws Exception {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (backend != null) {
-            backend.close();
-        }
+    String urlOf(LoopbackServer backend) {
+        return "http://127.0.0.1:" + backend.port();
     }
 
-    public int port() {
-        return proxy.port();
-    }
-
-    public LoopbackServer backend() {
-        return backend;
+    @Override
+    String proxyConfig() {
+        return config;
     }
 }
