@@ -34,6 +34,7 @@ public final class ErrorResponses {
         BAD_REQUEST(HttpResponseStatus.BAD_REQUEST, "bad request"),
         REQUEST_TIMEOUT(HttpResponseStatus.REQUEST_TIMEOUT, "request head not received in time"),
         BODY_TIMEOUT(HttpResponseStatus.REQUEST_TIMEOUT, "request body not received in time"),
+        BODY_INCOMPLETE(HttpResponseStatus.BAD_REQUEST, "request body incomplete: the client closed its side"),
         URI_TOO_LONG(HttpResponseStatus.REQUEST_URI_TOO_LONG, "request line too long"),
         HEADERS_TOO_LARGE(HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "request headers too large"),
         BODY_TOO_LARGE(HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large"),

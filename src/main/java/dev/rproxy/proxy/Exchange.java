@@ -573,6 +573,20 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
     }
 
+    /**
+     * The client shut down its sending side with nothing of this request left unread. A body it had
+     * not finished can never end: before any response the exchange fails with 400 (the backend
+     * connection, holding an incomplete request, is closed at once instead of waiting out {@code
+     * idleMs}); once the backend has answered, its response still reaches the client, and the
+     * connection closes after it.
+     */
+    void onClientInputEnded() {
+        if (finished || requestComplete || responseStarted) {
+            return;
+        }
+        fail(Failure.BODY_INCOMPLETE, bytesIn + " body bytes before the client's end of input");
+    }
+
     /** The client connection closed: drop the upstream side; nothing is left to answer. */
     void onClientClosed() {
         if (finished) {

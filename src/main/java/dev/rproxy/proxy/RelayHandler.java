@@ -161,6 +161,21 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         if (pauseReasons == 0 && !ctx.channel().config().isAutoRead() && ctx.channel().isActive()) {
             // With a FlowControlHandler in front this delivers queued messages synchronously.
             ctx.channel().config().setAutoRead(true);
+            if (inputShutdown) {
+                clientInputEnded();
+            }
+        }
+    }
+
+    /**
+     * The client's input has ended. The decoder emits everything it decoded before the end event,
+     * but FlowControlHandler passes that event ahead of the messages it still holds while reads are
+     * paused; so the exchange hears of it only once nothing is held (reads on), and a body whose
+     * last part is still among those messages is not mistaken for an unfinished one.
+     */
+    private void clientInputEnded() {
+        if (current != null && pauseReasons == 0) {
+            current.onClientInputEnded();
         }
     }
 
@@ -202,10 +217,13 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof ChannelInputShutdownEvent) {
-            // The client sent all it will send: finish the exchange in progress, then close.
+            // The client sent all it will send: finish the exchange in progress, then close. A body
+            // it had not finished can never end, so that exchange ends now (see clientInputEnded).
             inputShutdown = true;
             if (current == null && localResponse == null) {
                 ctx.close();
+            } else {
+                clientInputEnded();
             }
             return;
         }
