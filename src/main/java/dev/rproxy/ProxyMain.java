@@ -22,6 +22,13 @@ public final class ProxyMain {
     private ProxyMain() {}
 
     public static void main(String[] args) {
+        // Lets Netty reach DirectByteBuffer's private constructor (the jar's manifest opens
+        // java.nio to it) and so allocate direct memory it accounts itself: at the limit an
+        // allocation fails at once instead of entering the JDK's System.gc()-and-sleep path on an
+        // event loop. Must be set before any Netty class loads.
+        if (System.getProperty("io.netty.tryReflectionSetAccessible") == null) {
+            System.setProperty("io.netty.tryReflectionSetAccessible", "true");
+        }
         if (args.length != 1 || args[0].startsWith("-")) {
             exit(2, "usage: java -jar proxy.jar <config.json>");
             return;

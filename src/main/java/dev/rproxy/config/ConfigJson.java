@@ -100,7 +100,8 @@ final class ConfigJson {
     }
 
     record Limits(Integer maxRequestLineBytes, Integer maxHeaderBytes, Integer maxHeaderCount, Long maxBodyBytes,
-                  Integer maxConnections, Long minBodyRate) {
+                  Integer maxConnections, Long minBodyRate, Integer requestBufferBytes, Long maxBufferBytes,
+                  Integer maxConnectionsPerClient) {
         LimitsConfig toConfig() {
             LimitsConfig d = LimitsConfig.DEFAULT;
             return new LimitsConfig(Objects.requireNonNullElse(maxRequestLineBytes, d.maxRequestLineBytes()),
@@ -108,7 +109,10 @@ final class ConfigJson {
                     Objects.requireNonNullElse(maxHeaderCount, d.maxHeaderCount()),
                     Objects.requireNonNullElse(maxBodyBytes, d.maxBodyBytes()),
                     Objects.requireNonNullElse(maxConnections, d.maxConnections()),
-                    Objects.requireNonNullElse(minBodyRate, d.minBodyRate()));
+                    Objects.requireNonNullElse(minBodyRate, d.minBodyRate()),
+                    Objects.requireNonNullElse(requestBufferBytes, d.requestBufferBytes()),
+                    Objects.requireNonNullElse(maxBufferBytes, d.maxBufferBytes()),
+                    Objects.requireNonNullElse(maxConnectionsPerClient, d.maxConnectionsPerClient()));
         }
     }
 

@@ -44,7 +44,8 @@ public final class ErrorResponses {
         VERSION_NOT_SUPPORTED(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are supported"),
         MISSING_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: HTTP/1.1 needs exactly one Host header"),
         NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
-        POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted"),
+        POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted", 1),
+        OVERLOADED(HttpResponseStatus.SERVICE_UNAVAILABLE, "proxy overloaded: buffer memory exhausted", 1),
         CONNECT_FAILED(HttpResponseStatus.BAD_GATEWAY, "backend connection failed"),
         BACKEND_CLOSED(HttpResponseStatus.BAD_GATEWAY, "backend closed the connection"),
         BAD_RESPONSE(HttpResponseStatus.BAD_GATEWAY, "backend sent an invalid response"),
@@ -54,10 +55,17 @@ public final class ErrorResponses {
 
         public final HttpResponseStatus status;
         public final String message;
+        /** Seconds for {@code Retry-After} (RFC 9110 section 10.2.3); 0: none. */
+        public final int retryAfterSeconds;
 
         Failure(HttpResponseStatus status, String message) {
+            this(status, message, 0);
+        }
+
+        Failure(HttpResponseStatus status, String message, int retryAfterSeconds) {
             this.status = status;
             this.message = message;
+            this.retryAfterSeconds = retryAfterSeconds;
         }
     }
 
@@ -107,6 +115,10 @@ public final class ErrorResponses {
      * close}; {@link HeaderSanitizingHandler} closes the connection after it.
      */
     public static ChannelFuture send(ChannelHandlerContext ctx, Failure failure, boolean close) {
-        return ctx.writeAndFlush(response(failure.status, failure.message, close));
+        FullHttpResponse response = response(failure.status, failure.message, close);
+        if (failure.retryAfterSeconds > 0) {
+            response.headers().set(HttpHeaderNames.RETRY_AFTER, failure.retryAfterSeconds);
+        }
+        return ctx.writeAndFlush(response);
     }
 }

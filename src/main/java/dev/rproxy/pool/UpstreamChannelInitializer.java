@@ -3,10 +3,12 @@ package dev.rproxy.pool;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.http.StrictHttpClientCodec;
+import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.proxy.UpstreamHandler;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.group.ChannelGroup;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
@@ -32,14 +34,25 @@ public final class UpstreamChannelInitializer extends ChannelInitializer<Channel
 
     private final PoolConfig pool;
     private final LimitsConfig limits;
+    private final BufferBudget budget;
+    private final ChannelGroup channels;
 
-    public UpstreamChannelInitializer(PoolConfig pool, LimitsConfig limits) {
+    /**
+     * @param channels every upstream channel, so that a change of memory pressure can reach them
+     */
+    public UpstreamChannelInitializer(PoolConfig pool, LimitsConfig limits, BufferBudget budget, ChannelGroup channels) {
         this.pool = pool;
         this.limits = limits;
+        this.budget = budget;
+        this.channels = channels;
     }
 
     @Override
     protected void initChannel(Channel ch) {
+        channels.add(ch);
+        if (budget.constrained()) {
+            ch.config().setWriteBufferWaterMark(budget.waterMark());
+        }
         ChannelPipeline p = ch.pipeline();
         HttpDecoderConfig decoder = new HttpDecoderConfig()
                 .setMaxInitialLineLength(Math.max(limits.maxRequestLineBytes(), 8192))

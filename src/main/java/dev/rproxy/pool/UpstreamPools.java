@@ -3,6 +3,8 @@ package dev.rproxy.pool;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.memory.BudgetedRecvAllocator;
+import dev.rproxy.memory.BufferBudget;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -25,7 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class UpstreamPools implements AutoCloseable {
     /** Write buffer bounds of upstream channels: above the high mark the client stops being read. */
-    public static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(32 * 1024, 128 * 1024);
+    public static final WriteBufferWaterMark WATER_MARK = BufferBudget.NORMAL_MARKS;
 
     private final List<Backend> backends;
     private final Bootstrap template;
@@ -40,6 +42,7 @@ public final class UpstreamPools implements AutoCloseable {
             UpstreamChannelInitializer initializer,
             PoolConfig config,
             TimeoutsConfig timeouts,
+            BufferBudget budget,
             int loops) {
         this.backends = List.copyOf(backends);
         this.config = config;
@@ -51,7 +54,8 @@ public final class UpstreamPools implements AutoCloseable {
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, timeouts.connectMs()))
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
-                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK);
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget));
     }
 
     private static int ceilDiv(int a, int b) {

@@ -239,6 +239,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return; // the write failed at once: the exchange failed or is being retried
         }
         touch();
+        if (!last) {
+            services.budget().constrain(upstream); // under memory pressure: the smaller allowance
+        }
         if (last) {
             upstreamFlushPending = false;
             upstream.flush();
@@ -367,6 +370,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
      * pause the backend needlessly.
      */
     private void pauseUpstreamIfClientFull() {
+        if (!upstreamPaused && client.channel().isWritable()) {
+            services.budget().constrain(client.channel());
+        }
         if (!upstreamPaused && !client.channel().isWritable()) {
             client.flush();
             if (!client.channel().isWritable()) {
@@ -502,6 +508,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         return bodyPace == null || bodyPace.clientFreeFor(nanos);
     }
 
+    /** Whether the client has left the response unread, its backend paused, for {@code nanos}. */
+    boolean responseStalledFor(long nanos) {
+        return !finished && upstreamPaused && System.nanoTime() - stalledSinceNanos >= nanos;
+    }
+
     /**
      * The client held this exchange up for {@code idleMs}: a body that stopped arriving before any
      * response was sent gets 408 (nginx's {@code client_body_timeout}); otherwise (it stopped
@@ -542,7 +553,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             responseStarted = false; // nothing of the response reached the client: it gets the failure's status
         }
         String backendId = backend == null ? "-" : backend.id();
-        boolean clientFault = failure.status.code() < 500 || failure == Failure.SHUTTING_DOWN;
+        // The proxy's own refusals are counted, not logged per request (the budget logs its level).
+        boolean clientFault = failure.status.code() < 500 || failure == Failure.SHUTTING_DOWN
+                || failure == Failure.OVERLOADED;
         if (responseStarted) {
             log.warn("[{}] {} {}: {} after the response began (backend {}: {}); closing the client connection",
                     client.channel().id(), method, uri, failure.message, backendId, detail);

@@ -122,6 +122,8 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         current = exchange;
         if (draining) {
             exchange.fail(Failure.SHUTTING_DOWN, "draining");
+        } else if (services.budget().shedding()) {
+            exchange.fail(Failure.OVERLOADED, services.budget().used() + " bytes in buffers");
         } else {
             exchange.start();
         }
@@ -248,6 +250,19 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         // too. The exchange (if any) is cleaned up in channelInactive.
         log.debug("[{}] client connection failed, closing: {}", ctx.channel().id(), cause.toString());
         ctx.close();
+    }
+
+    /**
+     * Memory is under pressure: a client that has left its response unread longer than the budget
+     * now allows is cut, which frees what is queued for it and its backend connection. Called on
+     * the channel's loop.
+     */
+    public void shedIfStalled() {
+        Exchange exchange = current;
+        if (exchange != null && exchange.responseStalledFor(services.budget().stallLimitNanos())) {
+            log.debug("[{}] client not reading its response under memory pressure, closing", ctx.channel().id());
+            exchange.onClientStalled();
+        }
     }
 
     /**

@@ -4,6 +4,7 @@ import dev.rproxy.backend.BackendSelector;
 import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamPools;
 
 /**
@@ -15,6 +16,7 @@ import dev.rproxy.pool.UpstreamPools;
  * @param limits request bodies over {@code maxBodyBytes} are cut off, and ones slower than {@code
  *     minBodyRate} refused
  * @param local requests answered by the proxy itself
+ * @param budget the process-wide buffer budget: new requests are refused while it is exhausted
  */
 public record RelayServices(
         BackendSelector selector,
@@ -23,4 +25,5 @@ public record RelayServices(
         TimeoutsConfig timeouts,
         boolean accessLog,
         LimitsConfig limits,
-        LocalResponder local) {}
+        LocalResponder local,
+        BufferBudget budget) {}

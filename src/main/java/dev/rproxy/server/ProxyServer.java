@@ -4,6 +4,8 @@ import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.backend.RoundRobinSelector;
 import dev.rproxy.config.ProxyConfig;
+import dev.rproxy.memory.BudgetedRecvAllocator;
+import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamChannelInitializer;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.proxy.RelayHandler;
@@ -16,7 +18,9 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.GlobalEventExecutor;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -31,7 +35,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class ProxyServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
-    static final WriteBufferWaterMark CLIENT_WATER_MARK = new WriteBufferWaterMark(32 * 1024, 128 * 1024);
+    static final WriteBufferWaterMark CLIENT_WATER_MARK = BufferBudget.NORMAL_MARKS;
 
     private final ProxyConfig config;
     private final Transport transport;
@@ -39,6 +43,10 @@ public final class ProxyServer implements AutoCloseable {
     private final EventLoopGroup bossGroup;
     private final EventLoopGroup workerGroup;
     private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
+    private final ChannelGroup upstreams = new DefaultChannelGroup("upstreams", GlobalEventExecutor.INSTANCE);
+    private final BufferBudget budget;
+    private ScheduledFuture<?> budgetSampler;
+    private int samplesUnderPressure;
     private final UpstreamPools pools;
     private final HealthChecker healthChecker;
     private Channel serverChannel;
@@ -51,8 +59,10 @@ public final class ProxyServer implements AutoCloseable {
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.backends = new BackendGroup(config.backends());
+        this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.pools = new UpstreamPools(backends.all(), transport.channelClass(),
-                new UpstreamChannelInitializer(config.pool(), config.limits()), config.pool(), config.timeouts(), threads);
+                new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams), config.pool(),
+                config.timeouts(), budget, threads);
         this.healthChecker = config.healthCheck().enabled()
                 ? new HealthChecker(backends, config.healthCheck(), workerGroup, transport.channelClass())
                 : null;
@@ -67,9 +77,12 @@ public final class ProxyServer implements AutoCloseable {
                 log.warn("first health probes not all answered within {} ms; starting anyway", wait);
             }
         }
+        budget.listener(this::onPressure);
+        budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
+                BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
         RelayServices services = new RelayServices(new RoundRobinSelector(backends), pools, healthChecker,
                 config.timeouts(), config.accessLog().enabled(), config.limits(),
-                new HealthEndpoint(backends));
+                new HealthEndpoint(backends), budget);
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannelClass())
@@ -81,6 +94,7 @@ public final class ProxyServer implements AutoCloseable {
                 // do); it still gets its response.
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget))
                 .childHandler(new ServerChannelInitializer(services, backends, config.limits(), config.timeouts(),
                         config.security(), clients));
         serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
@@ -88,7 +102,51 @@ public final class ProxyServer implements AutoCloseable {
         log.info("listening on {}:{} ({}, {} io threads); backends: {}", config.listen().host(), bound.getPort(),
                 transport.name(), config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors(),
                 backends.all());
+        log.info("buffer budget {} MiB ({})", budget.limit() >> 20,
+                config.limits().maxBufferBytes() > 0 ? "limits.maxBufferBytes" : "the JVM's direct memory limit");
         return bound;
+    }
+
+    /** Runs on the accept loop; a failure is logged and the next sample still runs. */
+    private void sampleBudget() {
+        try {
+            budget.sample();
+        } catch (RuntimeException e) {
+            log.error("buffer budget sample failed", e);
+        }
+    }
+
+    /**
+     * On a change of pressure every connection gets the allowance of the new level; under pressure,
+     * every 250 ms, each event loop cuts its clients that have left their responses unread too long
+     * (see {@link RelayHandler#shedIfStalled}). Runs on the accept loop.
+     */
+    private void onPressure(BufferBudget.Level level, boolean changed) {
+        if (changed) {
+            WriteBufferWaterMark marks = budget.waterMark();
+            for (Channel ch : clients) {
+                ch.config().setWriteBufferWaterMark(marks);
+            }
+            for (Channel ch : upstreams) {
+                ch.config().setWriteBufferWaterMark(marks);
+            }
+            samplesUnderPressure = 0;
+        }
+        if (level == BufferBudget.Level.NORMAL || samplesUnderPressure++ % 5 != 0) {
+            return;
+        }
+        for (EventExecutor loop : workerGroup) {
+            loop.execute(() -> {
+                for (Channel ch : clients) {
+                    if (ch.eventLoop() == loop) {
+                        RelayHandler relay = ch.pipeline().get(RelayHandler.class);
+                        if (relay != null) {
+                            relay.shedIfStalled();
+                        }
+                    }
+                }
+            });
+        }
     }
 
     /** The bound port; valid after {@link #start()}. */
@@ -135,6 +193,9 @@ public final class ProxyServer implements AutoCloseable {
         clients.close().awaitUninterruptibly(1000);
         if (healthChecker != null) {
             healthChecker.close();
+        }
+        if (budgetSampler != null) {
+            budgetSampler.cancel(false);
         }
         pools.close();
         workerGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5000);

@@ -7,6 +7,7 @@ import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.http.HeaderSanitizingHandler;
 import dev.rproxy.http.RequestHeadDeadlineHandler;
 import dev.rproxy.http.StrictHttpServerCodec;
+import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.RelayServices;
 import io.netty.channel.Channel;
@@ -58,6 +59,10 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
             return;
         }
         clients.add(ch);
+        BufferBudget budget = services.budget();
+        if (budget.constrained()) {
+            ch.config().setWriteBufferWaterMark(budget.waterMark());
+        }
         HttpDecoderConfig decoder = new HttpDecoderConfig()
                 .setMaxInitialLineLength(limits.maxRequestLineBytes())
                 .setMaxHeaderSize(limits.maxHeaderBytes())

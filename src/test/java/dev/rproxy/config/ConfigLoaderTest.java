@@ -53,7 +53,7 @@ class ConfigLoaderTest {
         assertThat(HealthCheckConfig.DEFAULT).isEqualTo(new HealthCheckConfig(true, "/_health", 5000, 2000, 2, 1));
         assertThat(TimeoutsConfig.DEFAULT).isEqualTo(new TimeoutsConfig(2000, 30000, 60000, 10000, 3_600_000));
         assertThat(PoolConfig.DEFAULT).isEqualTo(new PoolConfig(1024, 4096, 5000, 60000));
-        assertThat(LimitsConfig.DEFAULT).isEqualTo(new LimitsConfig(8192, 16384, 100, 0, 0, 0));
+        assertThat(LimitsConfig.DEFAULT).isEqualTo(new LimitsConfig(8192, 16384, 100, 0, 0, 500, 65536, 0, 0));
         assertThat(ShutdownConfig.DEFAULT).isEqualTo(new ShutdownConfig(10000));
         assertThat(ServerConfig.DEFAULT).isEqualTo(new ServerConfig(0, "auto"));
         assertThat(AccessLogConfig.DEFAULT).isEqualTo(new AccessLogConfig(true));
@@ -95,7 +95,7 @@ class ConfigLoaderTest {
             new HealthCheckConfig(false, "/ready?full=1", 1500, 500, 3, 2),
             new TimeoutsConfig(100, 200, 300, 400, 500),
             new PoolConfig(8, 0, 250, 1000),
-            new LimitsConfig(1024, 2048, 50, 1_000_000, 500, 700),
+            new LimitsConfig(1024, 2048, 50, 1_000_000, 500, 700, 4096, 50_000_000, 20),
             new ShutdownConfig(0),
             new ServerConfig(4, "nio"),
             new AccessLogConfig(false),
@@ -114,7 +114,8 @@ class ConfigLoaderTest {
                   "pool":        { "maxConnectionsPerBackend": 8, "maxPendingAcquires": 0,
                                    "acquireTimeoutMs": 250, "idleTimeoutMs": 1000 },
                   "limits":      { "maxRequestLineBytes": 1024, "maxHeaderBytes": 2048, "maxHeaderCount": 50,
-                                   "maxBodyBytes": 1000000, "maxConnections": 500, "minBodyRate": 700 },
+                                   "maxBodyBytes": 1000000, "maxConnections": 500, "minBodyRate": 700,
+                                   "requestBufferBytes": 4096, "maxBufferBytes": 50000000, "maxConnectionsPerClient": 20 },
                   "shutdown":    { "graceMs": 0 },
                   "server":      { "ioThreads": 4, "transport": "nio" },
                   "accessLog":   { "enabled": false },

@@ -39,6 +39,7 @@ public final class ProxyProcess implements AutoCloseable {
     public static ProxyProcess start(List<String> jvmArgs, String... args) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
+        command.add("--add-opens=java.base/java.nio=ALL-UNNAMED"); // as the jar's manifest does
         command.addAll(jvmArgs);
         command.add("-cp");
         command.add(System.getProperty("java.class.path"));
