@@ -1,6 +1,7 @@
 package dev.rproxy.backend;
 
 import dev.rproxy.config.HealthCheckConfig;
+import dev.rproxy.pool.Connects;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -99,27 +100,41 @@ public final class HealthChecker implements AutoCloseable {
             this.loop = loop;
         }
 
+        /**
+         * Starts this round's probe unless the last one is still within its timeout. Never throws:
+         * an exception would cancel the periodic task. A probe that cannot even be started (no
+         * socket for it, a failed registration) is a failed probe, and {@link #inFlight} is
+         * cleared again before this returns.
+         */
         void run() {
             if (inFlight) {
-                return; // the previous probe is still within its timeout
+                return;
             }
             inFlight = true;
             ProbeHandler handler = new ProbeHandler(this);
-            ChannelFuture connect =
-                    bootstrap.clone(loop).handler(new ChannelInitializer<Channel>() {
-                        @Override
-                        protected void initChannel(Channel ch) {
-                            ch.pipeline().addLast(new HttpClientCodec(), handler);
-                        }
-                    }).connect(backend.host(), backend.port());
-            handler.channel = connect.channel();
-            handler.deadline = loop.schedule(() -> handler.finish(false, "no answer within " + config.timeoutMs() + " ms"),
-                    config.timeoutMs(), TimeUnit.MILLISECONDS);
-            connect.addListener((Future<? super Void> f) -> {
-                if (!f.isSuccess()) {
-                    handler.finish(false, "connect failed: " + f.cause().getMessage());
+            try {
+                Bootstrap probeBootstrap = bootstrap.clone(loop)
+                        .remoteAddress(backend.host(), backend.port())
+                        .handler(new ChannelInitializer<Channel>() {
+                            @Override
+                            protected void initChannel(Channel ch) {
+                                ch.pipeline().addLast(new HttpClientCodec(), handler);
+                            }
+                        });
+                ChannelFuture connect = Connects.start(probeBootstrap,
+                        cause -> handler.finish(false, "connect failed: " + Connects.describe(cause)));
+                if (connect == null) {
+                    return;
                 }
-            });
+                handler.attach(connect.channel());
+                connect.addListener((Future<? super Void> f) -> {
+                    if (!f.isSuccess()) {
+                        handler.finish(false, "connect failed: " + Connects.describe(f.cause()));
+                    }
+                });
+            } catch (RuntimeException e) {
+                handler.finish(false, "probe not started: " + Connects.describe(e));
+            }
         }
 
         void done(boolean ok, String reason) {
@@ -136,15 +151,29 @@ public final class HealthChecker implements AutoCloseable {
         }
     }
 
-    /** Sends one probe request and reads the status line of its answer. */
+    /**
+     * Sends one probe request and reads the status line of its answer. {@link #channel} is set
+     * only once registered, so {@link #finish} never closes a channel that has no event loop.
+     */
     private final class ProbeHandler extends ChannelInboundHandlerAdapter {
         private final Probe probe;
-        Channel channel;
-        ScheduledFuture<?> deadline;
+        private Channel channel;
+        private ScheduledFuture<?> deadline;
         private boolean finished;
 
         ProbeHandler(Probe probe) {
             this.probe = probe;
+        }
+
+        /** Takes the registered probe channel; the deadline runs from here. */
+        void attach(Channel ch) {
+            channel = ch;
+            if (finished) {
+                ch.close(); // decided while connecting, before the channel was known here
+                return;
+            }
+            deadline = probe.loop.schedule(() -> finish(false, "no answer within " + config.timeoutMs() + " ms"),
+                    config.timeoutMs(), TimeUnit.MILLISECONDS);
         }
 
         @Override

@@ -122,11 +122,12 @@ final class ConfigJson {
         }
     }
 
-    record Server(Integer ioThreads, String transport) {
+    record Server(Integer ioThreads, String transport, Integer descriptorReserve) {
         ServerConfig toConfig() {
             ServerConfig d = ServerConfig.DEFAULT;
             return new ServerConfig(Objects.requireNonNullElse(ioThreads, d.ioThreads()),
-                    Objects.requireNonNullElse(transport, d.transport()));
+                    Objects.requireNonNullElse(transport, d.transport()),
+                    Objects.requireNonNullElse(descriptorReserve, d.descriptorReserve()));
         }
     }
 

@@ -96,16 +96,14 @@ public final class UpstreamPool {
 
     private void connect(Acquirer acquirer) {
         open++;
-        ChannelFuture connect = bootstrap.connect();
-        Channel ch = connect.channel();
-        if (connect.isDone() && !connect.isSuccess() && !ch.isRegistered()) {
-            // Failed before the channel reached the loop (e.g. out of file descriptors): its close
-            // will not be reported, so the slot is given back here.
-            open--;
-            acquirer.acquireFailed(connect.cause());
+        ChannelFuture connect = Connects.start(bootstrap, cause -> {
+            open--; // no channel, so no close will give the slot back
+            acquirer.acquireFailed(cause);
+        });
+        if (connect == null) {
             return;
         }
-        ch.closeFuture().addListener(onClose);
+        connect.channel().closeFuture().addListener(onClose);
         if (connect.isDone()) {
             connected(connect, acquirer);
         } else {

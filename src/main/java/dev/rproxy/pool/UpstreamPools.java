@@ -16,6 +16,7 @@ import io.netty.util.concurrent.Future;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
 /**
  * One {@link UpstreamPool} per (event loop, backend).
@@ -69,10 +70,12 @@ public final class UpstreamPools implements AutoCloseable {
 
     /**
      * A new connection that bypasses the pool, used once for the retry after a reused connection
-     * died before answering; the caller closes it when the exchange ends.
+     * died before answering; the caller closes it when the exchange ends. Called on {@code loop};
+     * returns {@code null} after calling {@code failedEarly} when the attempt failed before its
+     * channel was registered (see {@link Connects#start}).
      */
-    public ChannelFuture connectFresh(EventLoop loop, Backend backend) {
-        return loopPools(loop).bootstraps[backend.index()].connect();
+    public ChannelFuture connectFresh(EventLoop loop, Backend backend, Consumer<Throwable> failedEarly) {
+        return Connects.start(loopPools(loop).bootstraps[backend.index()], failedEarly);
     }
 
     private LoopPools loopPools(EventLoop loop) {

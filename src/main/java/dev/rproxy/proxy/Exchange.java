@@ -139,7 +139,10 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         // Nothing may be read from the client until the new connection can take it.
         relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
-        ChannelFuture connect = services.pools().connectFresh(client.channel().eventLoop(), backend);
+        ChannelFuture connect = services.pools().connectFresh(client.channel().eventLoop(), backend, this::onConnectFailed);
+        if (connect == null) {
+            return;
+        }
         connect.addListener((ChannelFuture f) -> {
             if (!f.isSuccess()) {
                 onConnectFailed(f.cause());

@@ -13,6 +13,7 @@ import dev.rproxy.proxy.Tunnel;
 import dev.rproxy.proxy.RelayServices;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
@@ -83,9 +84,24 @@ public final class ProxyServer implements AutoCloseable {
         RelayServices services = new RelayServices(new RoundRobinSelector(backends), pools, healthChecker,
                 config.timeouts(), config.accessLog().enabled(), config.limits(),
                 new HealthEndpoint(backends), budget);
+        DescriptorBudget descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
+        int configuredCap = config.limits().maxConnections();
+        int maxConnections = descriptors.effectiveCap(configuredCap);
+        if (configuredCap > maxConnections) {
+            log.warn("limits.maxConnections {} is more than the file descriptors allow; using {} ({}; "
+                    + "(limit - open - reserve) / 2)", configuredCap, maxConnections, descriptors.describe());
+        }
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannelClass())
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel listener) {
+                        listener.pipeline().addLast("acceptBackoff", new AcceptBackoffHandler(
+                                descriptors.describe() + ", at most " + maxConnections + " client connections"));
+                        listener.pipeline().addLast("connectionCap", new ConnectionCap(maxConnections));
+                    }
+                })
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.TCP_NODELAY, true)
@@ -99,8 +115,10 @@ public final class ProxyServer implements AutoCloseable {
                         config.security(), clients));
         serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
-        log.info("listening on {}:{} ({}, {} io threads); backends: {}", config.listen().host(), bound.getPort(),
-                transport.name(), config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors(),
+        log.info("listening on {}:{} ({}, {} io threads, at most {} client connections; {}); backends: {}",
+                config.listen().host(), bound.getPort(), transport.name(),
+                config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors(),
+                maxConnections == Integer.MAX_VALUE ? "unlimited" : maxConnections, descriptors.describe(),
                 backends.all());
         log.info("buffer budget {} MiB ({})", budget.limit() >> 20,
                 config.limits().maxBufferBytes() > 0 ? "limits.maxBufferBytes" : "the JVM's direct memory limit");

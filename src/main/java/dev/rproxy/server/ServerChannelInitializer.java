@@ -18,20 +18,18 @@ import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Pipeline of an accepted client connection:
  * {@code RequestHeadDeadlineHandler -> StrictHttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
  * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
- * in request order (see {@link dev.rproxy.proxy.LocalResponder}).
+ * in request order (see {@link dev.rproxy.proxy.LocalResponder}). The connection cap is applied
+ * before a connection gets here, on the listening channel ({@link ConnectionCap}).
  *
  * <p>{@code FlowControlHandler} sits right after the codec because turning autoRead off does not
  * stop messages the codec has already decoded from one read; it holds them until asked.
  */
 final class ServerChannelInitializer extends ChannelInitializer<Channel> {
-    private static final Logger log = LoggerFactory.getLogger(ServerChannelInitializer.class);
     static final int MAX_CHUNK_SIZE = 64 * 1024;
 
     private final RelayServices services;
@@ -53,11 +51,6 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
 
     @Override
     protected void initChannel(Channel ch) {
-        if (limits.maxConnections() > 0 && clients.size() >= limits.maxConnections()) {
-            log.warn("[{}] connection limit {} reached, closing new connection", ch.id(), limits.maxConnections());
-            ch.close();
-            return;
-        }
         clients.add(ch);
         BufferBudget budget = services.budget();
         if (budget.constrained()) {

@@ -55,7 +55,7 @@ class ConfigLoaderTest {
         assertThat(PoolConfig.DEFAULT).isEqualTo(new PoolConfig(1024, 4096, 5000, 60000));
         assertThat(LimitsConfig.DEFAULT).isEqualTo(new LimitsConfig(8192, 16384, 100, 0, 0, 500, 65536, 0, 0));
         assertThat(ShutdownConfig.DEFAULT).isEqualTo(new ShutdownConfig(10000));
-        assertThat(ServerConfig.DEFAULT).isEqualTo(new ServerConfig(0, "auto"));
+        assertThat(ServerConfig.DEFAULT).isEqualTo(new ServerConfig(0, "auto", 64));
         assertThat(AccessLogConfig.DEFAULT).isEqualTo(new AccessLogConfig(true));
     }
 
@@ -97,7 +97,7 @@ class ConfigLoaderTest {
             new PoolConfig(8, 0, 250, 1000),
             new LimitsConfig(1024, 2048, 50, 1_000_000, 500, 700, 4096, 50_000_000, 20),
             new ShutdownConfig(0),
-            new ServerConfig(4, "nio"),
+            new ServerConfig(4, "nio", 200),
             new AccessLogConfig(false),
             new SecurityConfig(true, List.of("GET", "HEAD")));
 
@@ -117,7 +117,7 @@ class ConfigLoaderTest {
                                    "maxBodyBytes": 1000000, "maxConnections": 500, "minBodyRate": 700,
                                    "requestBufferBytes": 4096, "maxBufferBytes": 50000000, "maxConnectionsPerClient": 20 },
                   "shutdown":    { "graceMs": 0 },
-                  "server":      { "ioThreads": 4, "transport": "nio" },
+                  "server":      { "ioThreads": 4, "transport": "nio", "descriptorReserve": 200 },
                   "accessLog":   { "enabled": false },
                   "security":    { "rejectDotSegments": true, "allowedMethods": ["GET", "head"] }
                 }
@@ -287,6 +287,7 @@ class ConfigLoaderTest {
             {"{" + b + "\"timeouts\": {\"tunnelMs\": 0}}", "timeouts.tunnelMs: 0 (expected: >= 1)"},
             {"{" + b + "\"shutdown\": {\"graceMs\": -1}}", "shutdown.graceMs: -1 (expected: >= 0)"},
             {"{" + b + "\"server\": {\"ioThreads\": -1}}", "server.ioThreads: -1 (expected: >= 0)"},
+            {"{" + b + "\"server\": {\"descriptorReserve\": -1}}", "server.descriptorReserve: -1 (expected: 0..1048576)"},
             {"{" + b + "\"server\": {\"transport\": \"kqueue\"}}",
                 "server.transport: \"kqueue\" (expected: one of \"auto\", \"epoll\", \"nio\")"},
             // syntax, reported by position
@@ -376,7 +377,7 @@ class ConfigLoaderTest {
     @ParameterizedTest
     @ValueSource(strings = {"auto", "epoll", "nio"})
     void knownTransports(String transport) {
-        assertThat(new ServerConfig(0, transport).transport()).isEqualTo(transport);
+        assertThat(new ServerConfig(0, transport, 64).transport()).isEqualTo(transport);
     }
 
     @Test

@@ -37,6 +37,21 @@ public final class ProxyProcess implements AutoCloseable {
 
     /** Starts {@code ProxyMain} with these JVM flags and program arguments. */
     public static ProxyProcess start(List<String> jvmArgs, String... args) throws IOException {
+        return new ProxyProcess(new ProcessBuilder(javaCommand(jvmArgs, args)).redirectErrorStream(true).start());
+    }
+
+    /**
+     * Starts {@code ProxyMain} with at most {@code limit} open file descriptors: bash sets both the
+     * soft and the hard limit (the JVM would otherwise raise the soft one to the hard one), then
+     * becomes the JVM, so {@link #pid()} is the JVM's.
+     */
+    public static ProxyProcess startWithDescriptorLimit(int limit, List<String> jvmArgs, String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of("bash", "-c", "ulimit -n " + limit + " && exec \"$@\"", "bash"));
+        command.addAll(javaCommand(jvmArgs, args));
+        return new ProxyProcess(new ProcessBuilder(command).redirectErrorStream(true).start());
+    }
+
+    private static List<String> javaCommand(List<String> jvmArgs, String... args) {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
         command.add("--add-opens=java.base/java.nio=ALL-UNNAMED"); // as the jar's manifest does
@@ -45,7 +60,7 @@ public final class ProxyProcess implements AutoCloseable {
         command.add(System.getProperty("java.class.path"));
         command.add("dev.rproxy.ProxyMain");
         command.addAll(List.of(args));
-        return new ProxyProcess(new ProcessBuilder(command).redirectErrorStream(true).start());
+        return command;
     }
 
     /** Writes {@code json} to a temporary file for the process to read. */
