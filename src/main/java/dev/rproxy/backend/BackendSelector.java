@@ -12,4 +12,22 @@ public interface BackendSelector {
 
     /** The backend for this request, or {@code null} when no backend is healthy. */
     Backend select(HttpRequest request, SocketAddress client);
+
+    /**
+     * A backend other than {@code excluded} for a retry, or {@code null} when no other is healthy.
+     * Asks {@link #select} a few times: a strategy that keeps choosing {@code excluded} (a hash)
+     * gets no retry rather than a wait.
+     */
+    default Backend selectOther(HttpRequest request, SocketAddress client, Backend excluded) {
+        for (int i = 0; i < 4; i++) {
+            Backend b = select(request, client);
+            if (b == null) {
+                return null;
+            }
+            if (b != excluded) {
+                return b;
+            }
+        }
+        return null;
+    }
 }

@@ -48,6 +48,20 @@ public final class Connects {
     }
 
     /**
+     * Runs {@code open}, which makes a new socket, from a task on {@code loop}, never from the
+     * caller's stack. The caller may be a handler in the middle of the loop's batch of epoll events,
+     * and a socket made there gets the lowest free descriptor number, often that of a channel closed
+     * earlier in the same batch (a client connection closed by a failed flush after a reset).
+     * Netty's epoll transport finds a channel by that number alone, so an event the closed channel
+     * still had in the batch would reach the new, unconnected channel, which then fails and closes:
+     * the connect fails with a message-less ClosedChannelException, and a healthy backend would be
+     * answered 502 and counted as failing. Tasks run only after the batch.
+     */
+    public static void later(EventLoop loop, Runnable open) {
+        loop.execute(open);
+    }
+
+    /**
      * A one-line reason for a connect failure: the message of the exception and of each cause
      * behind it ({@code Unable to create Channel from class ...: newSocketStream(..) failed: Too
      * many open files}), without repeats.

@@ -94,8 +94,21 @@ public final class UpstreamPool {
         }
     }
 
+    /**
+     * Takes a slot and opens a connection in it from a task on {@link #loop} (see {@link
+     * Connects#later}).
+     */
     private void connect(Acquirer acquirer) {
         open++;
+        Connects.later(loop, () -> openConnection(acquirer));
+    }
+
+    private void openConnection(Acquirer acquirer) {
+        if (closed) {
+            open--;
+            acquirer.acquireFailed(new PoolExhaustedException("pool closed"));
+            return;
+        }
         ChannelFuture connect = Connects.start(bootstrap, cause -> {
             open--; // no channel, so no close will give the slot back
             acquirer.acquireFailed(cause);

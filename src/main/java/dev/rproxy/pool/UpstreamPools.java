@@ -16,7 +16,6 @@ import io.netty.util.concurrent.Future;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Consumer;
 
 /**
  * One {@link UpstreamPool} per (event loop, backend).
@@ -71,11 +70,23 @@ public final class UpstreamPools implements AutoCloseable {
     /**
      * A new connection that bypasses the pool, used once for the retry after a reused connection
      * died before answering; the caller closes it when the exchange ends. Called on {@code loop};
-     * returns {@code null} after calling {@code failedEarly} when the attempt failed before its
-     * channel was registered (see {@link Connects#start}).
+     * the outcome reaches {@code acquirer} on it, from a task (see {@link Connects#later}).
      */
-    public ChannelFuture connectFresh(EventLoop loop, Backend backend, Consumer<Throwable> failedEarly) {
-        return Connects.start(loopPools(loop).bootstraps[backend.index()], failedEarly);
+    public void connectFresh(EventLoop loop, Backend backend, UpstreamPool.Acquirer acquirer) {
+        Bootstrap bootstrap = loopPools(loop).bootstraps[backend.index()];
+        Connects.later(loop, () -> {
+            ChannelFuture connect = Connects.start(bootstrap, acquirer::acquireFailed);
+            if (connect != null) {
+                connect.addListener((ChannelFuture f) -> {
+                    if (f.isSuccess()) {
+                        acquirer.acquired(f.channel());
+                    } else {
+                        f.channel().close();
+                        acquirer.acquireFailed(f.cause());
+                    }
+                });
+            }
+        });
     }
 
     private LoopPools loopPools(EventLoop loop) {

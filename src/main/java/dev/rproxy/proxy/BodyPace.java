@@ -26,9 +26,12 @@ final class BodyPace {
         this.allowanceNanos = allowanceMs * 1e6;
     }
 
-    /** The head went to the backend: the body may flow from now on. */
+    /**
+     * The body may flow from now on: the exchange is buffering it, or its head went to the backend.
+     * Only the first call counts; a retry or the end of buffering does not restart the clock.
+     */
     void start() {
-        if (minRate > 0) {
+        if (minRate > 0 && startNanos == 0) {
             startNanos = System.nanoTime();
         }
     }

@@ -7,9 +7,11 @@ import dev.rproxy.http.ResponseRules;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
+import dev.rproxy.pool.Connects;
 import dev.rproxy.pool.UpstreamPool;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.EmptyHttpHeaders;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
@@ -17,6 +19,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
@@ -71,6 +74,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final BodyPace bodyPace;
 
     private boolean retried;
+    private boolean retriedElsewhere;
+    /** The start of the body, read before a backend is chosen; {@code null} when not buffered. */
+    private RequestBuffer body;
+    /** Reading the body into {@link #body}; no backend is chosen yet. */
+    private boolean buffering;
     private boolean bodyForwarded;
     private boolean requestComplete;
     private boolean informational;
@@ -99,15 +107,49 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.bodyPace = bodyless ? null : new BodyPace(services.limits().minBodyRate(), services.timeouts().idleMs());
     }
 
-    /** Picks a backend and asks for a connection; the client's reads stay paused until then. */
+    /**
+     * Starts the exchange. A request with a body first has up to {@code limits.requestBufferBytes}
+     * of it read into a {@link RequestBuffer}, reads on, with no backend chosen yet; the others pick
+     * a backend and ask for a connection at once. The client's reads stay paused from then until
+     * the connection is ready.
+     */
     void start() {
-        backend = services.selector().select(request, client.channel().remoteAddress());
-        if (backend == null) {
+        int bufferLimit = services.limits().requestBufferBytes();
+        Backend chosen = services.selector().select(request, client.channel().remoteAddress());
+        if (chosen == null || bodyless || bufferLimit == 0 || upgradeRequested) {
+            // With no healthy backend a body is not awaited: 503 from the head alone.
+            connect(chosen, true);
+            return;
+        }
+        backend = chosen; // kept while the body is read; chosen again if it turns unhealthy
+        body = new RequestBuffer(client.alloc(), bufferLimit);
+        buffering = true;
+        bodyPace.start();
+        if (HttpUtil.is100ContinueExpected(request)) {
+            // The client waits for this before it sends the body, which is read here, not by the
+            // backend: the proxy answers the expectation (RFC 9110 section 10.1.1), and the
+            // backend gets the body with the head and no expectation.
+            request.headers().remove(HttpHeaderNames.EXPECT);
+            if (!clientHttp10) {
+                client.write(new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE), client.voidPromise());
+                client.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT, client.voidPromise());
+            }
+        }
+    }
+
+    /**
+     * Asks {@code chosen}'s pool on this loop for a connection; {@code null}: none is healthy.
+     * {@code inClientRead}: called while a client read is delivered, whose end flushes what a
+     * connection handed over at once was given; otherwise that is flushed at once.
+     */
+    private void connect(Backend chosen, boolean inClientRead) {
+        if (chosen == null) {
             fail(Failure.NO_BACKEND, "none is healthy");
             return;
         }
+        backend = chosen;
         pool = services.pools().pool(client.channel().eventLoop(), backend);
-        acquiring = true;
+        acquiring = inClientRead;
         pool.acquire(this);
         acquiring = false;
         if (upstream == null && !finished) {
@@ -116,13 +158,18 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     }
 
     /**
-     * The pool's answer. The usual case with keep-alive comes synchronously, from within {@link
-     * #start()}: nothing was paused, and the head is flushed with whatever else this read brought.
+     * The pool's answer (or a fresh connection's, after a retry). The usual case with keep-alive
+     * comes synchronously, from within {@link #start()}: nothing was paused, and the head is
+     * flushed with whatever else this read brought.
      */
     @Override
     public void acquired(Channel ch) {
         if (finished) {
-            pool.release(ch, true); // the client left while we waited; the connection is untouched
+            if (pool != null) {
+                pool.release(ch, true); // the client left while we waited; the connection is untouched
+            } else {
+                ch.close(); // a connection made for a retry is never pooled
+            }
             return;
         }
         attach(ch, !acquiring);
@@ -139,19 +186,34 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         // Nothing may be read from the client until the new connection can take it.
         relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
-        ChannelFuture connect = services.pools().connectFresh(client.channel().eventLoop(), backend, this::onConnectFailed);
-        if (connect == null) {
-            return;
+        services.pools().connectFresh(client.channel().eventLoop(), backend, this);
+    }
+
+    /**
+     * Tries once more on another healthy backend, the way nginx's {@code proxy_next_upstream error
+     * timeout} does by default, without waiting for the health checker; false when there is none.
+     */
+    private boolean retryOnAnotherBackend(String why) {
+        if (retriedElsewhere) {
+            return false;
         }
-        connect.addListener((ChannelFuture f) -> {
-            if (!f.isSuccess()) {
-                onConnectFailed(f.cause());
-            } else if (finished) {
-                f.channel().close();
-            } else {
-                attach(f.channel(), true);
-            }
-        });
+        Backend other = services.selector().selectOther(request, client.channel().remoteAddress(), backend);
+        if (other == null) {
+            return false;
+        }
+        retriedElsewhere = true;
+        log.debug("[{}] {} {}: {} on {}, retrying on {}", client.channel().id(), method, uri, why, backend.id(), other.id());
+        relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
+        connect(other, false);
+        return true;
+    }
+
+    /**
+     * Whether the request can be sent again as the client sent it: nothing of its body went
+     * anywhere, or all of it is held in the request buffer.
+     */
+    private boolean canResend() {
+        return body != null ? body.isComplete() : !bodyForwarded;
     }
 
     private void onConnectFailed(Throwable cause) {
@@ -159,10 +221,17 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         Failure failure = ErrorResponses.ofAcquireFailure(cause);
-        if ((failure == Failure.CONNECT_FAILED || failure == Failure.CONNECT_TIMEOUT) && services.healthChecker() != null) {
-            services.healthChecker().recordPassiveFailure(backend, failure.message + ": " + cause.getMessage());
+        boolean backendFault = failure == Failure.CONNECT_FAILED || failure == Failure.CONNECT_TIMEOUT;
+        String detail = Connects.describe(cause);
+        if (backendFault && services.healthChecker() != null) {
+            services.healthChecker().recordPassiveFailure(backend, failure.message + ": " + detail);
         }
-        fail(failure, String.valueOf(cause.getMessage()));
+        // Nothing reached the backend: any request may go elsewhere, POST included; the client's
+        // reads were paused, so whatever of the body was not buffered is still unread.
+        if (backendFault && retryOnAnotherBackend(failure.message)) {
+            return;
+        }
+        fail(failure, detail);
     }
 
     private void attach(Channel ch, boolean flushNow) {
@@ -182,7 +251,10 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             }
         }
         ch.write(request, ch.voidPromise());
-        if (requestComplete) {
+        if (body != null) {
+            body.writeTo(ch);
+            bodyForwarded |= body.size() > 0;
+        } else if (requestComplete) {
             // Only after a retry: the (empty) body was already read from the client.
             ch.write(LastHttpContent.EMPTY_LAST_CONTENT, ch.voidPromise());
         }
@@ -204,7 +276,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     // ---------------------------------------------------------------- client -> backend
 
     void onRequestContent(HttpContent content) {
-        if (finished || upstream == null || requestComplete) {
+        if (finished || (upstream == null && !buffering) || requestComplete) {
             ReferenceCountUtil.release(content);
             return;
         }
@@ -228,6 +300,16 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             ReferenceCountUtil.release(content);
             fail(Failure.BODY_TIMEOUT, bytesIn + " body bytes in " + bodyPace.elapsedMs() + " ms, under "
                     + bodyPace.minRate() + " bytes/s");
+            return;
+        }
+        if (buffering) {
+            requestComplete |= last;
+            body.add(content);
+            if (last || body.isFull()) {
+                buffering = false;
+                connect(backend.isHealthy() ? backend : services.selector().select(request, client.channel().remoteAddress()),
+                        true);
+            }
             return;
         }
         bodyForwarded |= n > 0;
@@ -324,6 +406,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         responseStarted = true;
+        releaseBody(); // answered: no retry can need it
         if (!requestComplete) {
             // The backend answers before the request body ended; the rest of it cannot be skipped
             // reliably, so this response says Connection: close and the connection ends with it.
@@ -458,14 +541,22 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (finished) {
             return;
         }
-        if (!responseStarted && !informational && !retried && !bodyForwarded && upstreamHandler.isReused()
-                && isIdempotent(request.method())) {
-            // A kept-alive connection that the backend closed as we reused it: nothing reached the
-            // backend's application, so the request is sent once more on a new connection.
-            log.debug("[{}] reused connection to {} failed before a response, retrying", client.channel().id(), backend.id());
+        boolean noAnswerYet = !responseStarted && !informational && canResend();
+        if (noAnswerYet && isIdempotent(request.method())) {
+            if (upstreamHandler.isReused() && !retried) {
+                // A kept-alive connection that the backend closed as we reused it: nothing reached the
+                // backend's application, so the request is sent once more on a new connection.
+                log.debug("[{}] reused connection to {} failed before a response, retrying", client.channel().id(), backend.id());
+                releaseUpstream(false);
+                retryOnFreshConnection();
+                return;
+            }
+            // A new connection reset before any response byte: the backend may be dying. An
+            // idempotent request may be sent again, elsewhere.
             releaseUpstream(false);
-            retryOnFreshConnection();
-            return;
+            if (retryOnAnotherBackend("connection closed before a response")) {
+                return;
+            }
         }
         fail(Failure.BACKEND_CLOSED, cause == null ? "connection closed" : cause.toString());
     }
@@ -535,7 +626,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
      * backend takes it as fast as it arrives.
      */
     boolean waitingOnBackend() {
-        if (finished || upstreamPaused) {
+        if (finished || upstreamPaused || buffering) {
             return false;
         }
         return requestComplete || upstream == null || !upstream.isWritable();
@@ -551,6 +642,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         finished = true;
+        releaseBody();
         releaseUpstream(false);
         if (held.drop()) {
             responseStarted = false; // nothing of the response reached the client: it gets the failure's status
@@ -609,6 +701,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         finished = true;
+        releaseBody();
         releaseUpstream(false);
         held.drop();
         if (!responseStarted) {
@@ -618,6 +711,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     }
 
     // ---------------------------------------------------------------- helpers
+
+    private void releaseBody() {
+        if (body != null) {
+            body.release();
+        }
+    }
 
     private void releaseUpstream(boolean reusable) {
         Channel ch = upstream;

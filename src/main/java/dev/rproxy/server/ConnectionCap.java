@@ -4,6 +4,9 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,13 +28,24 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
     static final long SUMMARY_INTERVAL_MS = 10_000;
 
     private final int max;
+    private final int maxPerClient;
     private final AtomicInteger open = new AtomicInteger();
+    /** Open connections per client address; only with a per-client limit. */
+    private final ConcurrentHashMap<InetAddress, Integer> perClient = new ConcurrentHashMap<>();
     private final ChannelFutureListener onClose = f -> open.decrementAndGet();
     private final ThrottledWarning refusals = new ThrottledWarning(log, SUMMARY_INTERVAL_MS,
             "connection limit reached: {} more new connections closed in the last {} s");
+    private final ThrottledWarning clientRefusals = new ThrottledWarning(log, SUMMARY_INTERVAL_MS,
+            "per-client connection limit reached: {} more new connections closed in the last {} s");
 
-    ConnectionCap(int max) {
+    /**
+     * @param max          open client connections in all
+     * @param maxPerClient open connections from one client address ({@code
+     *                     limits.maxConnectionsPerClient}); 0: no such limit
+     */
+    ConnectionCap(int max, int maxPerClient) {
         this.max = max;
+        this.maxPerClient = maxPerClient;
     }
 
     @Override
@@ -46,8 +60,38 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
             child.unsafe().closeForcibly();
             return;
         }
+        if (maxPerClient > 0 && !admitClient(child)) {
+            if (clientRefusals.occurred(ctx.executor())) {
+                log.warn("[{}] {} has {} connections open (limits.maxConnectionsPerClient), closing its new ones"
+                        + " (logged again at most every {} s)", child.id(), child.remoteAddress(), maxPerClient,
+                        SUMMARY_INTERVAL_MS / 1000);
+            }
+            child.unsafe().closeForcibly();
+            return;
+        }
         open.incrementAndGet();
         child.closeFuture().addListener(onClose);
         ctx.fireChannelRead(child);
+    }
+
+    /** Counts {@code child} against its address unless that address is at its limit. */
+    private boolean admitClient(Channel child) {
+        if (!(child.remoteAddress() instanceof InetSocketAddress remote)) {
+            return true;
+        }
+        InetAddress address = remote.getAddress();
+        boolean[] admitted = {false};
+        perClient.compute(address, (a, n) -> {
+            int count = n == null ? 0 : n;
+            if (count >= maxPerClient) {
+                return n;
+            }
+            admitted[0] = true;
+            return count + 1;
+        });
+        if (admitted[0]) {
+            child.closeFuture().addListener(f -> perClient.computeIfPresent(address, (a, n) -> n > 1 ? n - 1 : null));
+        }
+        return admitted[0];
     }
 }

@@ -99,7 +99,8 @@ public final class ProxyServer implements AutoCloseable {
                     protected void initChannel(Channel listener) {
                         listener.pipeline().addLast("acceptBackoff", new AcceptBackoffHandler(
                                 descriptors.describe() + ", at most " + maxConnections + " client connections"));
-                        listener.pipeline().addLast("connectionCap", new ConnectionCap(maxConnections));
+                        listener.pipeline().addLast("connectionCap",
+                                new ConnectionCap(maxConnections, config.limits().maxConnectionsPerClient()));
                     }
                 })
                 .option(ChannelOption.SO_BACKLOG, 4096)

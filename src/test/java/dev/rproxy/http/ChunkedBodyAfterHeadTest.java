@@ -40,7 +40,9 @@ class ChunkedBodyAfterHeadTest {
 
     @RegisterExtension
     static final ScriptedBackendProxyExtension proxy =
-            new ScriptedBackendProxyExtension("body-recording-backend", ChunkedBodyAfterHeadTest::serve);
+            new ScriptedBackendProxyExtension("body-recording-backend", ChunkedBodyAfterHeadTest::serve)
+                    // Streamed from the first byte: the head reaches the backend before the body.
+                    .config("\"limits\":{\"requestBufferBytes\":0}");
 
     /** Records the head, then reads until the proxy closes; never answers (the body never ends well). */
     private static void serve(Socket s) {

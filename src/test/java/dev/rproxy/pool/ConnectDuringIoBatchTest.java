@@ -8,6 +8,7 @@ import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.memory.BufferBudget;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -18,10 +19,12 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.unix.FileDescriptor;
 import io.netty.channel.unix.Socket;
 import io.netty.channel.unix.UnixChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -77,9 +80,11 @@ class ConnectDuringIoBatchTest {
         ServerSocket peers = track(new ServerSocket(0, 50, loopback));
 
         Backend b1 = new Backend(new BackendConfig("b1", "http://127.0.0.1:" + backend.getLocalPort()), 0);
+        BufferBudget budget = new BufferBudget(0, TimeoutsConfig.DEFAULT.idleMs());
         UpstreamPools pools = new UpstreamPools(List.of(b1), EpollSocketChannel.class,
-                new UpstreamChannelInitializer(PoolConfig.DEFAULT, LimitsConfig.DEFAULT), PoolConfig.DEFAULT,
-                TimeoutsConfig.DEFAULT, 1);
+                new UpstreamChannelInitializer(PoolConfig.DEFAULT, LimitsConfig.DEFAULT, budget,
+                        new DefaultChannelGroup(GlobalEventExecutor.INSTANCE)),
+                PoolConfig.DEFAULT, TimeoutsConfig.DEFAULT, budget, 1);
         UpstreamPool pool = pools.pool(loop, b1);
 
         CompletableFuture<Object> outcome = new CompletableFuture<>();

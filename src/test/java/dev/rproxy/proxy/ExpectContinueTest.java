@@ -17,9 +17,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * {@code Expect: 100-continue} with backends that do not send {@code 100 Continue}: the head is
- * forwarded at once, so a backend that ignores the expectation still gets the body when the client
- * sends it, and a backend's final answer instead of 100 reaches the client.
+ * {@code Expect: 100-continue} with request buffering off ({@code limits.requestBufferBytes: 0})
+ * and backends that do not send {@code 100 Continue}: the head is forwarded at once, so a backend
+ * that ignores the expectation still gets the body when the client sends it, and a backend's final
+ * answer instead of 100 reaches the client. With buffering on (the default) the proxy answers the
+ * expectation itself: {@code RequestBufferTest}.
  */
 class ExpectContinueTest {
     private static final String HEAD = "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n";
@@ -27,7 +29,8 @@ class ExpectContinueTest {
     private static final BlockingQueue<String> heads = new LinkedBlockingQueue<>();
     @RegisterExtension
     static final ScriptedBackendProxyExtension proxy =
-            new ScriptedBackendProxyExtension("expect-backend", ExpectContinueTest::serve);
+            new ScriptedBackendProxyExtension("expect-backend", ExpectContinueTest::serve)
+                    .config("\"limits\":{\"requestBufferBytes\":0}");
 
     /** {@code /upload}: reads the 4-byte body without sending 100, echoes it; {@code /refuse}: 417 at once. */
     private static void serve(Socket s) {

@@ -76,7 +76,8 @@ class PipeliningTest {
     void backendAnsweringBeforeTheBodyEndsSaysCloseAndCloses() throws Exception {
         try (RawHttp raw = new RawHttp(proxy.port())) {
             // The test backend answers /status/N after reading the body; /echo streams back at once.
-            raw.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\n0123456789");
+            // More than the 64 KiB read before a backend is chosen, less than announced.
+            raw.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n" + "0123456789".repeat(7000));
             RawHttp.Response r = raw.read(true); // the head is what tells
             assertThat(r.status()).isEqualTo(200);
             assertThat(r.header("connection")).isEqualToIgnoringCase("close");
