@@ -4,6 +4,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.ChannelConfig;
+import io.netty.channel.MaxMessagesRecvByteBufAllocator;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.util.UncheckedBooleanSupplier;
 
@@ -13,12 +14,31 @@ import io.netty.util.UncheckedBooleanSupplier;
  * read buffer and keeps all of it alive, so a connection whose peer is slow pins at most a small
  * buffer then. The cap is read per allocation; a channel's handle is made once and never changes.
  */
-public final class BudgetedRecvAllocator implements RecvByteBufAllocator {
+public final class BudgetedRecvAllocator implements MaxMessagesRecvByteBufAllocator {
+    /**
+     * Reads per readiness event, as Netty's socket channels default to: set here because a
+     * channel option gives an allocator no such default (Netty applies its per-channel one only
+     * to its own allocators), and one read per event would end every read burst after 64 KiB.
+     */
+    static final int MAX_MESSAGES_PER_READ = 16;
+
     private final BufferBudget budget;
     private final AdaptiveRecvByteBufAllocator sizes = new AdaptiveRecvByteBufAllocator(64, 2048, 64 * 1024);
 
     public BudgetedRecvAllocator(BufferBudget budget) {
         this.budget = budget;
+        sizes.maxMessagesPerRead(MAX_MESSAGES_PER_READ);
+    }
+
+    @Override
+    public int maxMessagesPerRead() {
+        return sizes.maxMessagesPerRead();
+    }
+
+    @Override
+    public MaxMessagesRecvByteBufAllocator maxMessagesPerRead(int maxMessagesPerRead) {
+        sizes.maxMessagesPerRead(maxMessagesPerRead);
+        return this;
     }
 
     @Override

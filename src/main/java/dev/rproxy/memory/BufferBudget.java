@@ -30,7 +30,7 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>Over half the budget (live) or at HIGH: the connections that take more get the smaller
- *       allowance ({@link #constrain}: write buffer marks of 4/16 KiB instead of 32/128 KiB, reads
+ *       allowance ({@link #fitAllowance}: write buffer marks of 4/16 KiB instead of 32/128 KiB, reads
  *       of at most 8 KiB), so sources that fill buffers (backends sending to slow clients, clients
  *       sending bodies to slow backends) pause sooner; clients that have not read their response
  *       for {@link #stallLimitNanos} are cut.
@@ -106,14 +106,22 @@ public final class BufferBudget {
     }
 
     /**
-     * Gives {@code ch} the smaller allowance when memory is under pressure and it has the larger
-     * one. Its writability follows from its next write. Called on the channel's loop before its
-     * writability is judged.
+     * Gives {@code ch} the allowance memory allows now: the smaller one under pressure, the larger
+     * one again once the pressure is gone (a channel is never left with the smaller one by a burst
+     * that passed between two samples). Its writability follows from its next write or drain.
+     * Called on the channel's loop, where bytes are about to be queued on it; changes nothing, and
+     * costs two volatile reads, when the channel already has the right marks.
      */
-    public void constrain(Channel ch) {
-        if (ch.config().getWriteBufferHighWaterMark() > PRESSURE_MARKS.high() && constrained()) {
-            ch.config().setWriteBufferWaterMark(PRESSURE_MARKS);
+    public void fitAllowance(Channel ch) {
+        boolean small = ch.config().getWriteBufferHighWaterMark() <= PRESSURE_MARKS.high();
+        if (constrained() != small) {
+            ch.config().setWriteBufferWaterMark(small ? NORMAL_MARKS : PRESSURE_MARKS);
         }
+    }
+
+    /** Whether the allocator's count is available; without it the budget cannot act. */
+    public boolean counting() {
+        return used.getAsLong() >= 0;
     }
 
     /**

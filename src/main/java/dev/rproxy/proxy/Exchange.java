@@ -183,9 +183,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private void retryOnFreshConnection() {
         retried = true;
         pool = null;
-        // Nothing may be read from the client until the new connection can take it.
-        relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
+        // Nothing may be read from the client until the new connection can take it: paused for
+        // that before the old connection's backpressure is lifted, so no body part is delivered
+        // with nowhere to go.
         relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
+        relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         services.pools().connectFresh(client.channel().eventLoop(), backend, this);
     }
 
@@ -203,6 +205,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         retriedElsewhere = true;
         log.debug("[{}] {} {}: {} on {}, retrying on {}", client.channel().id(), method, uri, why, backend.id(), other.id());
+        relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM); // as in retryOnFreshConnection
         relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         connect(other, false);
         return true;
@@ -325,7 +328,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         touch();
         if (!last) {
-            services.budget().constrain(upstream); // under memory pressure: the smaller allowance
+            services.budget().fitAllowance(upstream); // under memory pressure: the smaller allowance
         }
         if (last) {
             upstreamFlushPending = false;
@@ -457,7 +460,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
      */
     private void pauseUpstreamIfClientFull() {
         if (!upstreamPaused && client.channel().isWritable()) {
-            services.budget().constrain(client.channel());
+            services.budget().fitAllowance(client.channel());
         }
         if (!upstreamPaused && !client.channel().isWritable()) {
             client.flush();

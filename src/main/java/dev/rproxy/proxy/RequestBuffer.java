@@ -21,6 +21,9 @@ import io.netty.handler.codec.http.LastHttpContent;
  * Confined to the exchange's event loop.
  */
 final class RequestBuffer {
+    /** Largest body part the client codec decodes (ServerChannelInitializer.MAX_CHUNK_SIZE). */
+    private static final int MAX_PART = 64 * 1024;
+
     private final ByteBuf bytes;
     private final int limit;
     private HttpHeaders trailers;
@@ -29,7 +32,9 @@ final class RequestBuffer {
 
     RequestBuffer(ByteBufAllocator alloc, int limit) {
         this.limit = limit;
-        this.bytes = alloc.buffer(Math.min(limit, 1024), Integer.MAX_VALUE);
+        // Grows with what arrives; it stops being filled once past the limit, which the last part
+        // may overshoot by at most one decoded part (64 KiB).
+        this.bytes = alloc.buffer(Math.min(limit, 1024), limit + MAX_PART);
     }
 
     /** Takes {@code part}'s bytes (and the trailers of the last part); releases {@code part}. */

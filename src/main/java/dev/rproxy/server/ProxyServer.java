@@ -121,8 +121,13 @@ public final class ProxyServer implements AutoCloseable {
                 config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors(),
                 maxConnections == Integer.MAX_VALUE ? "unlimited" : maxConnections, descriptors.describe(),
                 backends.all());
-        log.info("buffer budget {} MiB ({})", budget.limit() >> 20,
-                config.limits().maxBufferBytes() > 0 ? "limits.maxBufferBytes" : "the JVM's direct memory limit");
+        if (budget.counting()) {
+            log.info("buffer budget {} MiB ({})", budget.limit() >> 20,
+                    config.limits().maxBufferBytes() > 0 ? "limits.maxBufferBytes" : "the JVM's direct memory limit");
+        } else {
+            log.warn("Netty does not count its direct memory here (io.netty.maxDirectMemory=0?): the buffer budget"
+                    + " cannot act on memory pressure");
+        }
         return bound;
     }
 
