@@ -30,6 +30,8 @@ import java.util.concurrent.locks.LockSupport;
  * rate, whatever happens to the ones before, and records each one's outcome and latency.
  *
  * <p>Usage: {@code java Traffic.java HOST PORT RATE PATH MAX_SECONDS LOG STOP_FILE [EXPECT_BYTES]}.
+ * A RATE of the form {@code cN} runs closed loop instead (a warm-up): N threads, each sending its
+ * next request as soon as the one before has ended, over at most N keep-alive connections.
  *
  * <ul>
  *   <li>Request n is due at {@code start + n / RATE}; its latency runs from that moment, so time a
@@ -109,7 +111,7 @@ public final class Traffic {
         }
         String host = args[0];
         int port = Integer.parseInt(args[1]);
-        double rate = Double.parseDouble(args[2]);
+        String rate = args[2];
         long maxSeconds = Long.parseLong(args[4]);
         Path stopFile = Path.of(args[6]);
         long expect = args.length == 8 ? Long.parseLong(args[7]) : -1;
@@ -118,7 +120,37 @@ public final class Traffic {
         }
     }
 
-    private void run(double rate, long maxSeconds, Path stopFile) throws InterruptedException {
+    private void run(String rate, long maxSeconds, Path stopFile) throws InterruptedException {
+        if (rate.startsWith("c")) {
+            runClosedLoop(Integer.parseInt(rate.substring(1)), maxSeconds, stopFile);
+        } else {
+            runOpenLoop(Double.parseDouble(rate), maxSeconds, stopFile);
+        }
+        for (Conn c; (c = idle.poll()) != null; ) {
+            c.close();
+        }
+        System.out.println(summary());
+    }
+
+    private void runClosedLoop(int threads, long maxSeconds, Path stopFile) throws InterruptedException {
+        long endNanos = System.nanoTime() + maxSeconds * 1_000_000_000L;
+        List<Thread> all = new ArrayList<>();
+        for (int i = 0; i < threads; i++) {
+            Thread t = new Thread(() -> {
+                while (System.nanoTime() < endNanos && !Files.exists(stopFile)) {
+                    exchange(System.nanoTime(), System.currentTimeMillis(), false);
+                }
+            }, "traffic-" + i);
+            t.setDaemon(true);
+            t.start();
+            all.add(t);
+        }
+        for (Thread t : all) {
+            t.join(maxSeconds * 1000 + TIMEOUT_MS + 2000);
+        }
+    }
+
+    private void runOpenLoop(double rate, long maxSeconds, Path stopFile) throws InterruptedException {
         ExecutorService threads = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "traffic");
             t.setDaemon(true);
@@ -150,10 +182,6 @@ public final class Traffic {
         }
         threads.shutdown();
         threads.awaitTermination(TIMEOUT_MS + 2000, TimeUnit.MILLISECONDS);
-        for (Conn c; (c = idle.poll()) != null; ) {
-            c.close();
-        }
-        System.out.println(summary());
     }
 
     /** One request, from its due time; records its outcome. */
