@@ -66,6 +66,8 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> deadlineCheck;
     private boolean draining;
     private boolean inputShutdown;
+    /** When the connection last had nothing to answer: its start, or its last response's end. */
+    private long idleSinceNanos;
 
     /**
      * @param connection the connection's sanitizer, which decides persistence and closes; the relay
@@ -79,6 +81,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        this.idleSinceNanos = System.nanoTime();
         this.codec = ctx.pipeline().get(StrictHttpServerCodec.class);
     }
 
@@ -265,6 +268,13 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Closes the connection, idle (see {@link #idleSince}), to make room for another. */
+    public void closeIdle() {
+        if (idleSince() >= 0) {
+            ctx.close();
+        }
+    }
+
     /**
      * Stops taking new requests: an idle connection closes now, a busy one after its response.
      * Called on the channel's loop when the server shuts down.
@@ -307,7 +317,18 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         }
         if (inputShutdown && current == null && localResponse == null && next == null) {
             ctx.close(); // the client has sent its last request and it is answered
+        } else if (current == null && localResponse == null) {
+            idleSinceNanos = System.nanoTime();
         }
+    }
+
+    /**
+     * Since when the connection has had nothing to answer (a keep-alive connection between
+     * requests, or one that has not completed a request yet), or -1 while it has. Called on the
+     * channel's loop.
+     */
+    public long idleSince() {
+        return current == null && localResponse == null && next == null && !draining ? idleSinceNanos : -1;
     }
 
     /**

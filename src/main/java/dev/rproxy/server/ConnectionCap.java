@@ -7,14 +7,18 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * On the listening channel, in front of Netty's acceptor: at most {@code max} client connections
- * are open at once; one accepted beyond that is closed at once, on the accepting thread, before it
- * is handed to an I/O thread. Closing it there, not in the child's initializer, matters under a
+ * are open at once. At the cap, as nginx does when it runs out of connections, the connections
+ * that have been idle longest are closed to make room, and new ones are taken meanwhile, up to a
+ * small headroom; beyond that (every connection busy) a new one is closed at once, on the
+ * accepting thread, before it is handed to an I/O thread. Closing it there, not in the child's initializer, matters under a
  * flood: the acceptor takes connections from the backlog faster than busy I/O threads could close
  * them, and each one waiting for its close would hold a descriptor out of the reserve.
  *
@@ -27,8 +31,21 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(ConnectionCap.class);
     static final long SUMMARY_INTERVAL_MS = 10_000;
 
+    /** Connections taken beyond {@code max} while idle ones are closed to make room: at most. */
+    static final int MAX_HEADROOM = 32;
+    private static final long DRAIN_INTERVAL_NANOS = 10_000_000L;
+
     private final int max;
     private final int maxPerClient;
+    /** Idle connections closed per drain beyond the excess, to make room for a burst. */
+    static final int DRAIN_BATCH = 32;
+
+    private final IntConsumer drainIdle;
+    private boolean recheckScheduled;
+    /** A sixteenth of {@code max}, 1 to {@link #MAX_HEADROOM}. */
+    private final int headroom;
+    /** Confined to the accepting thread. */
+    private long lastDrainNanos = System.nanoTime() - DRAIN_INTERVAL_NANOS;
     private final AtomicInteger open = new AtomicInteger();
     /** Open connections per client address; only with a per-client limit. */
     private final ConcurrentHashMap<InetAddress, Integer> perClient = new ConcurrentHashMap<>();
@@ -42,16 +59,27 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
      * @param max          open client connections in all
      * @param maxPerClient open connections from one client address ({@code
      *                     limits.maxConnectionsPerClient}); 0: no such limit
+     * @param drainIdle    closes up to that many of the connections idle longest, each on its own
+     *                     loop; asked at most every 10 ms while the count is at {@code max}
      */
-    ConnectionCap(int max, int maxPerClient) {
+    ConnectionCap(int max, int maxPerClient, IntConsumer drainIdle) {
         this.max = max;
         this.maxPerClient = maxPerClient;
+        this.drainIdle = drainIdle;
+        this.headroom = Math.max(1, Math.min(MAX_HEADROOM, max / 16));
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         Channel child = (Channel) msg;
-        if (open.get() >= max) {
+        int now = open.get();
+        if (now >= max && now < (long) max + headroom) {
+            // As nginx does when it runs out of connections: the idle keep-alive connections that
+            // have waited longest are closed to make room, and this one is taken meanwhile, out of
+            // a headroom the descriptor reserve covers. An idle client loses only a connection it
+            // can open again.
+            requestDrain(ctx, now + 1 - max);
+        } else if (now >= max) {
             if (refusals.occurred(ctx.executor())) {
                 log.warn("[{}] connection limit {} reached, closing new connections (logged again at most every {} s)",
                         child.id(), max, SUMMARY_INTERVAL_MS / 1000);
@@ -72,6 +100,30 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
         open.incrementAndGet();
         child.closeFuture().addListener(onClose);
         ctx.fireChannelRead(child);
+    }
+
+    /**
+     * Asks for {@code excess} idle connections and a batch more to be closed, at most every 10 ms,
+     * and for a look 50 ms later that closes what is still over the cap (arrivals after the last
+     * drain of a burst), so the headroom is given back when the burst ends. Accepting thread only.
+     */
+    private void requestDrain(ChannelHandlerContext ctx, int excess) {
+        long t = System.nanoTime();
+        if (t - lastDrainNanos >= DRAIN_INTERVAL_NANOS) {
+            lastDrainNanos = t;
+            drainIdle.accept(excess + DRAIN_BATCH);
+        }
+        if (!recheckScheduled) {
+            recheckScheduled = true;
+            ctx.executor().schedule(() -> {
+                recheckScheduled = false;
+                int over = open.get() - max;
+                if (over > 0) {
+                    lastDrainNanos = System.nanoTime();
+                    drainIdle.accept(over);
+                }
+            }, 50, TimeUnit.MILLISECONDS);
+        }
     }
 
     /** Counts {@code child} against its address unless that address is at its limit. */

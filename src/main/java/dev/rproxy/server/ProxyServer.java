@@ -23,6 +23,9 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,6 +49,7 @@ public final class ProxyServer implements AutoCloseable {
     private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
     private final ChannelGroup upstreams = new DefaultChannelGroup("upstreams", GlobalEventExecutor.INSTANCE);
     private final BufferBudget budget;
+    private final int ioThreads;
     private ScheduledFuture<?> budgetSampler;
     private int samplesUnderPressure;
     private final UpstreamPools pools;
@@ -57,6 +61,7 @@ public final class ProxyServer implements AutoCloseable {
         this.config = config;
         this.transport = Transport.choose(config.server().transport());
         int threads = config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors();
+        this.ioThreads = threads;
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.backends = new BackendGroup(config.backends());
@@ -100,7 +105,8 @@ public final class ProxyServer implements AutoCloseable {
                         listener.pipeline().addLast("acceptBackoff", new AcceptBackoffHandler(
                                 descriptors.describe() + ", at most " + maxConnections + " client connections"));
                         listener.pipeline().addLast("connectionCap",
-                                new ConnectionCap(maxConnections, config.limits().maxConnectionsPerClient()));
+                                new ConnectionCap(maxConnections, config.limits().maxConnectionsPerClient(),
+                                        ProxyServer.this::drainIdleClients));
                     }
                 })
                 .option(ChannelOption.SO_BACKLOG, 4096)
@@ -118,7 +124,7 @@ public final class ProxyServer implements AutoCloseable {
         InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
         log.info("listening on {}:{} ({}, {} io threads, at most {} client connections; {}); backends: {}",
                 config.listen().host(), bound.getPort(), transport.name(),
-                config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors(),
+                ioThreads,
                 maxConnections == Integer.MAX_VALUE ? "unlimited" : maxConnections, descriptors.describe(),
                 backends.all());
         if (budget.counting()) {
@@ -168,6 +174,35 @@ public final class ProxyServer implements AutoCloseable {
                             relay.shedIfStalled();
                         }
                     }
+                }
+            });
+        }
+    }
+
+    /**
+     * At the connection cap: each event loop closes its share of {@code count} of its client
+     * connections that have had nothing to answer the longest (oldest first). Called from the
+     * accepting thread; the work runs on each loop, which alone may read its connections' state.
+     */
+    private void drainIdleClients(int count) {
+        int perLoop = (count + ioThreads - 1) / ioThreads;
+        for (EventExecutor loop : workerGroup) {
+            loop.execute(() -> {
+                List<RelayHandler> idle = new ArrayList<>();
+                for (Channel ch : clients) {
+                    if (ch.eventLoop() == loop) {
+                        RelayHandler relay = ch.pipeline().get(RelayHandler.class);
+                        if (relay != null && relay.idleSince() >= 0) {
+                            idle.add(relay);
+                        }
+                    }
+                }
+                idle.sort(Comparator.comparingLong(RelayHandler::idleSince));
+                for (int i = 0; i < Math.min(perLoop, idle.size()); i++) {
+                    idle.get(i).closeIdle();
+                }
+                if (!idle.isEmpty()) {
+                    log.debug("connection cap reached: closed {} idle client connections", Math.min(perLoop, idle.size()));
                 }
             });
         }

@@ -99,7 +99,7 @@ class LimitsTest {
     }
 
     @Test
-    void connectionsBeyondTheLimitAreClosedAndOthersStillServed() throws Exception {
+    void atTheLimitTheConnectionIdleLongestMakesRoomForANewOne() throws Exception {
         java.util.List<RawHttp> held = new java.util.ArrayList<>();
         try {
             for (int i = 0; i < 50; i++) {
@@ -108,11 +108,19 @@ class LimitsTest {
                 c.send("GET /held HTTP/1.1\r\nHost: h\r\n\r\n");
                 assertThat(c.read().status()).isEqualTo(200);
             }
+            // The 50th was used last: it is idle the shortest and is kept.
+            held.get(49).send("GET /recent HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(held.get(49).read().status()).isEqualTo(200);
             try (RawHttp extra = new RawHttp(proxy.port())) {
-                assertThat(extra.isClosedByPeer(5000)).isTrue();
+                extra.send("GET /new HTTP/1.1\r\nHost: h\r\n\r\n");
+                assertThat(extra.read().status()).isEqualTo(200);
             }
-            held.get(0).send("GET /still HTTP/1.1\r\nHost: h\r\n\r\n");
-            assertThat(held.get(0).read().status()).isEqualTo(200);
+            // The first, idle longest, was closed to make room; the connection count is back
+            // under the limit.
+            assertThat(held.get(0).isClosedByPeer(5000)).isTrue();
+            held.get(49).send("GET /still HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(held.get(49).read().status()).isEqualTo(200);
+            await().atMost(Duration.ofSeconds(5)).until(() -> proxy.server().clientConnections() <= 50);
         } finally {
             for (RawHttp c : held) {
                 c.close();

@@ -71,15 +71,15 @@ class DescriptorExhaustionTest {
             awaitRoutingToBoth(port);
 
             openFlood(port, 400);
-            // Every connection is accepted: the first `cap` are kept, the rest closed at once; none
-            // is left waiting in the listen backlog. The proxy may not have seen the close of the
-            // last connection before the flood yet, which leaves it one slot fewer for the flood.
+            // Every connection is accepted; at the cap the idle ones that waited longest are closed
+            // to make room (a batch at a time), and what a burst took beyond the cap is given back
+            // after it: none is left waiting in the listen backlog, and no more than `cap` stay.
             await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
                     .until(() -> closedByProxy().size() >= flood.size() - cap);
             Set<RawHttp> closed = closedByProxy();
-            assertThat(flood.size() - closed.size()).isBetween(cap - 1, cap);
+            assertThat(flood.size() - closed.size()).isBetween(1, cap);
 
-            // A new connection at the cap is closed at once or answered, never left hanging.
+            // A new connection at the cap makes room for itself by closing idle ones, and is answered.
             for (int i = 0; i < 5; i++) {
                 try (RawHttp raw = new RawHttp(port)) {
                     raw.socket().setSoTimeout(5000);
@@ -88,15 +88,14 @@ class DescriptorExhaustionTest {
                         assertThat(raw.read().status()).isEqualTo(200);
                     } catch (SocketTimeoutException e) {
                         fail("a request during the flood got neither an answer nor a close within 5 s");
-                    } catch (IOException e) {
-                        // closed at the cap: expected
                     }
                 }
             }
 
-            // An accepted connection still works end to end, over many probe rounds: /_health
-            // says both backends are healthy and requests reach both.
-            RawHttp held = flood.stream().filter(r -> !closed.contains(r)).findFirst().orElseThrow();
+            // A connection made at the cap still works end to end, over many probe rounds:
+            // /_health says both backends are healthy and requests reach both.
+            RawHttp held = new RawHttp(port);
+            flood.add(held);
             Set<String> answeredBy = new HashSet<>();
             long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(2000);
             while (System.nanoTime() < until) {
