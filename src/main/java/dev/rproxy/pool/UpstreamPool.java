@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
  * needs no lock, no executor hop and no future per acquire: an idle connection is handed over
  * synchronously, the common case with keep-alive. At most {@code max} connections are open
  * (connecting, in use or idle); beyond that up to {@code maxPending} acquires wait, each at most
- * {@code acquireTimeoutMs}. Idle connections are reused most-recently-used first (warm ones; the
+ * {@code acquireTimeoutMs}; and none is opened while the process has no descriptor left for it
+ * ({@link ConnectionLedger}). Idle connections are reused most-recently-used first (warm ones; the
  * coldest age out through the idle timeout in the pipeline).
  */
 public final class UpstreamPool {
@@ -28,6 +29,7 @@ public final class UpstreamPool {
     }
 
     private final EventLoop loop;
+    private final ConnectionLedger ledger;
     private final Bootstrap bootstrap;
     private final int max;
     private final int maxPending;
@@ -38,8 +40,10 @@ public final class UpstreamPool {
     private int open;
     private boolean closed;
 
-    UpstreamPool(EventLoop loop, Bootstrap bootstrap, int max, int maxPending, long acquireTimeoutMs) {
+    UpstreamPool(EventLoop loop, Bootstrap bootstrap, int max, int maxPending, long acquireTimeoutMs,
+            ConnectionLedger ledger) {
         this.loop = loop;
+        this.ledger = ledger;
         this.bootstrap = bootstrap;
         this.max = max;
         this.maxPending = maxPending;
@@ -99,18 +103,23 @@ public final class UpstreamPool {
      * Connects#later}).
      */
     private void connect(Acquirer acquirer) {
+        if (!ledger.upstreamOpening()) {
+            // Not the backend's fault: answered 503, never counted against its health.
+            acquirer.acquireFailed(new PoolExhaustedException("no file descriptor left for a backend connection"));
+            return;
+        }
         open++;
         Connects.later(loop, () -> openConnection(acquirer));
     }
 
     private void openConnection(Acquirer acquirer) {
         if (closed) {
-            open--;
+            slotFreed();
             acquirer.acquireFailed(new PoolExhaustedException("pool closed"));
             return;
         }
         ChannelFuture connect = Connects.start(bootstrap, cause -> {
-            open--; // no channel, so no close will give the slot back
+            slotFreed(); // no channel, so no close will give the slot back
             acquirer.acquireFailed(cause);
         });
         if (connect == null) {
@@ -133,8 +142,13 @@ public final class UpstreamPool {
         }
     }
 
-    private void connectionClosed(Channel ch) {
+    private void slotFreed() {
         open--;
+        ledger.upstreamClosed();
+    }
+
+    private void connectionClosed(Channel ch) {
+        slotFreed();
         idle.remove(ch);
         // A slot is free: the longest waiter gets a new connection.
         Waiter waiter;

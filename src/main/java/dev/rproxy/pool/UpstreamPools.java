@@ -32,6 +32,7 @@ public final class UpstreamPools implements AutoCloseable {
     private final List<Backend> backends;
     private final Bootstrap template;
     private final PoolConfig config;
+    private final ConnectionLedger ledger;
     private final int perLoopConnections;
     private final int perLoopPending;
     private final ConcurrentHashMap<EventExecutor, LoopPools> byLoop = new ConcurrentHashMap<>();
@@ -43,7 +44,9 @@ public final class UpstreamPools implements AutoCloseable {
             PoolConfig config,
             TimeoutsConfig timeouts,
             BufferBudget budget,
+            ConnectionLedger ledger,
             int loops) {
+        this.ledger = ledger;
         this.backends = List.copyOf(backends);
         this.config = config;
         this.perLoopConnections = ceilDiv(config.maxConnectionsPerBackend(), loops);
@@ -75,8 +78,16 @@ public final class UpstreamPools implements AutoCloseable {
     public void connectFresh(EventLoop loop, Backend backend, UpstreamPool.Acquirer acquirer) {
         Bootstrap bootstrap = loopPools(loop).bootstraps[backend.index()];
         Connects.later(loop, () -> {
-            ChannelFuture connect = Connects.start(bootstrap, acquirer::acquireFailed);
+            if (!ledger.upstreamOpening()) {
+                acquirer.acquireFailed(new PoolExhaustedException("no file descriptor left for a backend connection"));
+                return;
+            }
+            ChannelFuture connect = Connects.start(bootstrap, cause -> {
+                ledger.upstreamClosed();
+                acquirer.acquireFailed(cause);
+            });
             if (connect != null) {
+                connect.channel().closeFuture().addListener(f -> ledger.upstreamClosed());
                 connect.addListener((ChannelFuture f) -> {
                     if (f.isSuccess()) {
                         acquirer.acquired(f.channel());
@@ -124,7 +135,7 @@ public final class UpstreamPools implements AutoCloseable {
                 Bootstrap bootstrap = template.clone(loop).remoteAddress(b.host(), b.port());
                 bootstraps[b.index()] = bootstrap;
                 pools[b.index()] = new UpstreamPool(loop, bootstrap, perLoopConnections, perLoopPending,
-                        config.acquireTimeoutMs());
+                        config.acquireTimeoutMs(), ledger);
             }
         }
     }

@@ -1,5 +1,6 @@
 package dev.rproxy.server;
 
+import dev.rproxy.pool.ConnectionLedger;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -8,7 +9,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,14 +42,14 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
 
     private final IntConsumer drainIdle;
     private boolean recheckScheduled;
-    /** A sixteenth of {@code max}, 1 to {@link #MAX_HEADROOM}. */
+    /** A sixteenth of the smaller limit, 1 to {@link #MAX_HEADROOM}. */
     private final int headroom;
     /** Confined to the accepting thread. */
     private long lastDrainNanos = System.nanoTime() - DRAIN_INTERVAL_NANOS;
-    private final AtomicInteger open = new AtomicInteger();
+    private final ConnectionLedger ledger;
     /** Open connections per client address; only with a per-client limit. */
     private final ConcurrentHashMap<InetAddress, Integer> perClient = new ConcurrentHashMap<>();
-    private final ChannelFutureListener onClose = f -> open.decrementAndGet();
+    private final ChannelFutureListener onClose;
     private final ThrottledWarning refusals = new ThrottledWarning(log, SUMMARY_INTERVAL_MS,
             "connection limit reached: {} more new connections closed in the last {} s");
     private final ThrottledWarning clientRefusals = new ThrottledWarning(log, SUMMARY_INTERVAL_MS,
@@ -57,29 +57,32 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
 
     /**
      * @param max          open client connections in all
+     * @param ledger       the connections open, client and backend, against the descriptors
      * @param maxPerClient open connections from one client address ({@code
      *                     limits.maxConnectionsPerClient}); 0: no such limit
      * @param drainIdle    closes up to that many of the connections idle longest, each on its own
      *                     loop; asked at most every 10 ms while the count is at {@code max}
      */
-    ConnectionCap(int max, int maxPerClient, IntConsumer drainIdle) {
+    ConnectionCap(int max, ConnectionLedger ledger, int maxPerClient, IntConsumer drainIdle) {
         this.max = max;
+        this.ledger = ledger;
+        this.onClose = f -> ledger.clientClosed();
         this.maxPerClient = maxPerClient;
         this.drainIdle = drainIdle;
-        this.headroom = Math.max(1, Math.min(MAX_HEADROOM, max / 16));
+        this.headroom = Math.max(1, Math.min(MAX_HEADROOM, Math.min(max, ledger.budget()) / 16));
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         Channel child = (Channel) msg;
-        int now = open.get();
-        if (now >= max && now < (long) max + headroom) {
+        int excess = excessWith(1);
+        if (excess > 0 && excess <= headroom) {
             // As nginx does when it runs out of connections: the idle keep-alive connections that
             // have waited longest are closed to make room, and this one is taken meanwhile, out of
             // a headroom the descriptor reserve covers. An idle client loses only a connection it
             // can open again.
-            requestDrain(ctx, now + 1 - max);
-        } else if (now >= max) {
+            requestDrain(ctx, excess);
+        } else if (excess > 0) {
             if (refusals.occurred(ctx.executor())) {
                 log.warn("[{}] connection limit {} reached, closing new connections (logged again at most every {} s)",
                         child.id(), max, SUMMARY_INTERVAL_MS / 1000);
@@ -97,7 +100,7 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
             child.unsafe().closeForcibly();
             return;
         }
-        open.incrementAndGet();
+        ledger.clientOpened();
         child.closeFuture().addListener(onClose);
         ctx.fireChannelRead(child);
     }
@@ -117,13 +120,21 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
             recheckScheduled = true;
             ctx.executor().schedule(() -> {
                 recheckScheduled = false;
-                int over = open.get() - max;
+                int over = excessWith(0);
                 if (over > 0) {
                     lastDrainNanos = System.nanoTime();
                     drainIdle.accept(over);
                 }
             }, 50, TimeUnit.MILLISECONDS);
         }
+    }
+
+    /**
+     * How far over its limits the proxy is with {@code more} clients: over the client cap, or over
+     * the descriptors for connections of both kinds; at most 0 when there is room.
+     */
+    private int excessWith(int more) {
+        return Math.max(ledger.clients() + more - max, ledger.total() + more - ledger.budget());
     }
 
     /** Counts {@code child} against its address unless that address is at its limit. */

@@ -5,27 +5,27 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.OperatingSystemMXBean;
 
 /**
- * How many client connections the process's file descriptors allow, HAProxy-style: every client
- * connection may hold one backend connection at a time, so of the descriptors neither open at
- * start nor kept in reserve, half go to clients:
+ * How many connections the process's file descriptors allow, client and backend together (the
+ * way nginx counts {@code worker_connections}):
  *
  * <pre>
- *   clientCap = (limit - openAtStart - reserve) / 2      (at least 1)
+ *   connections = limit - openAtStart - reserve      (at least 1)
  * </pre>
  *
- * <p>The reserve is what the proxy must still be able to open when every client slot is taken:
- * health probes (one per backend), connections accepted only to be closed at the cap, idle pooled
- * backend connections beyond one per client, and whatever the JVM opens later. {@code limit} is
- * the soft {@code RLIMIT_NOFILE} as the JVM sees it (it raises the soft limit to the hard one at
- * start unless {@code -XX:-MaxFDLimit}).
+ * <p>Clients are admitted while the connections open, of both kinds, are under that figure (see
+ * {@link dev.rproxy.pool.ConnectionLedger}); a client buffering a slow body or resting between
+ * requests holds one descriptor, a client in an exchange two. The reserve is what the proxy must
+ * still be able to open when every slot is taken: backend connections for admitted clients (half
+ * of it), health probes, connections accepted only to be closed, and whatever the JVM opens later.
+ * {@code limit} is the soft {@code RLIMIT_NOFILE} as the JVM sees it (it raises the soft limit to
+ * the hard one at start unless {@code -XX:-MaxFDLimit}).
  *
  * @param limit the descriptor limit, or -1 when the platform does not say (then no cap)
  * @param openAtStart descriptors open when measured
- * @param reserve descriptors kept free beyond the clients and their backend connections
- * @param clientCap concurrent client connections the descriptors allow; {@code Integer.MAX_VALUE}
- *     when unknown
+ * @param reserve descriptors kept free beyond the connections
+ * @param connections connections the descriptors allow; {@code Integer.MAX_VALUE} when unknown
  */
-record DescriptorBudget(long limit, long openAtStart, int reserve, int clientCap) {
+record DescriptorBudget(long limit, long openAtStart, int reserve, int connections) {
 
     /** Reads the limit and the count of open descriptors now. */
     static DescriptorBudget measure(int reserve) {
@@ -40,7 +40,7 @@ record DescriptorBudget(long limit, long openAtStart, int reserve, int clientCap
         if (limit <= 0 || openAtStart < 0) {
             return new DescriptorBudget(-1, -1, reserve, Integer.MAX_VALUE);
         }
-        long cap = (limit - openAtStart - reserve) / 2;
+        long cap = limit - openAtStart - reserve;
         return new DescriptorBudget(limit, openAtStart, reserve, (int) Math.max(1, Math.min(Integer.MAX_VALUE, cap)));
     }
 
@@ -49,11 +49,11 @@ record DescriptorBudget(long limit, long openAtStart, int reserve, int clientCap
     }
 
     /**
-     * The cap to enforce: {@code configured} ({@code limits.maxConnections}, 0 for none) when it
-     * fits the descriptors, else {@link #clientCap}.
+     * The client cap to enforce: {@code configured} ({@code limits.maxConnections}, 0 for none)
+     * when it fits the descriptors, else {@link #connections}.
      */
     int effectiveCap(int configured) {
-        return configured > 0 ? Math.min(configured, clientCap) : clientCap;
+        return configured > 0 ? Math.min(configured, connections) : connections;
     }
 
     /** For log lines: {@code descriptor limit 256, 40 open at start, reserve 64}. */

@@ -6,6 +6,7 @@ import dev.rproxy.backend.RoundRobinSelector;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
+import dev.rproxy.pool.ConnectionLedger;
 import dev.rproxy.pool.UpstreamChannelInitializer;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.proxy.RelayHandler;
@@ -50,6 +51,8 @@ public final class ProxyServer implements AutoCloseable {
     private final ChannelGroup upstreams = new DefaultChannelGroup("upstreams", GlobalEventExecutor.INSTANCE);
     private final BufferBudget budget;
     private final int ioThreads;
+    private final DescriptorBudget descriptors;
+    private final ConnectionLedger ledger;
     private ScheduledFuture<?> budgetSampler;
     private int samplesUnderPressure;
     private final UpstreamPools pools;
@@ -66,9 +69,11 @@ public final class ProxyServer implements AutoCloseable {
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.backends = new BackendGroup(config.backends());
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
+        this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
+        this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
         this.pools = new UpstreamPools(backends.all(), transport.channelClass(),
                 new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams), config.pool(),
-                config.timeouts(), budget, threads);
+                config.timeouts(), budget, ledger, threads);
         this.healthChecker = config.healthCheck().enabled()
                 ? new HealthChecker(backends, config.healthCheck(), workerGroup, transport.channelClass())
                 : null;
@@ -89,12 +94,12 @@ public final class ProxyServer implements AutoCloseable {
         RelayServices services = new RelayServices(new RoundRobinSelector(backends), pools, healthChecker,
                 config.timeouts(), config.accessLog().enabled(), config.limits(),
                 new HealthEndpoint(backends), budget);
-        DescriptorBudget descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
         if (configuredCap > maxConnections) {
             log.warn("limits.maxConnections {} is more than the file descriptors allow; using {} ({}; "
-                    + "(limit - open - reserve) / 2)", configuredCap, maxConnections, descriptors.describe());
+                    + "limit - open - reserve, client and backend connections together)", configuredCap, maxConnections,
+                    descriptors.describe());
         }
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
@@ -105,7 +110,7 @@ public final class ProxyServer implements AutoCloseable {
                         listener.pipeline().addLast("acceptBackoff", new AcceptBackoffHandler(
                                 descriptors.describe() + ", at most " + maxConnections + " client connections"));
                         listener.pipeline().addLast("connectionCap",
-                                new ConnectionCap(maxConnections, config.limits().maxConnectionsPerClient(),
+                                new ConnectionCap(maxConnections, ledger, config.limits().maxConnectionsPerClient(),
                                         ProxyServer.this::drainIdleClients));
                     }
                 })
@@ -122,10 +127,12 @@ public final class ProxyServer implements AutoCloseable {
                         config.security(), clients));
         serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
-        log.info("listening on {}:{} ({}, {} io threads, at most {} client connections; {}); backends: {}",
+        log.info("listening on {}:{} ({}, {} io threads, at most {} client connections, with backend connections"
+                + " at most {}; {}); backends: {}",
                 config.listen().host(), bound.getPort(), transport.name(),
                 ioThreads,
-                maxConnections == Integer.MAX_VALUE ? "unlimited" : maxConnections, descriptors.describe(),
+                maxConnections == Integer.MAX_VALUE ? "unlimited" : maxConnections,
+                ledger.budget() == Integer.MAX_VALUE ? "unlimited" : ledger.budget(), descriptors.describe(),
                 backends.all());
         if (budget.counting()) {
             log.info("buffer budget {} MiB ({})", budget.limit() >> 20,

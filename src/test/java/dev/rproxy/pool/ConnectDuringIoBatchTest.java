@@ -84,7 +84,7 @@ class ConnectDuringIoBatchTest {
         UpstreamPools pools = new UpstreamPools(List.of(b1), EpollSocketChannel.class,
                 new UpstreamChannelInitializer(PoolConfig.DEFAULT, LimitsConfig.DEFAULT, budget,
                         new DefaultChannelGroup(GlobalEventExecutor.INSTANCE)),
-                PoolConfig.DEFAULT, TimeoutsConfig.DEFAULT, budget, 1);
+                PoolConfig.DEFAULT, TimeoutsConfig.DEFAULT, budget, new ConnectionLedger(Integer.MAX_VALUE, 0), 1);
         UpstreamPool pool = pools.pool(loop, b1);
 
         CompletableFuture<Object> outcome = new CompletableFuture<>();
