@@ -51,6 +51,11 @@ public final class ConnectionLedger {
         clients.decrementAndGet();
     }
 
+    /** Whether a backend connection may be opened now. */
+    boolean upstreamRoom() {
+        return total() < upstreamBudget;
+    }
+
     /** Counts a backend connection about to be opened; false (nothing counted) when none may be. */
     boolean upstreamOpening() {
         if (total() >= upstreamBudget) {

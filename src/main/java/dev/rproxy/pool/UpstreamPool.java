@@ -69,12 +69,15 @@ public final class UpstreamPool {
             }
             ch.close(); // counted down by its close listener
         }
-        if (open < max) {
+        // Out of descriptors, a connection of this pool that is released is the way to a backend:
+        // the acquire waits for one, as it does when the pool is full.
+        boolean mayOpen = open < max && (open == 0 || ledger.upstreamRoom());
+        if (mayOpen) {
             connect(acquirer);
         } else if (waiters.size() < maxPending) {
             waiters.addLast(new Waiter(acquirer));
         } else {
-            acquirer.acquireFailed(new PoolExhaustedException(max + " connections busy and " + maxPending + " waiting"));
+            acquirer.acquireFailed(new PoolExhaustedException(open + " connections busy and " + maxPending + " waiting"));
         }
     }
 
