@@ -66,8 +66,11 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> deadlineCheck;
     private boolean draining;
     private boolean inputShutdown;
-    /** When the connection last had nothing to answer: its start, or its last response's end. */
-    private long idleSinceNanos;
+    /** The links of {@link IdleClients}, owned by it; {@code idleList} is null while not in it. */
+    IdleClients idleList;
+    RelayHandler idlePrev;
+    RelayHandler idleNext;
+    private IdleClients idleClients;
 
     /**
      * @param connection the connection's sanitizer, which decides persistence and closes; the relay
@@ -81,13 +84,19 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
-        this.idleSinceNanos = System.nanoTime();
+        this.idleClients = services.idleClients().get(ctx.channel().eventLoop());
+        if (idleClients != null) {
+            idleClients.add(this);
+        }
         this.codec = ctx.pipeline().get(StrictHttpServerCodec.class);
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof HttpRequest request) {
+            if (idleList != null) {
+                idleList.remove(this);
+            }
             if (current != null || localResponse != null) {
                 if (next != null) {
                     // Reads pause as soon as one request waits; a second cannot arrive.
@@ -202,6 +211,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        if (idleList != null) {
+            idleList.remove(this);
+        }
         Exchange exchange = current;
         current = null;
         next = null;
@@ -268,9 +280,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Closes the connection, idle (see {@link #idleSince}), to make room for another. */
-    public void closeIdle() {
-        if (idleSince() >= 0) {
+    /** Closes the connection, idle (taken from {@link IdleClients}), to make room for another. */
+    void closeIdle() {
+        if (current == null && localResponse == null && next == null) {
             ctx.close();
         }
     }
@@ -317,18 +329,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         }
         if (inputShutdown && current == null && localResponse == null && next == null) {
             ctx.close(); // the client has sent its last request and it is answered
-        } else if (current == null && localResponse == null) {
-            idleSinceNanos = System.nanoTime();
+        } else if (current == null && localResponse == null && next == null && idleClients != null) {
+            idleClients.add(this);
         }
-    }
-
-    /**
-     * Since when the connection has had nothing to answer (a keep-alive connection between
-     * requests, or one that has not completed a request yet), or -1 while it has. Called on the
-     * channel's loop.
-     */
-    public long idleSince() {
-        return current == null && localResponse == null && next == null && !draining ? idleSinceNanos : -1;
     }
 
     /**

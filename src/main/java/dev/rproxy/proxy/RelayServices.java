@@ -6,6 +6,8 @@ import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamPools;
+import io.netty.util.concurrent.EventExecutor;
+import java.util.Map;
 
 /**
  * What every relay shares: how to pick a backend, where its connections come from, where failures
@@ -17,6 +19,7 @@ import dev.rproxy.pool.UpstreamPools;
  *     minBodyRate} refused
  * @param local requests answered by the proxy itself
  * @param budget the process-wide buffer budget: new requests are refused while it is exhausted
+ * @param idleClients each event loop's idle client connections, oldest first
  */
 public record RelayServices(
         BackendSelector selector,
@@ -26,4 +29,5 @@ public record RelayServices(
         boolean accessLog,
         LimitsConfig limits,
         LocalResponder local,
-        BufferBudget budget) {}
+        BufferBudget budget,
+        Map<EventExecutor, IdleClients> idleClients) {}

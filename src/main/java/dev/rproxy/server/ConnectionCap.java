@@ -37,9 +37,6 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
 
     private final int max;
     private final int maxPerClient;
-    /** Idle connections closed per drain beyond the excess, to make room for a burst. */
-    static final int DRAIN_BATCH = 32;
-
     private final IntConsumer drainIdle;
     private boolean recheckScheduled;
     /** A sixteenth of the smaller limit, 1 to {@link #MAX_HEADROOM}. */
@@ -106,15 +103,16 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Asks for {@code excess} idle connections and a batch more to be closed, at most every 10 ms,
-     * and for a look 50 ms later that closes what is still over the cap (arrivals after the last
-     * drain of a burst), so the headroom is given back when the burst ends. Accepting thread only.
+     * Asks for {@code excess} idle connections and a headroom's worth more to be closed, at most
+     * every 10 ms, and for a look 50 ms later that closes what is still over the cap (arrivals
+     * after the last drain of a burst), so the headroom is given back when the burst ends.
+     * Accepting thread only.
      */
     private void requestDrain(ChannelHandlerContext ctx, int excess) {
         long t = System.nanoTime();
         if (t - lastDrainNanos >= DRAIN_INTERVAL_NANOS) {
             lastDrainNanos = t;
-            drainIdle.accept(excess + DRAIN_BATCH);
+            drainIdle.accept(excess + headroom);
         }
         if (!recheckScheduled) {
             recheckScheduled = true;

@@ -9,6 +9,7 @@ import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
 import dev.rproxy.pool.UpstreamChannelInitializer;
 import dev.rproxy.pool.UpstreamPools;
+import dev.rproxy.proxy.IdleClients;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.Tunnel;
 import dev.rproxy.proxy.RelayServices;
@@ -24,9 +25,7 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -53,6 +52,7 @@ public final class ProxyServer implements AutoCloseable {
     private final int ioThreads;
     private final DescriptorBudget descriptors;
     private final ConnectionLedger ledger;
+    private final Map<EventExecutor, IdleClients> idleClients;
     private ScheduledFuture<?> budgetSampler;
     private int samplesUnderPressure;
     private final UpstreamPools pools;
@@ -67,6 +67,7 @@ public final class ProxyServer implements AutoCloseable {
         this.ioThreads = threads;
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
+        this.idleClients = IdleClients.forLoops(workerGroup);
         this.backends = new BackendGroup(config.backends());
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
@@ -93,7 +94,7 @@ public final class ProxyServer implements AutoCloseable {
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
         RelayServices services = new RelayServices(new RoundRobinSelector(backends), pools, healthChecker,
                 config.timeouts(), config.accessLog().enabled(), config.limits(),
-                new HealthEndpoint(backends), budget);
+                new HealthEndpoint(backends), budget, idleClients);
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
         if (configuredCap > maxConnections) {
@@ -188,28 +189,17 @@ public final class ProxyServer implements AutoCloseable {
 
     /**
      * At the connection cap: each event loop closes its share of {@code count} of its client
-     * connections that have had nothing to answer the longest (oldest first). Called from the
-     * accepting thread; the work runs on each loop, which alone may read its connections' state.
+     * connections that have had nothing to answer the longest ({@link IdleClients}). Called from
+     * the accepting thread; the work runs on each loop, which alone owns its list.
      */
     private void drainIdleClients(int count) {
         int perLoop = (count + ioThreads - 1) / ioThreads;
         for (EventExecutor loop : workerGroup) {
+            IdleClients idle = idleClients.get(loop);
             loop.execute(() -> {
-                List<RelayHandler> idle = new ArrayList<>();
-                for (Channel ch : clients) {
-                    if (ch.eventLoop() == loop) {
-                        RelayHandler relay = ch.pipeline().get(RelayHandler.class);
-                        if (relay != null && relay.idleSince() >= 0) {
-                            idle.add(relay);
-                        }
-                    }
-                }
-                idle.sort(Comparator.comparingLong(RelayHandler::idleSince));
-                for (int i = 0; i < Math.min(perLoop, idle.size()); i++) {
-                    idle.get(i).closeIdle();
-                }
-                if (!idle.isEmpty()) {
-                    log.debug("connection cap reached: closed {} idle client connections", Math.min(perLoop, idle.size()));
+                int closed = idle.closeOldest(perLoop);
+                if (closed > 0) {
+                    log.debug("connection cap reached: closed {} idle client connections", closed);
                 }
             });
         }
