@@ -101,9 +101,6 @@ public final class ErrorResponses {
         response.headers()
                 .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.TEXT_PLAIN + "; charset=utf-8")
                 .set(HttpHeaderNames.CONTENT_LENGTH, body.readableBytes());
-        if (status.code() == 405) {
-            response.headers().set(HttpHeaderNames.ALLOW, "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE");
-        }
         if (close) {
             HttpUtil.setKeepAlive(response, false);
         }

@@ -172,8 +172,8 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     private void sendReject(ChannelHandlerContext ctx, ErrorResponses.Failure failure) {
         closing = true;
         FullHttpResponse response = ErrorResponses.response(failure.status, failure.message, true);
-        if (failure == ErrorResponses.Failure.METHOD_NOT_ALLOWED) {
-            response.headers().set(HttpHeaderNames.ALLOW, String.join(", ", security.allowedMethods()));
+        if (failure.status.code() == 405) {
+            response.headers().set(HttpHeaderNames.ALLOW, RequestRules.allowed(security));
         }
         ctx.writeAndFlush(response).addListener(f -> LingeringCloseHandler.closeGracefully(ctx, LINGER_MS));
     }

@@ -17,6 +17,27 @@ import java.util.List;
 final class RequestRules {
     private RequestRules() {}
 
+    /** The methods a request method outside of is refused with 405 when none are configured. */
+    private static final List<String> FORWARDED_BY_DEFAULT =
+            List.of("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE");
+
+    /**
+     * The {@code Allow} value of a 405 (RFC 9110 section 10.2.1): the methods this proxy forwards,
+     * never {@code CONNECT}, which it always refuses. With {@code security.allowedMethods} that is
+     * the configured list; without it every method but CONNECT is forwarded, and the registered
+     * ones are named.
+     */
+    static String allowed(SecurityConfig security) {
+        List<String> methods = security.allowedMethods().isEmpty() ? FORWARDED_BY_DEFAULT : security.allowedMethods();
+        StringBuilder allow = new StringBuilder();
+        for (String m : methods) {
+            if (!m.equals("CONNECT")) {
+                allow.append(allow.length() == 0 ? "" : ", ").append(m);
+            }
+        }
+        return allow.toString();
+    }
+
     /** The first rule {@code request} breaks, or {@code null}. */
     static Failure check(HttpRequest request, int maxHeaderCount, long maxBodyBytes, SecurityConfig security) {
         HttpVersion version = request.protocolVersion();

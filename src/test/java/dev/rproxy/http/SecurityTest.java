@@ -19,6 +19,10 @@ class SecurityTest {
             .config("\"security\":{\"rejectDotSegments\":true,\"allowedMethods\":[\"GET\",\"HEAD\",\"POST\"]}");
 
     @RegisterExtension
+    static final ProxyExtension connectListed = ProxyExtension.withBackends(1)
+            .config("\"security\":{\"allowedMethods\":[\"GET\",\"CONNECT\"]}");
+
+    @RegisterExtension
     static final ProxyExtension lenient = ProxyExtension.withBackends(1);
 
     @ParameterizedTest
@@ -49,6 +53,26 @@ class SecurityTest {
             RawHttp.Response r = raw.read();
             assertThat(r.status()).isEqualTo(405);
             assertThat(r.header("allow")).isEqualTo("GET, HEAD, POST");
+        }
+    }
+
+    @Test
+    void refusedConnectAdvertisesOnlyTheConfiguredMethods() throws Exception {
+        try (RawHttp raw = new RawHttp(strict.port())) {
+            raw.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(405);
+            assertThat(r.header("allow")).isEqualTo("GET, HEAD, POST");
+        }
+    }
+
+    @Test
+    void connectInTheListIsStillRefusedAndNeverAdvertised() throws Exception {
+        try (RawHttp raw = new RawHttp(connectListed.port())) {
+            raw.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(405);
+            assertThat(r.header("allow")).isEqualTo("GET");
         }
     }
 
