@@ -69,6 +69,26 @@ public final class UpstreamPool {
             }
             ch.close(); // counted down by its close listener
         }
+        acquireNew(acquirer);
+    }
+
+    /**
+     * As {@link #acquire}, but never hands over an idle connection: for the retry after a reused
+     * connection died before answering, when the other idle ones may have been closed by the
+     * backend the same way. A new connection takes a slot of {@code max} like any other; with none
+     * free the acquire waits for a connection another exchange releases, which has just been
+     * proven alive.
+     */
+    public void acquireFresh(Acquirer acquirer) {
+        assert loop.inEventLoop();
+        if (closed) {
+            acquirer.acquireFailed(new PoolExhaustedException("pool closed"));
+            return;
+        }
+        acquireNew(acquirer);
+    }
+
+    private void acquireNew(Acquirer acquirer) {
         // Out of descriptors, a connection of this pool that is released is the way to a backend:
         // the acquire waits for one, as it does when the pool is full.
         boolean mayOpen = open < max && (open == 0 || ledger.upstreamRoom());
@@ -159,11 +179,6 @@ public final class UpstreamPool {
             waiter.cancelTimer();
             connect(waiter.acquirer);
         }
-    }
-
-    /** Open connections: connecting, in use or idle. */
-    int openConnections() {
-        return open;
     }
 
     /** Closes idle connections and refuses new acquires; connections in use close when released. */

@@ -7,7 +7,6 @@ import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
@@ -70,36 +69,6 @@ public final class UpstreamPools implements AutoCloseable {
         return loopPools(loop).pools[backend.index()];
     }
 
-    /**
-     * A new connection that bypasses the pool, used once for the retry after a reused connection
-     * died before answering; the caller closes it when the exchange ends. Called on {@code loop};
-     * the outcome reaches {@code acquirer} on it, from a task (see {@link Connects#later}).
-     */
-    public void connectFresh(EventLoop loop, Backend backend, UpstreamPool.Acquirer acquirer) {
-        Bootstrap bootstrap = loopPools(loop).bootstraps[backend.index()];
-        Connects.later(loop, () -> {
-            if (!ledger.upstreamOpening()) {
-                acquirer.acquireFailed(new PoolExhaustedException("no file descriptor left for a backend connection"));
-                return;
-            }
-            ChannelFuture connect = Connects.start(bootstrap, cause -> {
-                ledger.upstreamClosed();
-                acquirer.acquireFailed(cause);
-            });
-            if (connect != null) {
-                connect.channel().closeFuture().addListener(f -> ledger.upstreamClosed());
-                connect.addListener((ChannelFuture f) -> {
-                    if (f.isSuccess()) {
-                        acquirer.acquired(f.channel());
-                    } else {
-                        f.channel().close();
-                        acquirer.acquireFailed(f.cause());
-                    }
-                });
-            }
-        });
-    }
-
     private LoopPools loopPools(EventLoop loop) {
         LoopPools pools = byLoop.get(loop);
         return pools != null ? pools : byLoop.computeIfAbsent(loop, l -> new LoopPools(loop));
@@ -125,15 +94,13 @@ public final class UpstreamPools implements AutoCloseable {
         }
     }
 
-    /** The pools and bootstraps of one event loop, indexed by {@link Backend#index()}. */
+    /** The pools of one event loop, indexed by {@link Backend#index()}. */
     private final class LoopPools {
-        final Bootstrap[] bootstraps = new Bootstrap[backends.size()];
         final UpstreamPool[] pools = new UpstreamPool[backends.size()];
 
         LoopPools(EventLoop loop) {
             for (Backend b : backends) {
                 Bootstrap bootstrap = template.clone(loop).remoteAddress(b.host(), b.port());
-                bootstraps[b.index()] = bootstrap;
                 pools[b.index()] = new UpstreamPool(loop, bootstrap, perLoopConnections, perLoopPending,
                         config.acquireTimeoutMs(), ledger);
             }

@@ -165,11 +165,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     @Override
     public void acquired(Channel ch) {
         if (finished) {
-            if (pool != null) {
-                pool.release(ch, true); // the client left while we waited; the connection is untouched
-            } else {
-                ch.close(); // a connection made for a retry is never pooled
-            }
+            pool.release(ch, true); // the client left while we waited; the connection is untouched
             return;
         }
         attach(ch, !acquiring);
@@ -182,13 +178,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     private void retryOnFreshConnection() {
         retried = true;
-        pool = null;
         // Nothing may be read from the client until the new connection can take it: paused for
         // that before the old connection's backpressure is lifted, so no body part is delivered
         // with nowhere to go.
         relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
         relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
-        services.pools().connectFresh(client.channel().eventLoop(), backend, this);
+        pool.acquireFresh(this);
     }
 
     /**
@@ -729,8 +724,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         upstream = null;
         upstreamHandler.detach(reusable);
         backend.exchangeEnded();
-        if (pool == null || !reusable) {
-            ch.close(); // connections made for a retry are not pooled; the pool counts closes
+        if (!reusable) {
+            ch.close(); // the pool counts closes
         } else {
             // Released after the read in progress is fully decoded: bytes the backend sent beyond
             // this response then reach UpstreamHandler with no exchange attached, which closes the

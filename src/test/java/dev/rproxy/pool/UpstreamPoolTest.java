@@ -123,6 +123,25 @@ class UpstreamPoolTest {
         }
     }
 
+    @Test
+    void theConnectionOpenedForARetryBelongsToThePool() throws Exception {
+        // Two answers per connection, then the third request is read and the connection closed.
+        // The retry's new connection takes the pool's one slot and goes back to it afterwards:
+        // the next request reuses it instead of opening a third connection.
+        try (ScriptedBackend backend = new ScriptedBackend(2, true);
+                ProxyServer server = ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(),
+                        "\"server\":{\"ioThreads\":1},\"pool\":{\"maxConnectionsPerBackend\":1}");
+                RawHttp raw = new RawHttp(server.port())) {
+            for (String path : List.of("/first", "/second", "/retried", "/after")) {
+                raw.send("GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n");
+                assertThat(raw.read().status()).as(path).isEqualTo(200);
+            }
+            assertThat(backend.requestLines).containsExactly("GET /first HTTP/1.1", "GET /second HTTP/1.1",
+                    "GET /retried HTTP/1.1", "GET /retried HTTP/1.1", "GET /after HTTP/1.1");
+            assertThat(backend.server.accepted()).isEqualTo(2);
+        }
+    }
+
     private static ProxyServer start(ScriptedBackend backend) throws Exception {
         return ProxyExtension.startInFrontOf("http://127.0.0.1:" + backend.port(), "\"server\":{\"ioThreads\":1}");
     }
