@@ -43,10 +43,6 @@ public final class BackendGroup {
         return List.of(healthy);
     }
 
-    public boolean anyHealthy() {
-        return healthy.length > 0;
-    }
-
     private synchronized void rebuild() {
         List<Backend> up = new ArrayList<>(all.size());
         for (Backend b : all) {

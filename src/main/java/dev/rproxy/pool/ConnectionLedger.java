@@ -58,11 +58,17 @@ public final class ConnectionLedger {
 
     /** Counts a backend connection about to be opened; false (nothing counted) when none may be. */
     boolean upstreamOpening() {
-        if (total() >= upstreamBudget) {
-            return false;
+        // Checked and counted in one step: loops opening connections at once cannot together
+        // overshoot the budget.
+        for (;;) {
+            int open = upstreams.get();
+            if (clients.get() + open >= upstreamBudget) {
+                return false;
+            }
+            if (upstreams.compareAndSet(open, open + 1)) {
+                return true;
+            }
         }
-        upstreams.incrementAndGet();
-        return true;
     }
 
     void upstreamClosed() {

@@ -124,7 +124,7 @@ public final class ProxyServer implements AutoCloseable {
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget))
-                .childHandler(new ServerChannelInitializer(services, backends, config.limits(), config.timeouts(),
+                .childHandler(new ServerChannelInitializer(services, config.limits(), config.timeouts(),
                         config.security(), clients));
         serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();

@@ -1,6 +1,5 @@
 package dev.rproxy.server;
 
-import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
@@ -33,17 +32,15 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     static final int MAX_CHUNK_SIZE = 64 * 1024;
 
     private final RelayServices services;
-    private final BackendGroup backends;
     private final LimitsConfig limits;
     private final TimeoutsConfig timeouts;
     private final ChannelGroup clients;
     private final SecurityConfig security;
 
-    ServerChannelInitializer(RelayServices services, BackendGroup backends, LimitsConfig limits,
+    ServerChannelInitializer(RelayServices services, LimitsConfig limits,
             TimeoutsConfig timeouts, SecurityConfig security, ChannelGroup clients) {
         this.security = security;
         this.services = services;
-        this.backends = backends;
         this.limits = limits;
         this.timeouts = timeouts;
         this.clients = clients;
