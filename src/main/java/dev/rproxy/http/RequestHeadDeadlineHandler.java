@@ -24,13 +24,21 @@ public final class RequestHeadDeadlineHandler extends ChannelInboundHandlerAdapt
         }
     };
 
-    private final long timeoutMs;
+    private final long timeoutNanos;
     private ChannelHandlerContext ctx;
     private boolean awaitingHead = true;
-    private ScheduledFuture<?> deadline;
+    /** When the first byte of the head awaited arrived; 0: none has yet. */
+    private long headStartNanos;
+    /**
+     * The connection's one timer: scheduled when a head starts and none is pending, and not
+     * cancelled when the head arrives. When it fires for a head that has arrived meanwhile it
+     * re-arms for the head in progress, if any, at that head's own deadline. A keep-alive
+     * connection thus schedules at most one timer per {@code timeoutMs}, not one per request.
+     */
+    private ScheduledFuture<?> timer;
 
     public RequestHeadDeadlineHandler(long timeoutMs) {
-        this.timeoutMs = timeoutMs;
+        this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMs);
     }
 
     @Override
@@ -40,15 +48,24 @@ public final class RequestHeadDeadlineHandler extends ChannelInboundHandlerAdapt
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (awaitingHead && deadline == null && msg instanceof ByteBuf buf && buf.isReadable()) {
-            deadline = ctx.executor().schedule(this::expire, timeoutMs, TimeUnit.MILLISECONDS);
+        if (awaitingHead && headStartNanos == 0 && msg instanceof ByteBuf buf && buf.isReadable()) {
+            headStartNanos = System.nanoTime() | 1; // never 0
+            if (timer == null) {
+                timer = ctx.executor().schedule(this::expire, timeoutNanos, TimeUnit.NANOSECONDS);
+            }
         }
         ctx.fireChannelRead(msg);
     }
 
     private void expire() {
-        deadline = null;
-        if (awaitingHead && ctx.channel().isActive()) {
+        timer = null;
+        if (!awaitingHead || headStartNanos == 0 || !ctx.channel().isActive()) {
+            return; // no head in progress: the next one's first byte arms the timer again
+        }
+        long left = headStartNanos + timeoutNanos - System.nanoTime();
+        if (left > 0) {
+            timer = ctx.executor().schedule(this::expire, left, TimeUnit.NANOSECONDS);
+        } else {
             ctx.fireUserEventTriggered(TIMED_OUT);
         }
     }
@@ -56,7 +73,7 @@ public final class RequestHeadDeadlineHandler extends ChannelInboundHandlerAdapt
     /** A request head was decoded. */
     void headReceived() {
         awaitingHead = false;
-        cancel();
+        headStartNanos = 0;
     }
 
     /** The request is complete; bytes from now on belong to the next request's head. */
@@ -76,9 +93,9 @@ public final class RequestHeadDeadlineHandler extends ChannelInboundHandlerAdapt
     }
 
     private void cancel() {
-        if (deadline != null) {
-            deadline.cancel(false);
-            deadline = null;
+        if (timer != null) {
+            timer.cancel(false);
+            timer = null;
         }
     }
 }

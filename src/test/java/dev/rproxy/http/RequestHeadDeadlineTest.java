@@ -106,6 +106,25 @@ class RequestHeadDeadlineTest {
     }
 
     @Test
+    void eachHeadOnAKeptAliveConnectionHasItsOwnDeadline() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(200);
+            Thread.sleep(300); // the client's pace is the point: the next head starts 300 ms later
+            raw.send("GET /second HTTP/1.1\r\n");
+            Thread.sleep(350); // past the first head's deadline, within this one's
+            raw.send("Host: h\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(200);
+
+            long start = System.nanoTime();
+            raw.send("GET /third HTTP/1.1\r\nHost: h\r\n"); // never completed
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(408);
+            assertThat((System.nanoTime() - start) / 1_000_000).as("ms to the 408, deadline 500").isBetween(400L, 2500L);
+        }
+    }
+
+    @Test
     void slowButTimelyHeadIsServed() throws Exception {
         try (RawHttp raw = new RawHttp(proxy.port())) {
             raw.send("GET /timely HTTP/1.1\r\n");
