@@ -18,7 +18,6 @@ public final class Backend {
     private static final Logger log = LoggerFactory.getLogger(Backend.class);
 
     private final BackendConfig config;
-    private final int index;
     private final AtomicInteger activeConnections = new AtomicInteger();
     private volatile boolean healthy = true;
     private volatile HealthListener listener = (b, h) -> {};
@@ -34,9 +33,8 @@ public final class Backend {
         void healthChanged(Backend backend, boolean healthy);
     }
 
-    public Backend(BackendConfig config, int index) {
+    public Backend(BackendConfig config) {
         this.config = config;
-        this.index = index;
     }
 
     public String id() {
@@ -59,11 +57,6 @@ public final class Backend {
     public String authority() {
         String host = host();
         return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port();
-    }
-
-    /** Position in the configured list; stable for the life of the process. */
-    public int index() {
-        return index;
     }
 
     public boolean isHealthy() {

@@ -16,8 +16,8 @@ public final class BackendGroup {
 
     public BackendGroup(List<BackendConfig> configs) {
         List<Backend> list = new ArrayList<>(configs.size());
-        for (int i = 0; i < configs.size(); i++) {
-            list.add(new Backend(configs.get(i), i));
+        for (BackendConfig c : configs) {
+            list.add(new Backend(c));
         }
         this.all = List.copyOf(list);
         this.healthy = all.toArray(new Backend[0]);

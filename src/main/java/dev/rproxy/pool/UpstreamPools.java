@@ -7,28 +7,31 @@ import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * One {@link UpstreamPool} per (event loop, backend).
+ * One {@link UpstreamPool} per (event loop, backend), keyed by the backend itself: its state and
+ * its pools belong to it, not to a place in a list.
  *
  * <p>An exchange always takes its upstream channel from the pool of its client channel's own loop,
  * so both channels of an exchange live on one thread and never need a lock. {@code
  * maxConnectionsPerBackend} and {@code maxPendingAcquires} are split evenly over the loops, rounding
- * up. Pools are created lazily, on first use from a loop.
+ * up. Pools are created lazily, on a loop's first use of a backend. What runs on a connection is
+ * the {@code initializer}'s business: the pool hands out channels and takes them back.
  */
 public final class UpstreamPools implements AutoCloseable {
     /** Write buffer bounds of upstream channels: above the high mark the client stops being read. */
     public static final WriteBufferWaterMark WATER_MARK = BufferBudget.NORMAL_MARKS;
 
-    private final List<Backend> backends;
     private final Bootstrap template;
     private final PoolConfig config;
     private final ConnectionLedger ledger;
@@ -37,16 +40,14 @@ public final class UpstreamPools implements AutoCloseable {
     private final ConcurrentHashMap<EventExecutor, LoopPools> byLoop = new ConcurrentHashMap<>();
 
     public UpstreamPools(
-            List<Backend> backends,
             Class<? extends Channel> channelClass,
-            UpstreamChannelInitializer initializer,
+            ChannelHandler initializer,
             PoolConfig config,
             TimeoutsConfig timeouts,
             BufferBudget budget,
             ConnectionLedger ledger,
             int loops) {
         this.ledger = ledger;
-        this.backends = List.copyOf(backends);
         this.config = config;
         this.perLoopConnections = ceilDiv(config.maxConnectionsPerBackend(), loops);
         this.perLoopPending = ceilDiv(config.maxPendingAcquires(), loops);
@@ -64,9 +65,10 @@ public final class UpstreamPools implements AutoCloseable {
         return a == 0 ? 0 : (a + b - 1) / b;
     }
 
-    /** The pool for {@code backend} on {@code loop}. */
+    /** The pool for {@code backend} on {@code loop}; called on {@code loop}. */
     public UpstreamPool pool(EventLoop loop, Backend backend) {
-        return loopPools(loop).pools[backend.index()];
+        assert loop.inEventLoop();
+        return loopPools(loop).pool(backend);
     }
 
     private LoopPools loopPools(EventLoop loop) {
@@ -82,27 +84,42 @@ public final class UpstreamPools implements AutoCloseable {
     public void close() {
         List<Future<?>> closing = new ArrayList<>();
         for (var entry : byLoop.entrySet()) {
-            UpstreamPool[] pools = entry.getValue().pools;
-            closing.add(entry.getKey().submit(() -> {
-                for (UpstreamPool pool : pools) {
-                    pool.close();
-                }
-            }));
+            LoopPools pools = entry.getValue();
+            closing.add(entry.getKey().submit(pools::close));
         }
         for (Future<?> f : closing) {
             f.awaitUninterruptibly(1000);
         }
     }
 
-    /** The pools of one event loop, indexed by {@link Backend#index()}. */
+    /** The pools of one event loop; touched only on that loop. */
     private final class LoopPools {
-        final UpstreamPool[] pools = new UpstreamPool[backends.size()];
+        private final EventLoop loop;
+        private final IdentityHashMap<Backend, UpstreamPool> pools = new IdentityHashMap<>();
+        private boolean closed;
 
         LoopPools(EventLoop loop) {
-            for (Backend b : backends) {
-                Bootstrap bootstrap = template.clone(loop).remoteAddress(b.host(), b.port());
-                pools[b.index()] = new UpstreamPool(loop, bootstrap, perLoopConnections, perLoopPending,
+            this.loop = loop;
+        }
+
+        UpstreamPool pool(Backend backend) {
+            UpstreamPool pool = pools.get(backend);
+            if (pool == null) {
+                Bootstrap bootstrap = template.clone(loop).remoteAddress(backend.host(), backend.port());
+                pool = new UpstreamPool(loop, bootstrap, perLoopConnections, perLoopPending,
                         config.acquireTimeoutMs(), ledger);
+                if (closed) {
+                    pool.close();
+                }
+                pools.put(backend, pool);
+            }
+            return pool;
+        }
+
+        void close() {
+            closed = true;
+            for (UpstreamPool pool : pools.values()) {
+                pool.close();
             }
         }
     }

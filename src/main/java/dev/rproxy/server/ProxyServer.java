@@ -7,11 +7,11 @@ import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
-import dev.rproxy.pool.UpstreamChannelInitializer;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.proxy.IdleClients;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.Tunnel;
+import dev.rproxy.proxy.UpstreamChannelInitializer;
 import dev.rproxy.proxy.RelayServices;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -72,7 +72,7 @@ public final class ProxyServer implements AutoCloseable {
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
-        this.pools = new UpstreamPools(backends.all(), transport.channelClass(),
+        this.pools = new UpstreamPools(transport.channelClass(),
                 new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams), config.pool(),
                 config.timeouts(), budget, ledger, threads);
         this.healthChecker = config.healthCheck().enabled()

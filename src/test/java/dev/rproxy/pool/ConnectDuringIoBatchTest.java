@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.rproxy.backend.Backend;
 import dev.rproxy.config.BackendConfig;
-import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.memory.BufferBudget;
@@ -19,12 +18,10 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.unix.FileDescriptor;
 import io.netty.channel.unix.Socket;
 import io.netty.channel.unix.UnixChannel;
 import io.netty.util.ReferenceCountUtil;
-import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -79,13 +76,16 @@ class ConnectDuringIoBatchTest {
         ServerSocket backend = track(new ServerSocket(0, 50, loopback));
         ServerSocket peers = track(new ServerSocket(0, 50, loopback));
 
-        Backend b1 = new Backend(new BackendConfig("b1", "http://127.0.0.1:" + backend.getLocalPort()), 0);
+        Backend b1 = new Backend(new BackendConfig("b1", "http://127.0.0.1:" + backend.getLocalPort()));
         BufferBudget budget = new BufferBudget(0, TimeoutsConfig.DEFAULT.idleMs());
-        UpstreamPools pools = new UpstreamPools(List.of(b1), EpollSocketChannel.class,
-                new UpstreamChannelInitializer(PoolConfig.DEFAULT, LimitsConfig.DEFAULT, budget,
-                        new DefaultChannelGroup(GlobalEventExecutor.INSTANCE)),
+        UpstreamPools pools = new UpstreamPools(EpollSocketChannel.class, new io.netty.channel.ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new DiscardHandler());
+                    }
+                },
                 PoolConfig.DEFAULT, TimeoutsConfig.DEFAULT, budget, new ConnectionLedger(Integer.MAX_VALUE, 0), 1);
-        UpstreamPool pool = pools.pool(loop, b1);
+        UpstreamPool pool = loop.submit(() -> pools.pool(loop, b1)).get();
 
         CompletableFuture<Object> outcome = new CompletableFuture<>();
         UpstreamPool.Acquirer acquirer = new UpstreamPool.Acquirer() {

@@ -1,10 +1,9 @@
-package dev.rproxy.pool;
+package dev.rproxy.proxy;
 
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.http.StrictHttpClientCodec;
 import dev.rproxy.memory.BufferBudget;
-import dev.rproxy.proxy.UpstreamHandler;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelInitializer;
@@ -14,7 +13,8 @@ import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Builds the pipeline of an upstream connection.
+ * Builds the pipeline of an upstream connection for the relay; the pool that opens the connection
+ * knows nothing of what runs on it.
  *
  * <p>Pipeline: {@code StrictHttpClientCodec -> IdleStateHandler -> UpstreamHandler}.
  *
