@@ -52,7 +52,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
 
     private final RelayHandler relay;
     private final ChannelHandlerContext client;
-    private final RelayServices services;
+    private final Snapshot services;
     private final HttpRequest request;
     private final String method;
     private final String uri;
@@ -93,7 +93,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private long bytesIn;
     private long bytesOut;
 
-    Exchange(RelayHandler relay, ChannelHandlerContext client, RelayServices services, HttpRequest request) {
+    Exchange(RelayHandler relay, ChannelHandlerContext client, Snapshot services, HttpRequest request) {
         this.relay = relay;
         this.client = client;
         this.services = services;

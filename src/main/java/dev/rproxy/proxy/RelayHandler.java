@@ -46,7 +46,9 @@ import org.slf4j.LoggerFactory;
 public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(RelayHandler.class);
 
-    private final RelayServices services;
+    private final Snapshot.Current snapshots;
+    /** The snapshot of the latest exchange (or of the connection's start, before its first). */
+    private Snapshot services;
     private final HeaderSanitizingHandler connection;
     private final ChannelFutureListener nextRequest = this::onResponseWritten;
     static final int PAUSE_NO_UPSTREAM = 1;
@@ -76,8 +78,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
      * @param connection the connection's sanitizer, which decides persistence and closes; the relay
      *     asks it to close after a response when the connection cannot carry another request
      */
-    public RelayHandler(RelayServices services, HeaderSanitizingHandler connection) {
-        this.services = services;
+    public RelayHandler(Snapshot.Current snapshots, HeaderSanitizingHandler connection) {
+        this.snapshots = snapshots;
+        this.services = snapshots.get();
         this.connection = connection;
     }
 
@@ -125,6 +128,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void startExchange(HttpRequest request) {
+        services = snapshots.get();
         FullHttpResponse local = services.local().respond(request);
         if (local != null) {
             localResponse = local;

@@ -12,7 +12,7 @@ import dev.rproxy.proxy.IdleClients;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.Tunnel;
 import dev.rproxy.proxy.UpstreamChannelInitializer;
-import dev.rproxy.proxy.RelayServices;
+import dev.rproxy.proxy.Snapshot;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -58,6 +58,8 @@ public final class ProxyServer implements AutoCloseable {
     private final UpstreamPools pools;
     private final HealthChecker healthChecker;
     private Channel serverChannel;
+    /** The settings exchanges use, swapped as a whole; set by {@link #start()}. */
+    private Snapshot.Current snapshots;
     private boolean stopped;
 
     public ProxyServer(ProxyConfig config) {
@@ -92,9 +94,9 @@ public final class ProxyServer implements AutoCloseable {
         budget.listener(this::onPressure);
         budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
-        RelayServices services = new RelayServices(new RoundRobinSelector(backends), pools, healthChecker,
-                config.timeouts(), config.accessLog().enabled(), config.limits(),
-                new HealthEndpoint(backends), budget, idleClients);
+        snapshots = new Snapshot.Current(new Snapshot(new RoundRobinSelector(backends), pools, healthChecker,
+                config.timeouts(), config.accessLog().enabled(), config.limits(), config.security(),
+                new HealthEndpoint(backends), budget, idleClients));
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
         if (configuredCap > maxConnections) {
@@ -124,8 +126,7 @@ public final class ProxyServer implements AutoCloseable {
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget))
-                .childHandler(new ServerChannelInitializer(services, config.limits(), config.timeouts(),
-                        config.security(), clients));
+                .childHandler(new ServerChannelInitializer(snapshots, clients));
         serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
         InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
         log.info("listening on {}:{} ({}, {} io threads, at most {} client connections, with backend connections"

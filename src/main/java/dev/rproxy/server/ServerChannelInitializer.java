@@ -1,14 +1,13 @@
 package dev.rproxy.server;
 
 import dev.rproxy.config.LimitsConfig;
-import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.http.HeaderSanitizingHandler;
 import dev.rproxy.http.RequestHeadDeadlineHandler;
 import dev.rproxy.http.StrictHttpServerCodec;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.proxy.RelayHandler;
-import dev.rproxy.proxy.RelayServices;
+import dev.rproxy.proxy.Snapshot;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
@@ -31,25 +30,25 @@ import java.util.concurrent.TimeUnit;
 final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     static final int MAX_CHUNK_SIZE = 64 * 1024;
 
-    private final RelayServices services;
-    private final LimitsConfig limits;
-    private final TimeoutsConfig timeouts;
+    private final Snapshot.Current snapshots;
     private final ChannelGroup clients;
-    private final SecurityConfig security;
 
-    ServerChannelInitializer(RelayServices services, LimitsConfig limits,
-            TimeoutsConfig timeouts, SecurityConfig security, ChannelGroup clients) {
-        this.security = security;
-        this.services = services;
-        this.limits = limits;
-        this.timeouts = timeouts;
+    /**
+     * @param snapshots the settings in force: a connection takes its limits and deadlines from the
+     *     snapshot current when it is accepted, each exchange from the one current at its request
+     */
+    ServerChannelInitializer(Snapshot.Current snapshots, ChannelGroup clients) {
+        this.snapshots = snapshots;
         this.clients = clients;
     }
 
     @Override
     protected void initChannel(Channel ch) {
         clients.add(ch);
-        BufferBudget budget = services.budget();
+        Snapshot snapshot = snapshots.get();
+        LimitsConfig limits = snapshot.limits();
+        TimeoutsConfig timeouts = snapshot.timeouts();
+        BufferBudget budget = snapshot.budget();
         if (budget.constrained()) {
             ch.config().setWriteBufferWaterMark(budget.waterMark());
         }
@@ -67,8 +66,8 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         p.addLast("idle", new IdleStateHandler(timeouts.idleMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("flow", new FlowControlHandler());
         HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes(),
-                security, headDeadline);
+                snapshot.security(), headDeadline);
         p.addLast("sanitizer", sanitizer);
-        p.addLast("relay", new RelayHandler(services, sanitizer));
+        p.addLast("relay", new RelayHandler(snapshots, sanitizer));
     }
 }

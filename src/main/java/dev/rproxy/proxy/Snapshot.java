@@ -1,0 +1,61 @@
+package dev.rproxy.proxy;
+
+import dev.rproxy.backend.BackendSelector;
+import dev.rproxy.backend.HealthChecker;
+import dev.rproxy.config.LimitsConfig;
+import dev.rproxy.config.SecurityConfig;
+import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.memory.BufferBudget;
+import dev.rproxy.pool.UpstreamPools;
+import io.netty.util.concurrent.EventExecutor;
+import java.util.Map;
+
+/**
+ * Everything an exchange uses, in one immutable value: how to pick a backend, where its
+ * connections come from, where failures are reported, the deadlines and limits. An exchange reads
+ * the {@link Current current} snapshot once, when its request head arrives, and keeps it to its
+ * end; a new configuration is a new snapshot swapped in, and objects that outlive it (backend
+ * state, pools, the buffer budget) are carried over by identity.
+ *
+ * @param healthChecker receives passive failures; {@code null} when active checks are off (a backend
+ *     marked down by traffic alone would never be marked up again)
+ * @param limits request bodies over {@code maxBodyBytes} are cut off, and ones slower than {@code
+ *     minBodyRate} refused
+ * @param security the optional request checks at the edge
+ * @param local requests answered by the proxy itself
+ * @param budget the process-wide buffer budget: new requests are refused while it is exhausted
+ * @param idleClients each event loop's idle client connections, oldest first
+ */
+public record Snapshot(
+        BackendSelector selector,
+        UpstreamPools pools,
+        HealthChecker healthChecker,
+        TimeoutsConfig timeouts,
+        boolean accessLog,
+        LimitsConfig limits,
+        SecurityConfig security,
+        LocalResponder local,
+        BufferBudget budget,
+        Map<EventExecutor, IdleClients> idleClients) {
+
+    /**
+     * The snapshot in force. Read on event loops once per exchange (one volatile read); swapped
+     * from any thread, after which new exchanges use the new one and exchanges in progress finish
+     * with the one they started with.
+     */
+    public static final class Current {
+        private volatile Snapshot snapshot;
+
+        public Current(Snapshot initial) {
+            this.snapshot = initial;
+        }
+
+        public Snapshot get() {
+            return snapshot;
+        }
+
+        public void set(Snapshot next) {
+            this.snapshot = next;
+        }
+    }
+}
