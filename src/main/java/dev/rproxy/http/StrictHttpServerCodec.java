@@ -6,24 +6,25 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderResult;
-import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
-import io.netty.handler.codec.http.HttpRequestDecoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpStatusClass;
-import io.netty.handler.codec.http.LastHttpContent;
-import io.netty.util.ReferenceCountUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.List;
 
 /**
- * The client connection's HTTP/1 codec, in place of Netty's {@code HttpServerCodec}: Netty's
- * request decoder behind a {@link StrictHttpScanner}, so a request Netty would normalise (obs-fold,
- * extra bytes before the request line, loose request-line whitespace, a lower-case version,
- * whitespace around {@code chunked}, over-long chunk sizes) fails to decode instead, and Netty's
+ * The client connection's HTTP/1 codec, in place of Netty's {@code HttpServerCodec}: the {@link
+ * StrictHttpDecoder} for requests, which reads each head once and refuses what a lenient parser
+ * would normalise (obs-fold, extra bytes before the request line, loose request-line whitespace, a
+ * lower-case version, whitespace around {@code chunked}, over-long chunk sizes), and Netty's
  * response encoder. One handler, so the pipeline still has one "codec" to remove or replace.
  *
  * <p>What it keeps of {@code HttpServerCodec}: the encoder learns which responses answer a HEAD
@@ -41,7 +42,7 @@ import java.util.List;
  * <p>Not kept: CONNECT handling (the proxy refuses CONNECT) and the upgrade hooks (the proxy does
  * not upgrade client connections itself).
  */
-public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<HttpRequestDecoder, HttpResponseEncoder> {
+public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<StrictHttpDecoder, HttpResponseEncoder> {
     /** Requests decoded and not yet answered, at most (Netty's default pipeline depth). */
     static final int MAX_PIPELINED = 128;
 
@@ -49,8 +50,12 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
     private final ArrayDeque<Boolean> unanswered = new ArrayDeque<>();
     private final RequestDecoder decoder;
 
-    public StrictHttpServerCodec(HttpDecoderConfig config) {
-        decoder = new RequestDecoder(config);
+    /**
+     * @param maxLineBytes   the longest request line, CRLF not counted (414 beyond)
+     * @param maxHeaderBytes the largest field section (431 beyond)
+     */
+    public StrictHttpServerCodec(int maxLineBytes, int maxHeaderBytes) {
+        decoder = new RequestDecoder(maxLineBytes, maxHeaderBytes);
         init(decoder, new ResponseEncoder());
     }
 
@@ -77,46 +82,79 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
         decoder.resume();
     }
 
-    private final class RequestDecoder extends HttpRequestDecoder implements StrictHttpScanner.Owner {
-        private final StrictHttpScanner scanner = new StrictHttpScanner(true, this);
+    private final class RequestDecoder extends StrictHttpDecoder {
         /** An upgrade request was decoded; its end holds back what follows. */
         private boolean upgradeDecoded;
-        /** Not {@code null} while what follows an upgrade request waits for the backend's answer. */
-        private ChannelHandlerContext holdingFor;
+        /** Whether what follows an upgrade request waits for the backend's answer. */
+        private boolean holding;
+        private ChannelHandlerContext ctx;
 
-        RequestDecoder(HttpDecoderConfig config) {
-            super(config);
+        RequestDecoder(int maxLineBytes, int maxHeaderBytes) {
+            super(true, maxLineBytes, maxHeaderBytes);
         }
 
         @Override
-        protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
-            if (holdingFor != null) {
-                return; // left in the cumulation, unread
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        HttpMessage newRequest(byte[] head, int methodStart, int methodEnd, int targetStart, int targetEnd,
+                HttpVersion version, HttpHeaders headers) {
+            return new DefaultHttpRequest(version, method(head, methodStart, methodEnd),
+                    new String(head, targetStart, targetEnd - targetStart, StandardCharsets.ISO_8859_1), headers);
+        }
+
+        @Override
+        HttpMessage newResponse(HttpVersion version, int status, byte[] head, int reasonStart, int reasonEnd,
+                HttpHeaders headers) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        HttpMessage invalidHead() {
+            return new DefaultFullHttpRequest(HttpVersion.HTTP_1_0, HttpMethod.GET, "/bad-request", Unpooled.EMPTY_BUFFER,
+                    HEADERS, TRAILERS);
+        }
+
+        @Override
+        boolean bodyAlwaysEmpty(HttpMessage message) {
+            return false;
+        }
+
+        @Override
+        boolean admit(HttpMessage message) {
+            HttpRequest request = (HttpRequest) message;
+            if (unanswered.size() >= MAX_PIPELINED) {
+                request.setDecoderResult(DecoderResult.failure(
+                        new StrictHttpDecoder.MalformedHttpException("more than " + MAX_PIPELINED + " pipelined requests")));
+                unanswered.addLast(false); // the refusal answers it
+                discardFromNowOn();
+                return false;
             }
-            int from = out.size();
-            scanner.decode(ctx, in, out);
-            for (int i = from; i < out.size(); i++) {
-                Object msg = out.get(i);
-                if (msg instanceof HttpRequest request) {
-                    if (unanswered.size() >= MAX_PIPELINED) {
-                        refuseFrom(i, request, in, out);
-                        return;
-                    }
-                    unanswered.addLast(HttpMethod.HEAD.equals(request.method()));
-                    upgradeDecoded = request.decoderResult().isSuccess() && HopByHopHeaders.upgradeToOffer(request) != null;
-                } else if (upgradeDecoded && msg instanceof LastHttpContent) {
-                    upgradeDecoded = false;
-                    holdingFor = ctx;
-                }
+            unanswered.addLast(HttpMethod.HEAD.equals(request.method()));
+            upgradeDecoded = request.decoderResult().isSuccess() && HopByHopHeaders.upgradeToOffer(request) != null;
+            return true;
+        }
+
+        @Override
+        void messageEnded() {
+            if (upgradeDecoded) {
+                upgradeDecoded = false;
+                holding = true;
             }
         }
 
+        @Override
+        boolean holding() {
+            return holding;
+        }
+
         void resume() {
-            ChannelHandlerContext ctx = holdingFor;
-            if (ctx == null) {
+            if (!holding) {
                 return;
             }
-            holdingFor = null;
+            holding = false;
             if (internalBuffer().isReadable()) {
                 try {
                     channelRead(ctx, Unpooled.EMPTY_BUFFER); // decodes what is held, as a read would
@@ -127,58 +165,26 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<Ht
             }
         }
 
-        /** Fails {@code request}, drops what was decoded after it and discards all further input. */
-        private void refuseFrom(int index, HttpRequest request, ByteBuf in, List<Object> out) {
-            request.setDecoderResult(DecoderResult.failure(
-                    new StrictHttpScanner.MalformedHttpException("more than " + MAX_PIPELINED + " pipelined requests")));
-            while (out.size() > index + 1) {
-                ReferenceCountUtil.release(out.remove(out.size() - 1));
-            }
-            scanner.discardFromNowOn();
-            in.skipBytes(in.readableBytes());
-            unanswered.addLast(false); // the refusal answers it
-        }
-
         @Override
         protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
-            if (holdingFor != null) {
-                // The client's input ended while the backend decides: nothing more can follow, so
-                // what is held is decoded as HTTP now rather than dropped with the input.
-                holdingFor = null;
-                while (in.isReadable() && holdingFor == null) {
-                    int decoded = out.size();
-                    int readable = in.readableBytes();
-                    decode(ctx, in, out);
-                    if (out.size() == decoded && in.readableBytes() == readable) {
-                        break;
-                    }
-                }
-                if (holdingFor != null) {
-                    return; // another upgrade request, the last one the client sent
-                }
-            }
-            scanner.decodeLast(ctx, in, out);
-        }
-
-        @Override
-        protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
-            throw StrictHttpScanner.lengthAndChunked();
-        }
-
-        @Override
-        public void nettyDecode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
-            super.decode(ctx, in, out);
-        }
-
-        @Override
-        public void nettyDecodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
+            // The client's input ended while the backend decides: nothing more can follow, so what
+            // is held is decoded as HTTP now rather than dropped with the input (up to another
+            // upgrade request, the last one the client sent).
+            holding = false;
             super.decodeLast(ctx, in, out);
         }
+    }
 
-        @Override
-        public HttpMessage invalidHead() {
-            return createInvalidMessage();
+    /** The method, as a shared constant for the registered ones. */
+    private static HttpMethod method(byte[] head, int start, int end) {
+        int n = end - start;
+        if (n == 3 && head[start] == 'G' && head[start + 1] == 'E' && head[start + 2] == 'T') {
+            return HttpMethod.GET;
         }
+        if (n == 4 && head[start] == 'P' && head[start + 1] == 'O' && head[start + 2] == 'S' && head[start + 3] == 'T') {
+            return HttpMethod.POST;
+        }
+        return HttpMethod.valueOf(new String(head, start, n, StandardCharsets.ISO_8859_1));
     }
 
     private final class ResponseEncoder extends HttpResponseEncoder {

@@ -21,7 +21,7 @@ import io.netty.handler.codec.http.LastHttpContent;
  * Confined to the exchange's event loop.
  */
 final class RequestBuffer {
-    /** Largest body part the client codec decodes (ServerChannelInitializer.MAX_CHUNK_SIZE). */
+    /** Largest body part the client codec decodes (StrictHttpDecoder.MAX_CHUNK). */
     private static final int MAX_PART = 64 * 1024;
 
     private final ByteBuf bytes;

@@ -8,7 +8,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.group.ChannelGroup;
-import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
 
@@ -29,9 +28,6 @@ import java.util.concurrent.TimeUnit;
  * of handed to the next request; and no exchange pays for switching it on and off.
  */
 public final class UpstreamChannelInitializer extends ChannelInitializer<Channel> {
-    /** Decoded body chunks are at most this large; they are slices of the read buffer, not copies. */
-    static final int MAX_CHUNK_SIZE = 64 * 1024;
-
     private final PoolConfig pool;
     private final LimitsConfig limits;
     private final BufferBudget budget;
@@ -54,11 +50,8 @@ public final class UpstreamChannelInitializer extends ChannelInitializer<Channel
             ch.config().setWriteBufferWaterMark(budget.waterMark());
         }
         ChannelPipeline p = ch.pipeline();
-        HttpDecoderConfig decoder = new HttpDecoderConfig()
-                .setMaxInitialLineLength(Math.max(limits.maxRequestLineBytes(), 8192))
-                .setMaxHeaderSize(Math.max(limits.maxHeaderBytes(), 16384))
-                .setMaxChunkSize(MAX_CHUNK_SIZE);
-        p.addLast("codec", new StrictHttpClientCodec(decoder));
+        p.addLast("codec", new StrictHttpClientCodec(Math.max(limits.maxRequestLineBytes(), 8192),
+                Math.max(limits.maxHeaderBytes(), 16384)));
         p.addLast("idle", new IdleStateHandler(pool.idleTimeoutMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("upstream", new UpstreamHandler());
     }

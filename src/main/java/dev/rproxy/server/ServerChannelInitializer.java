@@ -12,7 +12,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.group.ChannelGroup;
-import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.flow.FlowControlHandler;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
@@ -28,8 +27,6 @@ import java.util.concurrent.TimeUnit;
  * stop messages the codec has already decoded from one read; it holds them until asked.
  */
 final class ServerChannelInitializer extends ChannelInitializer<Channel> {
-    static final int MAX_CHUNK_SIZE = 64 * 1024;
-
     private final Snapshot.Current snapshots;
     private final ChannelGroup clients;
 
@@ -52,14 +49,10 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         if (budget.constrained()) {
             ch.config().setWriteBufferWaterMark(budget.waterMark());
         }
-        HttpDecoderConfig decoder = new HttpDecoderConfig()
-                .setMaxInitialLineLength(limits.maxRequestLineBytes())
-                .setMaxHeaderSize(limits.maxHeaderBytes())
-                .setMaxChunkSize(MAX_CHUNK_SIZE);
         ChannelPipeline p = ch.pipeline();
         RequestHeadDeadlineHandler headDeadline = new RequestHeadDeadlineHandler(timeouts.requestHeadMs());
         p.addLast("headDeadline", headDeadline);
-        p.addLast("codec", new StrictHttpServerCodec(decoder));
+        p.addLast("codec", new StrictHttpServerCodec(limits.maxRequestLineBytes(), limits.maxHeaderBytes()));
         // Before FlowControlHandler, which holds back read-complete events while it queues; reader
         // idleness only: a writer or all-idle timer would replace every void write promise
         // with a real one (an allocation per chunk); the relay judges a client that stops reading.

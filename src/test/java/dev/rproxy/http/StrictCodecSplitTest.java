@@ -7,7 +7,6 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.HttpContent;
-import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
@@ -42,14 +41,14 @@ class StrictCodecSplitTest {
 
     @Test
     void requestsDecodeTheSameAtEverySplitPoint() {
-        assertSameAtEverySplit(REQUESTS, () -> new EmbeddedChannel(new StrictHttpServerCodec(new HttpDecoderConfig())),
+        assertSameAtEverySplit(REQUESTS, () -> new EmbeddedChannel(new StrictHttpServerCodec(4096, 8192)),
                 List.of("POST /sink 5", "POST /sink 19", "GET /sink 0"));
     }
 
     @Test
     void responsesDecodeTheSameAtEverySplitPoint() {
         assertSameAtEverySplit(RESPONSES, () -> {
-            EmbeddedChannel ch = new EmbeddedChannel((ChannelHandler) new StrictHttpClientCodec(new HttpDecoderConfig()));
+            EmbeddedChannel ch = new EmbeddedChannel((ChannelHandler) new StrictHttpClientCodec(4096, 8192));
             for (HttpMethod method : new HttpMethod[] {HttpMethod.GET, HttpMethod.GET, HttpMethod.HEAD}) {
                 ch.writeOutbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, method, "/"));
             }
