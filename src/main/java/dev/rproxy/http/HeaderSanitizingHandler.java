@@ -58,7 +58,6 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     private final String scheme;
     private final SecurityConfig security;
-    private final RequestHeadDeadlineHandler headDeadline;
     private final int maxHeaderCount;
     private final long maxBodyBytes;
     private String clientIp;
@@ -86,13 +85,11 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
      * @param maxHeaderCount more header fields than this: 431
      * @param maxBodyBytes a declared {@code Content-Length} above this: 413 (0: no limit)
      * @param security optional checks: dot segments, allowed methods
-     * @param headDeadline the connection's request-head deadline, told when heads arrive
      */
     public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes,
-            SecurityConfig security, RequestHeadDeadlineHandler headDeadline) {
+            SecurityConfig security) {
         this.scheme = scheme;
         this.security = security;
-        this.headDeadline = headDeadline;
         this.maxHeaderCount = maxHeaderCount;
         this.maxBodyBytes = maxBodyBytes;
     }
@@ -104,13 +101,9 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             return;
         }
         if (!(msg instanceof HttpRequest request)) {
-            if (msg instanceof LastHttpContent) {
-                headDeadline.awaitNextHead();
-            }
             ctx.fireChannelRead(msg);
             return;
         }
-        headDeadline.headReceived();
         if (request.decoderResult().isFailure()) {
             ReferenceCountUtil.release(msg);
             reject(ctx, ErrorResponses.ofDecoderFailure(request.decoderResult().cause()));
@@ -143,7 +136,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-        if (evt == RequestHeadDeadlineHandler.TIMED_OUT) {
+        if (evt == RequestHeadDeadline.TIMED_OUT) {
             if (answering != null || !awaitingResponse.isEmpty()) {
                 closeRequested = true; // a pipelined head is dripping in: end after the responses due
                 discardInput = true;

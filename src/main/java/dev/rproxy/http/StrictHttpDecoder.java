@@ -213,6 +213,9 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
         return true;
     }
 
+    /** Called when the first byte of a head is parsed. */
+    void headStarted() {}
+
     /** Called after the last content of each message was emitted. */
     void messageEnded() {}
 
@@ -604,6 +607,7 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
         int at = cursor++ - scanBase;
         switch (state) {
             case START:
+                headStarted();
                 if (b == '\r') {
                     state = State.START_LF;
                     return true;

@@ -53,9 +53,10 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<St
     /**
      * @param maxLineBytes   the longest request line, CRLF not counted (414 beyond)
      * @param maxHeaderBytes the largest field section (431 beyond)
+     * @param requestHeadMs  the time a head may take from its first byte ({@link RequestHeadDeadline})
      */
-    public StrictHttpServerCodec(int maxLineBytes, int maxHeaderBytes) {
-        decoder = new RequestDecoder(maxLineBytes, maxHeaderBytes);
+    public StrictHttpServerCodec(int maxLineBytes, int maxHeaderBytes, long requestHeadMs) {
+        decoder = new RequestDecoder(maxLineBytes, maxHeaderBytes, new RequestHeadDeadline(requestHeadMs));
         init(decoder, new ResponseEncoder());
     }
 
@@ -88,14 +89,33 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<St
         /** Whether what follows an upgrade request waits for the backend's answer. */
         private boolean holding;
         private ChannelHandlerContext ctx;
+        private final RequestHeadDeadline deadline;
 
-        RequestDecoder(int maxLineBytes, int maxHeaderBytes) {
+        RequestDecoder(int maxLineBytes, int maxHeaderBytes, RequestHeadDeadline deadline) {
             super(true, maxLineBytes, maxHeaderBytes);
+            this.deadline = deadline;
         }
 
         @Override
         public void handlerAdded(ChannelHandlerContext ctx) {
             this.ctx = ctx;
+            deadline.bind(ctx);
+        }
+
+        @Override
+        protected void handlerRemoved0(ChannelHandlerContext ctx) {
+            deadline.cancel(); // the connection stopped being HTTP (a protocol switch)
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+            deadline.cancel();
+            super.channelInactive(ctx);
+        }
+
+        @Override
+        void headStarted() {
+            deadline.headStarted();
         }
 
         @Override
@@ -124,6 +144,7 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<St
 
         @Override
         boolean admit(HttpMessage message) {
+            deadline.headReceived();
             HttpRequest request = (HttpRequest) message;
             if (unanswered.size() >= MAX_PIPELINED) {
                 request.setDecoderResult(DecoderResult.failure(

@@ -3,7 +3,6 @@ package dev.rproxy.server;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.http.HeaderSanitizingHandler;
-import dev.rproxy.http.RequestHeadDeadlineHandler;
 import dev.rproxy.http.StrictHttpServerCodec;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.proxy.RelayHandler;
@@ -18,7 +17,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Pipeline of an accepted client connection:
- * {@code RequestHeadDeadlineHandler -> StrictHttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
+ * {@code StrictHttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
  * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
  * in request order (see {@link dev.rproxy.proxy.LocalResponder}). The connection cap is applied
  * before a connection gets here, on the listening channel ({@link ConnectionCap}).
@@ -50,16 +49,15 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
             ch.config().setWriteBufferWaterMark(budget.waterMark());
         }
         ChannelPipeline p = ch.pipeline();
-        RequestHeadDeadlineHandler headDeadline = new RequestHeadDeadlineHandler(timeouts.requestHeadMs());
-        p.addLast("headDeadline", headDeadline);
-        p.addLast("codec", new StrictHttpServerCodec(limits.maxRequestLineBytes(), limits.maxHeaderBytes()));
+        p.addLast("codec", new StrictHttpServerCodec(limits.maxRequestLineBytes(), limits.maxHeaderBytes(),
+                timeouts.requestHeadMs()));
         // Before FlowControlHandler, which holds back read-complete events while it queues; reader
         // idleness only: a writer or all-idle timer would replace every void write promise
         // with a real one (an allocation per chunk); the relay judges a client that stops reading.
         p.addLast("idle", new IdleStateHandler(timeouts.idleMs(), 0, 0, TimeUnit.MILLISECONDS));
         p.addLast("flow", new FlowControlHandler());
         HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes(),
-                snapshot.security(), headDeadline);
+                snapshot.security());
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(snapshots, sanitizer));
     }

@@ -41,7 +41,7 @@ class StrictCodecSplitTest {
 
     @Test
     void requestsDecodeTheSameAtEverySplitPoint() {
-        assertSameAtEverySplit(REQUESTS, () -> new EmbeddedChannel(new StrictHttpServerCodec(4096, 8192)),
+        assertSameAtEverySplit(REQUESTS, () -> new EmbeddedChannel(new StrictHttpServerCodec(4096, 8192, 10_000)),
                 List.of("POST /sink 5", "POST /sink 19", "GET /sink 0"));
     }
 
