@@ -43,9 +43,11 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<St
     /**
      * @param maxLineBytes   the longest status line, CRLF not counted
      * @param maxHeaderBytes the largest field section
+     * @param idleMs         nothing read for this long fires a reader-idle event (the pool closes
+     *                       a connection that rests that long)
      */
-    public StrictHttpClientCodec(int maxLineBytes, int maxHeaderBytes) {
-        init(new ResponseDecoder(maxLineBytes, maxHeaderBytes), new RequestEncoder());
+    public StrictHttpClientCodec(int maxLineBytes, int maxHeaderBytes, long idleMs) {
+        init(new ResponseDecoder(maxLineBytes, maxHeaderBytes, idleMs), new RequestEncoder());
     }
 
     private final class RequestEncoder extends HttpRequestEncoder {
@@ -59,8 +61,8 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<St
     }
 
     private final class ResponseDecoder extends StrictHttpDecoder {
-        ResponseDecoder(int maxLineBytes, int maxHeaderBytes) {
-            super(false, maxLineBytes, maxHeaderBytes);
+        ResponseDecoder(int maxLineBytes, int maxHeaderBytes, long idleMs) {
+            super(false, maxLineBytes, maxHeaderBytes, idleMs);
         }
 
         @Override

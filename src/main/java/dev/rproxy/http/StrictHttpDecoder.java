@@ -18,9 +18,12 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.AsciiString;
 import io.netty.util.ByteProcessor;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The HTTP/1 message parser: one pass over the bytes checks the exact grammar of RFC 9112 and
@@ -170,16 +173,87 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
     private int transferEncodingField;
     private boolean multipleContentLengths;
 
+    /** Nothing read for this long fires {@link IdleStateEvent#READER_IDLE_STATE_EVENT}; 0: never. */
+    private final long idleNanos;
+    private ChannelHandlerContext idleCtx;
+    private ScheduledFuture<?> idleTimer;
+    private long lastReadNanos;
+
     /**
      * @param request        requests (true) or responses
      * @param maxLineBytes   the longest start line (and chunk size line), CRLF not counted
      * @param maxHeaderBytes the largest field section (or trailer section), CRLFs not counted
+     * @param idleMs         nothing read from the connection for this long fires a reader-idle
+     *                       event inbound (what Netty's {@code IdleStateHandler} does, without a
+     *                       handler of its own: one timer per connection, re-armed for the time
+     *                       left); 0: never
      */
-    StrictHttpDecoder(boolean request, int maxLineBytes, int maxHeaderBytes) {
+    StrictHttpDecoder(boolean request, int maxLineBytes, int maxHeaderBytes, long idleMs) {
         this.request = request;
         this.maxLineBytes = maxLineBytes;
         this.maxHeaderBytes = maxHeaderBytes;
+        this.idleNanos = TimeUnit.MILLISECONDS.toNanos(idleMs);
         resetHead();
+    }
+
+    // ------------------------------------------------------------------ reader idleness
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) throws Exception {
+        idleCtx = ctx;
+        if (ctx.channel().isActive() && ctx.channel().isRegistered()) {
+            startIdleTimer();
+        }
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) throws Exception {
+        startIdleTimer();
+        super.channelActive(ctx);
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) throws Exception {
+        lastReadNanos = System.nanoTime();
+        super.channelReadComplete(ctx);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+        stopIdleTimer();
+        super.channelInactive(ctx);
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) throws Exception {
+        stopIdleTimer(); // the connection stopped being HTTP (a protocol switch)
+    }
+
+    private void startIdleTimer() {
+        if (idleNanos > 0 && idleTimer == null) {
+            lastReadNanos = System.nanoTime();
+            idleTimer = idleCtx.executor().schedule(this::checkIdle, idleNanos, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    private void stopIdleTimer() {
+        if (idleTimer != null) {
+            idleTimer.cancel(false);
+            idleTimer = null;
+        }
+    }
+
+    private void checkIdle() {
+        if (idleTimer == null || !idleCtx.channel().isOpen()) {
+            return;
+        }
+        long left = idleNanos - (System.nanoTime() - lastReadNanos);
+        if (left > 0) {
+            idleTimer = idleCtx.executor().schedule(this::checkIdle, left, TimeUnit.NANOSECONDS);
+        } else {
+            idleTimer = idleCtx.executor().schedule(this::checkIdle, idleNanos, TimeUnit.NANOSECONDS);
+            idleCtx.fireUserEventTriggered(IdleStateEvent.READER_IDLE_STATE_EVENT);
+        }
     }
 
     // ------------------------------------------------------------------ what the codecs decide

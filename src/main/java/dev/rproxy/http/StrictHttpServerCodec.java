@@ -54,9 +54,10 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<St
      * @param maxLineBytes   the longest request line, CRLF not counted (414 beyond)
      * @param maxHeaderBytes the largest field section (431 beyond)
      * @param requestHeadMs  the time a head may take from its first byte ({@link RequestHeadDeadline})
+     * @param idleMs         nothing read for this long fires a reader-idle event
      */
-    public StrictHttpServerCodec(int maxLineBytes, int maxHeaderBytes, long requestHeadMs) {
-        decoder = new RequestDecoder(maxLineBytes, maxHeaderBytes, new RequestHeadDeadline(requestHeadMs));
+    public StrictHttpServerCodec(int maxLineBytes, int maxHeaderBytes, long requestHeadMs, long idleMs) {
+        decoder = new RequestDecoder(maxLineBytes, maxHeaderBytes, new RequestHeadDeadline(requestHeadMs), idleMs);
         init(decoder, new ResponseEncoder());
     }
 
@@ -91,20 +92,22 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<St
         private ChannelHandlerContext ctx;
         private final RequestHeadDeadline deadline;
 
-        RequestDecoder(int maxLineBytes, int maxHeaderBytes, RequestHeadDeadline deadline) {
-            super(true, maxLineBytes, maxHeaderBytes);
+        RequestDecoder(int maxLineBytes, int maxHeaderBytes, RequestHeadDeadline deadline, long idleMs) {
+            super(true, maxLineBytes, maxHeaderBytes, idleMs);
             this.deadline = deadline;
         }
 
         @Override
-        public void handlerAdded(ChannelHandlerContext ctx) {
+        public void handlerAdded(ChannelHandlerContext ctx) throws Exception {
             this.ctx = ctx;
             deadline.bind(ctx);
+            super.handlerAdded(ctx);
         }
 
         @Override
-        protected void handlerRemoved0(ChannelHandlerContext ctx) {
+        protected void handlerRemoved0(ChannelHandlerContext ctx) throws Exception {
             deadline.cancel(); // the connection stopped being HTTP (a protocol switch)
+            super.handlerRemoved0(ctx);
         }
 
         @Override

@@ -8,14 +8,13 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.group.ChannelGroup;
-import io.netty.handler.timeout.IdleStateHandler;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Builds the pipeline of an upstream connection for the relay; the pool that opens the connection
  * knows nothing of what runs on it.
  *
- * <p>Pipeline: {@code StrictHttpClientCodec -> IdleStateHandler -> UpstreamHandler}.
+ * <p>Pipeline: {@code StrictHttpClientCodec -> UpstreamHandler}; the codec also times the
+ * connection's idleness ({@code pool.idleTimeoutMs}).
  *
  * <p>No {@code FlowControlHandler} here, unlike the client side: when a slow client pauses this
  * channel, the messages already decoded from the current read (at most one read buffer, 64 KiB) are
@@ -51,8 +50,7 @@ public final class UpstreamChannelInitializer extends ChannelInitializer<Channel
         }
         ChannelPipeline p = ch.pipeline();
         p.addLast("codec", new StrictHttpClientCodec(Math.max(limits.maxRequestLineBytes(), 8192),
-                Math.max(limits.maxHeaderBytes(), 16384)));
-        p.addLast("idle", new IdleStateHandler(pool.idleTimeoutMs(), 0, 0, TimeUnit.MILLISECONDS));
+                Math.max(limits.maxHeaderBytes(), 16384), pool.idleTimeoutMs()));
         p.addLast("upstream", new UpstreamHandler());
     }
 }

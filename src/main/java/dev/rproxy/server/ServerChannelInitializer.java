@@ -12,13 +12,12 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.handler.flow.FlowControlHandler;
-import io.netty.handler.timeout.IdleStateHandler;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Pipeline of an accepted client connection:
- * {@code StrictHttpServerCodec -> IdleStateHandler -> FlowControlHandler ->
- * HeaderSanitizingHandler -> RelayHandler}. The proxy's own endpoints are answered by the relay,
+ * {@code StrictHttpServerCodec -> FlowControlHandler -> HeaderSanitizingHandler -> RelayHandler}.
+ * The codec also keeps the connection's two read clocks, the request-head deadline and reader
+ * idleness, one timer each. The proxy's own endpoints are answered by the relay,
  * in request order (see {@link dev.rproxy.proxy.LocalResponder}). The connection cap is applied
  * before a connection gets here, on the listening channel ({@link ConnectionCap}).
  *
@@ -50,11 +49,7 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         }
         ChannelPipeline p = ch.pipeline();
         p.addLast("codec", new StrictHttpServerCodec(limits.maxRequestLineBytes(), limits.maxHeaderBytes(),
-                timeouts.requestHeadMs()));
-        // Before FlowControlHandler, which holds back read-complete events while it queues; reader
-        // idleness only: a writer or all-idle timer would replace every void write promise
-        // with a real one (an allocation per chunk); the relay judges a client that stops reading.
-        p.addLast("idle", new IdleStateHandler(timeouts.idleMs(), 0, 0, TimeUnit.MILLISECONDS));
+                timeouts.requestHeadMs(), timeouts.idleMs()));
         p.addLast("flow", new FlowControlHandler());
         HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes(),
                 snapshot.security());

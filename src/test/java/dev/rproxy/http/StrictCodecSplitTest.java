@@ -41,14 +41,14 @@ class StrictCodecSplitTest {
 
     @Test
     void requestsDecodeTheSameAtEverySplitPoint() {
-        assertSameAtEverySplit(REQUESTS, () -> new EmbeddedChannel(new StrictHttpServerCodec(4096, 8192, 10_000)),
+        assertSameAtEverySplit(REQUESTS, () -> new EmbeddedChannel(new StrictHttpServerCodec(4096, 8192, 10_000, 0)),
                 List.of("POST /sink 5", "POST /sink 19", "GET /sink 0"));
     }
 
     @Test
     void responsesDecodeTheSameAtEverySplitPoint() {
         assertSameAtEverySplit(RESPONSES, () -> {
-            EmbeddedChannel ch = new EmbeddedChannel((ChannelHandler) new StrictHttpClientCodec(4096, 8192));
+            EmbeddedChannel ch = new EmbeddedChannel((ChannelHandler) new StrictHttpClientCodec(4096, 8192, 0));
             for (HttpMethod method : new HttpMethod[] {HttpMethod.GET, HttpMethod.GET, HttpMethod.HEAD}) {
                 ch.writeOutbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, method, "/"));
             }
