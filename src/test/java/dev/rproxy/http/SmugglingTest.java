@@ -303,6 +303,8 @@ class SmugglingTest {
                         "transfer-encoding"),
                 arguments("chunk extension", CHUNKED + "5;name=value\r\nhello\r\n0\r\n\r\n", "POST /upload HTTP/1.1",
                         "transfer-encoding"),
+                arguments("whitespace before a chunk extension (RFC 9112 BWS)", CHUNKED + "5 ;name=value\r\nhello\r\n0\r\n\r\n",
+                        "POST /upload HTTP/1.1", "transfer-encoding"),
                 arguments("trailer field", CHUNKED + "5\r\nhello\r\n0\r\nX-T: v\r\n\r\n", "POST /upload HTTP/1.1",
                         "transfer-encoding"),
                 arguments("chunk size of 16 hex digits", CHUNKED + "0000000000000005\r\nhello\r\n0\r\n\r\n",
