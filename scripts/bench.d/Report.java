@@ -23,14 +23,50 @@ import java.util.TreeSet;
  * round (same machine state for both proxies) and the median of those per-round ratios is shown.
  * A workload that had any error (non-2xx answer, socket error, lost bytes) in any round is shown as
  * FAILED for that proxy and takes no part in ratios.
+ *
+ * <p>A measurement is only meaningful while the proxy, not the load side, limits the rate. For
+ * each measurement the busy share of the load-generator core is recorded
+ * ({@code NAME.load_core_busy_pct}); where it exceeded the limit (meta
+ * {@code run.loadCoreLimitPercent}, default 85) in any round, the workload is shown as INVALID for
+ * that proxy and, like a FAILED one, takes no part in ratios or target verdicts. A line under the
+ * table gives the load core's smallest idle share over all measurements and whether the run is
+ * valid.
+ *
+ * <p>Targets are for this proxy: a ratio to the reference or an absolute limit. They are judged in
+ * one verdict column per variant present: {@code ours} (the recommended JVM flags) and
+ * {@code ours-plain} (no JVM flags).
  */
 public final class Report {
 
+    /** The variants of this proxy that the targets are judged for, in column order. */
+    private static final List<String> JUDGED = List.of("ours", "ours-plain");
+
+    /** The measurements that record the load core's busy share, in the order of the summary. */
+    private static final List<String> LOADED = List.of("c64", "c512", "get1m", "down", "up");
+
+    private enum Kind {
+        /** A result: median over rounds, ratios, target. */
+        RESULT,
+        /** A condition of the run: median over rounds, no ratio. */
+        CHECK,
+        /** A condition of the run where the worst round matters: largest value over the rounds. */
+        CHECK_MAX
+    }
+
     /** One row of the table. {@code errorKey} names the error count that invalidates it. */
     private record Row(String key, String label, String unit, boolean higherIsBetter, String errorKey,
-                       String target, boolean info) {
+                       String target, Kind kind) {
         Row(String key, String label, String unit, boolean higherIsBetter, String errorKey, String target) {
-            this(key, label, unit, higherIsBetter, errorKey, target, false);
+            this(key, label, unit, higherIsBetter, errorKey, target, Kind.RESULT);
+        }
+
+        boolean info() {
+            return kind != Kind.RESULT;
+        }
+
+        /** The measurement the row belongs to ("c64" for "c64.errors"), "" when none. */
+        String measurement() {
+            return errorKey.endsWith(".errors") ? errorKey.substring(0, errorKey.length() - ".errors".length()) : "";
         }
     }
 
@@ -43,26 +79,37 @@ public final class Report {
             new Row("c512.p50_ms", "Small GET, 512 conns: p50 latency", "ms", false, "c512.errors", ""),
             new Row("c512.p99_ms", "Small GET, 512 conns: p99 latency", "ms", false, "c512.errors", "<= 1.2x"),
             new Row("c512.cpu_us", "Small GET, 512 conns: proxy CPU per request", "us", false, "c512.errors", "<= 1.0x"),
-            new Row("c512.peak_rss_mib", "Small GET, 512 conns: peak RSS", "MiB", false, "c512.errors", "<= 160 MiB"),
-            new Row("get1m.mibs", "1 MiB GET, 8 conns: throughput", "MiB/s", true, "get1m.errors", ">= 0.9x"),
-            new Row("down.mibs", "{transfer} download: throughput", "MiB/s", true, "down.errors", ">= 0.9x"),
+            new Row("c512.peak_rss_mib", "Small GET, 512 conns: peak RSS", "MiB", false, "c512.errors", "<= 96 MiB"),
+            new Row("get1m.mibs", "1 MiB GET, 8 conns: throughput", "MiB/s", true, "get1m.errors", ">= 1.0x"),
+            new Row("down.mibs", "{transfer} download: throughput", "MiB/s", true, "down.errors", ">= 1.0x"),
             new Row("down.peak_rss_mib", "{transfer} download: peak RSS", "MiB", false, "down.errors", ""),
             new Row("down.rss_growth_mib", "{transfer} download: RSS growth", "MiB", false, "down.errors", "< 8 MiB"),
-            new Row("up.mibs", "{transfer} upload: throughput", "MiB/s", true, "up.errors", ">= 0.9x"),
+            new Row("up.mibs", "{transfer} upload: throughput", "MiB/s", true, "up.errors", ">= 1.0x"),
             new Row("up.peak_rss_mib", "{transfer} upload: peak RSS", "MiB", false, "up.errors", ""),
             new Row("up.rss_growth_mib", "{transfer} upload: RSS growth", "MiB", false, "up.errors", "< 8 MiB"),
-            new Row("idle_rss_mib", "Idle RSS after start", "MiB", false, "ready.errors", ""),
+            new Row("idle_rss_mib", "Idle RSS after start", "MiB", false, "ready.errors", "<= 48 MiB"),
             new Row("conn.kib_per_conn", "Memory per idle client connection (10k open)", "KiB", false, "conn.errors",
-                    "<= 20 KiB"),
-            new Row("ready_ms", "Time to ready (start to first 200)", "ms", false, "ready.errors", "<= 1500 ms"),
-            // Conditions of the run rather than results: how busy the load-generator core was
-            // (near 100%: the origins or wrk may have limited the rate) and how much of the
-            // proxy's core went to other processes of the machine.
-            new Row("c64.load_core_busy_pct", "Check: load core busy during small GET c64", "%", false,
-                    "c64.errors", "", true),
+                    "<= 4 KiB"),
+            new Row("ready_ms", "Time to ready (start to first 200)", "ms", false, "ready.errors", "<= 500 ms"),
+            // Conditions of the run rather than results. The load core's busy share in the worst
+            // round (over the limit: wrk, curl or the origins may have limited the rate, and the
+            // measurement is invalid); how much CPU the proxy used (about the cap when it is the
+            // bottleneck); how much of the proxy's core went to other processes of the machine.
+            new Row("c64.load_core_busy_pct", "Check: load core busy, small GET c64 (worst round)", "%", false,
+                    "c64.errors", "", Kind.CHECK_MAX),
+            new Row("c512.load_core_busy_pct", "Check: load core busy, small GET c512 (worst round)", "%", false,
+                    "c512.errors", "", Kind.CHECK_MAX),
+            new Row("get1m.load_core_busy_pct", "Check: load core busy, 1 MiB GET (worst round)", "%", false,
+                    "get1m.errors", "", Kind.CHECK_MAX),
+            new Row("down.load_core_busy_pct", "Check: load core busy, {transfer} download (worst round)", "%",
+                    false, "down.errors", "", Kind.CHECK_MAX),
+            new Row("up.load_core_busy_pct", "Check: load core busy, {transfer} upload (worst round)", "%", false,
+                    "up.errors", "", Kind.CHECK_MAX),
+            new Row("c64.proxy_cpu_pct", "Check: proxy CPU use, small GET c64 ({cap})", "% of a core", false,
+                    "c64.errors", "", Kind.CHECK),
             new Row("c64.proxy_core_other_pct", "Check: proxy core used by other processes, c64", "%", false,
-                    "c64.errors", "", true),
-            new Row("restarts", "Check: proxy exits during the run (restarted)", "count", false, "", "", true));
+                    "c64.errors", "", Kind.CHECK),
+            new Row("restarts", "Check: proxy exits during the run (restarted)", "count", false, "", "", Kind.CHECK));
 
     /** Sanity measurements that go into the JSON only. */
     private static final List<String> EXTRA_KEYS = List.of(
@@ -70,7 +117,9 @@ public final class Report {
             "c64.proxy_core_busy_pct", "c64.load_core_busy_pct", "c64.proxy_cpu_pct",
             "c512.proxy_core_busy_pct", "c512.load_core_busy_pct", "c512.proxy_cpu_pct",
             "get1m.proxy_core_busy_pct", "get1m.load_core_busy_pct", "get1m.proxy_cpu_pct",
-            "down.seconds", "up.seconds", "conn.opened", "conn.rss_before_mib", "conn.rss_with_conns_mib");
+            "down.seconds", "down.proxy_core_busy_pct", "down.load_core_busy_pct",
+            "up.seconds", "up.proxy_core_busy_pct", "up.load_core_busy_pct",
+            "conn.opened", "conn.rss_before_mib", "conn.rss_with_conns_mib", "uncapped");
 
     public static void main(String[] args) throws IOException {
         Path resultsFile = Path.of(args[0]);
@@ -105,6 +154,17 @@ public final class Report {
 
         String mib = meta.getOrDefault("run.transferMiB", "1024");
         String transfer = mib.equals("1024") ? "1 GiB" : mib + " MiB";
+        String capPct = meta.getOrDefault("run.proxyCpuPercent", "100");
+        String cap = capPct.equals("100") ? "no cap" : "cap " + capPct + "%";
+        double loadLimit = Double.parseDouble(meta.getOrDefault("run.loadCoreLimitPercent", "85"));
+        Validity validity = new Validity(values, loadLimit);
+        List<String> judged = new ArrayList<>();
+        for (String v : JUDGED) {
+            if (proxies.contains(v) && !v.equals(reference)) {
+                judged.add(v);
+            }
+        }
+
         StringBuilder md = new StringBuilder();
         md.append("| Workload | unit |");
         for (String p : proxies) {
@@ -113,8 +173,12 @@ public final class Report {
         for (String p : proxies.subList(1, proxies.size())) {
             md.append(' ').append(p).append(" / ").append(reference).append(" |");
         }
-        md.append(" target (").append(proxies.get(proxies.size() - 1)).append(") |\n|---|---|");
-        md.append("---:|".repeat(proxies.size() * 2 - 1)).append("---|\n");
+        md.append(" target |");
+        for (String v : judged) {
+            md.append(" verdict ").append(v).append(" |");
+        }
+        md.append("\n|---|---|").append("---:|".repeat(proxies.size() * 2 - 1)).append("---|");
+        md.append("---|".repeat(judged.size())).append('\n');
 
         // "group.key" entries become {"group": {"key": ...}}; values that are integers stay numbers.
         Map<String, Map<String, String>> groups = new LinkedHashMap<>();
@@ -141,12 +205,12 @@ public final class Report {
         for (int i = 0; i < proxies.size(); i++) {
             json.append(i > 0 ? ", " : "").append(str(proxies.get(i)));
         }
-        json.append("],\n  \"roundsCompleted\": ").append(rounds.size()).append(",\n  \"metrics\": [\n");
+        json.append("],\n  \"roundsCompleted\": ").append(rounds.tailSet(1).size()).append(",\n  \"metrics\": [\n");
 
         List<String> jsonRows = new ArrayList<>();
         for (Row template : ROWS) {
-            Row row = new Row(template.key, template.label.replace("{transfer}", transfer), template.unit,
-                    template.higherIsBetter, template.errorKey, template.target, template.info);
+            Row row = new Row(template.key, template.label.replace("{transfer}", transfer).replace("{cap}", cap),
+                    template.unit, template.higherIsBetter, template.errorKey, template.target, template.kind);
             md.append("| ").append(row.label).append(" | ").append(row.unit).append(" |");
             StringBuilder jr = new StringBuilder();
             jr.append("    {\"key\": ").append(str(row.key)).append(", \"label\": ").append(str(row.label))
@@ -157,48 +221,54 @@ public final class Report {
                 String p = proxies.get(i);
                 Map<Integer, Double> perRound = series(values, p, row.key);
                 double errors = errorTotal(values, p, row.errorKey);
-                Double median = row.key.equals("restarts")
-                        ? Double.valueOf(errorTotal(values, p, "restarts"))
-                        : median(new ArrayList<>(perRound.values()));
+                Double load = row.info() ? null : validity.overLimit(p, row.measurement());
+                Double shown = switch (row.kind) {
+                    case CHECK_MAX -> max(perRound.values());
+                    default -> row.key.equals("restarts")
+                            ? Double.valueOf(errorTotal(values, p, "restarts"))
+                            : median(new ArrayList<>(perRound.values()));
+                };
                 String cell;
                 if (errors > 0) {
                     cell = "FAILED (" + num(errors) + (errors == 1 ? " error)" : " errors)");
-                } else if (median == null) {
+                } else if (load != null) {
+                    cell = String.format(Locale.ROOT, "INVALID (load %.0f%%)", load);
+                } else if (shown == null) {
                     cell = "n/a";
                 } else {
-                    cell = row.unit.equals("count") ? num(median) : fmt(median);
+                    cell = row.unit.equals("count") ? num(shown) : fmt(shown);
+                    if (row.kind == Kind.CHECK_MAX && row.key.endsWith(".load_core_busy_pct") && shown > loadLimit) {
+                        cell += " (over " + num(loadLimit) + ")";
+                    }
                 }
                 md.append(' ').append(cell).append(" |");
-                jr.append(i > 0 ? ", " : "").append(str(p)).append(": {\"median\": ")
-                        .append(errors > 0 || median == null ? "null" : num(median))
+                boolean usable = errors == 0 && load == null && shown != null;
+                jr.append(i > 0 ? ", " : "").append(str(p)).append(": {\"")
+                        .append(row.kind == Kind.CHECK_MAX ? "max" : "median").append("\": ")
+                        .append(usable ? num(shown) : "null")
                         .append(", \"failed\": ").append(errors > 0).append(", \"errors\": ").append(num(errors))
+                        .append(", \"invalid\": ").append(load != null)
                         .append(", \"rounds\": ").append(roundsJson(perRound)).append('}');
             }
             jr.append("},\n      \"ratiosTo").append(cap(reference)).append("\": {");
-            String lastCell = "";
+            Map<String, Double> ratios = new LinkedHashMap<>();
             for (int i = 1; i < proxies.size(); i++) {
                 String p = proxies.get(i);
-                Double ratio = null;
-                if (!row.info && errorTotal(values, p, row.errorKey) == 0 && errorTotal(values, reference, row.errorKey) == 0) {
-                    Map<Integer, Double> mine = series(values, p, row.key);
-                    Map<Integer, Double> ref = series(values, reference, row.key);
-                    List<Double> ratios = new ArrayList<>();
-                    for (Map.Entry<Integer, Double> e : mine.entrySet()) {
-                        Double r = ref.get(e.getKey());
-                        if (r != null && r != 0) {
-                            ratios.add(e.getValue() / r);
-                        }
-                    }
-                    ratio = median(ratios);
-                }
+                Double ratio = row.info() ? null : ratio(values, validity, row, p, reference);
+                ratios.put(p, ratio);
                 String cell = ratio == null ? "-" : String.format(Locale.ROOT, "%.2fx", ratio);
                 md.append(' ').append(cell).append(" |");
                 jr.append(i > 1 ? ", " : "").append(str(p)).append(": ").append(ratio == null ? "null" : num(ratio));
-                if (i == proxies.size() - 1) {
-                    lastCell = targetVerdict(row, ratio, values, p);
-                }
             }
-            md.append(' ').append(row.target.isEmpty() ? "" : row.target + lastCell).append(" |\n");
+            md.append(' ').append(row.target).append(" |");
+            jr.append("},\n      \"verdicts\": {");
+            for (int i = 0; i < judged.size(); i++) {
+                String v = judged.get(i);
+                String verdict = targetVerdict(row, ratios.get(v), values, validity, v, reference);
+                md.append(' ').append(verdict).append(" |");
+                jr.append(i > 0 ? ", " : "").append(str(v)).append(": ").append(verdict.isEmpty() ? "null" : str(verdict));
+            }
+            md.append('\n');
             jr.append("}}");
             jsonRows.add(jr.toString());
         }
@@ -214,34 +284,138 @@ public final class Report {
             }
             extras.add("\n    " + str(p) + ": {" + String.join(", ", items) + "}");
         }
-        json.append(String.join(",", extras)).append("\n  }\n}\n");
+        json.append(String.join(",", extras)).append("\n  },\n");
+
+        // The run as a whole: the load side's headroom over every measurement of every proxy, and
+        // the measurements that make it invalid.
+        double maxBusy = -1;
+        List<String> overLimit = new ArrayList<>();
+        List<String> uncapped = new ArrayList<>();
+        for (String p : proxies) {
+            for (String m : LOADED) {
+                Map<Integer, Double> busy = series(values, p, m + ".load_core_busy_pct");
+                for (Map.Entry<Integer, Double> e : busy.entrySet()) {
+                    maxBusy = Math.max(maxBusy, e.getValue());
+                    if (e.getValue() > loadLimit) {
+                        overLimit.add(p + " " + m + (rounds.tailSet(1).size() > 1 ? " round " + e.getKey() : "")
+                                + String.format(Locale.ROOT, " %.0f%%", e.getValue()));
+                    }
+                }
+            }
+            if (errorTotal(values, p, "uncapped") > 0) {
+                uncapped.add(p);
+            }
+        }
+        List<String> reasons = new ArrayList<>();
+        if (!overLimit.isEmpty()) {
+            reasons.add("load core over " + num(loadLimit) + "% busy in " + String.join(", ", overLimit));
+        }
+        if (!uncapped.isEmpty()) {
+            reasons.add("processes outside the CPU cap: " + String.join(", ", uncapped));
+        }
+        String summary;
+        if (maxBusy < 0) {
+            summary = "Load side headroom: no measurement recorded the load core; run INVALID";
+            reasons.add("no measurement");
+        } else {
+            summary = String.format(Locale.ROOT,
+                    "Load side headroom: min %.1f%% idle on the load core during proxy measurements; run ", 100 - maxBusy)
+                    + (reasons.isEmpty() ? "valid" : "INVALID: " + String.join("; ", reasons));
+        }
+        json.append("  \"validity\": {\"loadCoreLimitPercent\": ").append(num(loadLimit))
+                .append(", \"minLoadCoreIdlePercent\": ").append(maxBusy < 0 ? "null" : num(100 - maxBusy))
+                .append(", \"valid\": ").append(reasons.isEmpty()).append(", \"reasons\": [");
+        for (int i = 0; i < reasons.size(); i++) {
+            json.append(i > 0 ? ", " : "").append(str(reasons.get(i)));
+        }
+        json.append("]}\n}\n");
 
         Files.writeString(outJson, json, StandardCharsets.UTF_8);
         System.out.print(md);
+        System.out.println();
+        System.out.println(summary);
     }
 
-    /** " (met)" / " (missed)" for the last proxy, judged on the ratio or on the absolute median. */
+    /**
+     * The load core's busy share per proxy and measurement: a measurement in which it exceeded the
+     * limit in any round is invalid.
+     */
+    private record Validity(Map<String, Map<String, Map<Integer, Double>>> values, double limit) {
+        /** The largest busy share over the rounds when it exceeds the limit, else null. */
+        Double overLimit(String proxy, String measurement) {
+            if (measurement.isEmpty()) {
+                return null;
+            }
+            Double worst = max(series(values, proxy, measurement + ".load_core_busy_pct").values());
+            return worst != null && worst > limit ? worst : null;
+        }
+    }
+
+    /** The median of the per-round ratios of the proxy to the reference; null when either failed or is invalid. */
+    private static Double ratio(Map<String, Map<String, Map<Integer, Double>>> values, Validity validity, Row row,
+                                String proxy, String reference) {
+        for (String p : List.of(proxy, reference)) {
+            if (errorTotal(values, p, row.errorKey) > 0 || validity.overLimit(p, row.measurement()) != null) {
+                return null;
+            }
+        }
+        Map<Integer, Double> mine = series(values, proxy, row.key);
+        Map<Integer, Double> ref = series(values, reference, row.key);
+        List<Double> ratios = new ArrayList<>();
+        for (Map.Entry<Integer, Double> e : mine.entrySet()) {
+            Double r = ref.get(e.getKey());
+            if (r != null && r != 0) {
+                ratios.add(e.getValue() / r);
+            }
+        }
+        return median(ratios);
+    }
+
+    /**
+     * The verdict for one variant: "met" / "missed", judged on the ratio or on the absolute median;
+     * "FAILED" or "INVALID" when the variant's measurement is, or, for a ratio, the reference's;
+     * "n/a" without a value; "" for a row without a target.
+     */
     private static String targetVerdict(Row row, Double ratio, Map<String, Map<String, Map<Integer, Double>>> values,
-                                        String proxy) {
+                                        Validity validity, String proxy, String reference) {
         String t = row.target;
         if (t.isEmpty()) {
             return "";
+        }
+        if (errorTotal(values, proxy, row.errorKey) > 0) {
+            return "FAILED";
+        }
+        if (validity.overLimit(proxy, row.measurement()) != null) {
+            return "INVALID";
         }
         boolean atMost = t.startsWith("<");
         double limit = Double.parseDouble(t.replaceAll("[^0-9.]", ""));
         Double value;
         if (t.endsWith("x")) {
+            if (errorTotal(values, reference, row.errorKey) > 0) {
+                return "n/a (" + reference + " FAILED)";
+            }
+            if (validity.overLimit(reference, row.measurement()) != null) {
+                return "INVALID (" + reference + ")";
+            }
             value = ratio;
         } else {
-            value = errorTotal(values, proxy, row.errorKey) > 0
-                    ? null : median(new ArrayList<>(series(values, proxy, row.key).values()));
+            value = median(new ArrayList<>(series(values, proxy, row.key).values()));
         }
         if (value == null) {
-            return "";
+            return "n/a";
         }
         boolean strict = !t.contains("=");
         boolean met = atMost ? (strict ? value < limit : value <= limit) : (strict ? value > limit : value >= limit);
-        return met ? " (met)" : " (missed)";
+        return met ? "met" : "missed";
+    }
+
+    private static Double max(Iterable<Double> xs) {
+        Double m = null;
+        for (double x : xs) {
+            m = m == null ? x : Math.max(m, x);
+        }
+        return m;
     }
 
     private static Map<Integer, Double> series(Map<String, Map<String, Map<Integer, Double>>> values, String proxy,
