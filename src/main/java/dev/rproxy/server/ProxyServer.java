@@ -207,6 +207,11 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /** The bound port; valid after {@link #start()}. */
+    /** The I/O transport in use: {@code epoll}, {@code io_uring} or {@code nio}. */
+    public String transportName() {
+        return transport.name();
+    }
+
     public int port() {
         return ((InetSocketAddress) serverChannel.localAddress()).getPort();
     }

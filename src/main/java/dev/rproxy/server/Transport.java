@@ -12,11 +12,15 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 
 /**
  * The I/O transport: native epoll on Linux when it loads (fewer copies and syscalls, edge-triggered),
- * NIO everywhere else.
+ * NIO everywhere else; io_uring (Linux 5.14 or later, where the kernel allows it) when asked for.
  */
 public record Transport(
         String name,
@@ -26,9 +30,17 @@ public record Transport(
 
     /**
      * Resolves the configured preference: {@code auto} takes epoll when available, {@code epoll}
-     * requires it, {@code nio} forces NIO.
+     * and {@code io_uring} require theirs, {@code nio} forces NIO.
      */
     public static Transport choose(String preference) {
+        if ("io_uring".equals(preference)) {
+            if (!IoUring.isAvailable()) {
+                throw new IllegalStateException("server.transport: io_uring is not available here ("
+                        + IoUring.unavailabilityCause() + ")");
+            }
+            return new Transport("io_uring", IoUringIoHandler.newFactory(), IoUringServerSocketChannel.class,
+                    IoUringSocketChannel.class);
+        }
         boolean wantEpoll = !"nio".equals(preference);
         if (wantEpoll && Epoll.isAvailable()) {
             return new Transport("epoll", EpollIoHandler.newFactory(), EpollServerSocketChannel.class, EpollSocketChannel.class);

@@ -289,7 +289,7 @@ class ConfigLoaderTest {
             {"{" + b + "\"server\": {\"ioThreads\": -1}}", "server.ioThreads: -1 (expected: >= 0)"},
             {"{" + b + "\"server\": {\"descriptorReserve\": -1}}", "server.descriptorReserve: -1 (expected: 0..1048576)"},
             {"{" + b + "\"server\": {\"transport\": \"kqueue\"}}",
-                "server.transport: \"kqueue\" (expected: one of \"auto\", \"epoll\", \"nio\")"},
+                "server.transport: \"kqueue\" (expected: one of \"auto\", \"epoll\", \"io_uring\", \"nio\")"},
             // syntax, reported by position
             {"{\n  \"backends\": [],\n  \"listen\" {}\n}",
                 "invalid JSON at line 3, column 12: Unexpected character ('{' (code 123)): was expecting a colon to separate field name and value"},
@@ -375,7 +375,7 @@ class ConfigLoaderTest {
     // ---- records used directly -----------------------------------------------------------
 
     @ParameterizedTest
-    @ValueSource(strings = {"auto", "epoll", "nio"})
+    @ValueSource(strings = {"auto", "epoll", "io_uring", "nio"})
     void knownTransports(String transport) {
         assertThat(new ServerConfig(0, transport, 64).transport()).isEqualTo(transport);
     }
