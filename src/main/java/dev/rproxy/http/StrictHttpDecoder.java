@@ -86,19 +86,31 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
 
     private enum State {
         START, START_LF, START_AFTER_CRLF,
-        METHOD, TARGET_FIRST, TARGET, VERSION, VERSION_MAJOR, VERSION_DOT, VERSION_MINOR, REQUEST_LINE_CR,
-        STATUS_SP, STATUS, STATUS_END, REASON,
+        METHOD(true), TARGET_FIRST(true), TARGET(true), VERSION(true), VERSION_MAJOR(true), VERSION_DOT(true),
+        VERSION_MINOR(true), REQUEST_LINE_CR,
+        STATUS_SP(true), STATUS(true), STATUS_END(true), REASON(true),
         LINE_LF, FIELD_START, NAME, VALUE, END_LF,
         TE_LEADING_SP, TE_CODING, TE_AFTER, TE_LIST_SP, TE_PARAM_SP, TE_PARAM_NAME, TE_PARAM_VALUE,
         TE_PARAM_TOKEN, TE_QUOTED, TE_QUOTED_PAIR, TE_QUOTED_END,
-        SIZE_FIRST, SIZE, SIZE_BWS, EXTENSION, SIZE_LF, DATA, DATA_CR, DATA_LF,
+        SIZE_FIRST, SIZE(true), SIZE_BWS(true), EXTENSION(true), SIZE_LF, DATA, DATA_CR, DATA_LF,
         /** A body of a known length: {@link #remaining} bytes to go. */
         FIXED_BODY,
         /** A response body that ends with the connection. */
         CLOSE_DELIMITED_BODY,
         /** The connection switched protocols; nothing is HTTP any more. */
         UPGRADED,
-        FAILED
+        FAILED;
+
+        /** Bytes read in this state count toward {@code maxLineBytes} (CR excepted). */
+        final boolean inLine;
+
+        State() {
+            this(false);
+        }
+
+        State(boolean inLine) {
+            this.inLine = inLine;
+        }
     }
 
     private static final byte[] HTTP_SLASH = {'H', 'T', 'T', 'P', '/'};
@@ -679,6 +691,9 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
     public boolean process(byte value) {
         int b = value & 0xff;
         int at = cursor++ - scanBase;
+        if (state.inLine && b != '\r' && ++lineBytes > maxLineBytes) {
+            return lineTooLong(); // a start line or chunk size line, CRLF not counted
+        }
         switch (state) {
             case START:
                 headStarted();
@@ -699,9 +714,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 }
                 return startLine(b, at);
             case METHOD:
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
-                }
                 if (b == ' ') {
                     methodEnd = at;
                     state = State.TARGET_FIRST;
@@ -709,9 +721,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 }
                 return TCHAR[b] || violation("invalid byte 0x" + Integer.toHexString(b) + " in the method");
             case TARGET_FIRST:
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
-                }
                 if (!isVisible(b)) {
                     return violation("the request target must follow the method after one space");
                 }
@@ -719,9 +728,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 state = State.TARGET;
                 return true;
             case TARGET:
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
-                }
                 if (b == ' ') {
                     targetEnd = at;
                     state = State.VERSION;
@@ -730,9 +736,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 }
                 return isVisible(b) || violation("invalid byte 0x" + Integer.toHexString(b) + " in the request target");
             case VERSION:
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
-                }
                 if (b != HTTP_SLASH[index]) {
                     return violation("the version must be HTTP/x.y, upper case, after one space");
                 }
@@ -741,18 +744,13 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 }
                 return true;
             case VERSION_MAJOR:
-                lineBytes++;
                 major = b - '0';
                 state = State.VERSION_DOT;
                 return isDigit(b) || violation("invalid version");
             case VERSION_DOT:
-                lineBytes++;
                 state = State.VERSION_MINOR;
                 return b == '.' || violation("invalid version");
             case VERSION_MINOR:
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
-                }
                 minor = b - '0';
                 state = request ? State.REQUEST_LINE_CR : State.STATUS_SP;
                 return isDigit(b) || violation("invalid version");
@@ -760,12 +758,10 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 state = State.LINE_LF;
                 return b == '\r' || violation("the request line must end with the version and CRLF");
             case STATUS_SP:
-                lineBytes++;
                 state = State.STATUS;
                 index = 0;
                 return b == ' ' || violation("the status code must follow the version after one space");
             case STATUS:
-                lineBytes++;
                 statusCode = statusCode * 10 + (b - '0');
                 if (++index == 3) {
                     state = State.STATUS_END;
@@ -778,7 +774,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                     state = State.LINE_LF;
                     return true;
                 }
-                lineBytes++;
                 reasonStart = at + 1;
                 state = State.REASON;
                 return b == ' ' || violation("the status code must be three digits");
@@ -787,9 +782,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                     reasonEnd = at;
                     state = State.LINE_LF;
                     return true;
-                }
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
                 }
                 return isFieldByte(b) || violation("invalid byte 0x" + Integer.toHexString(b) + " in the reason phrase");
             case LINE_LF:
@@ -928,9 +920,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                     state = State.SIZE_LF;
                     return true;
                 }
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
-                }
                 if (b == ';') {
                     state = State.EXTENSION;
                     return true;
@@ -941,9 +930,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 }
                 return hexDigit(b);
             case SIZE_BWS:
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
-                }
                 if (b == ';') {
                     state = State.EXTENSION;
                     return true;
@@ -953,9 +939,6 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                 if (b == '\r') {
                     state = State.SIZE_LF;
                     return true;
-                }
-                if (++lineBytes > maxLineBytes) {
-                    return lineTooLong();
                 }
                 return isFieldByte(b) || violation("invalid byte 0x" + Integer.toHexString(b) + " in a chunk extension");
             case SIZE_LF:
