@@ -38,8 +38,8 @@ class BufferBudgetTest {
         used.set(100);
         budget.sample(); // NORMAL before and after: no broadcast
         budget.fitAllowance(ch);
-        assertThat(ch.config().getWriteBufferHighWaterMark()).isEqualTo(128 * 1024);
-        assertThat(ch.config().getWriteBufferLowWaterMark()).isEqualTo(32 * 1024);
+        assertThat(ch.config().getWriteBufferHighWaterMark()).isEqualTo(64 * 1024);
+        assertThat(ch.config().getWriteBufferLowWaterMark()).isEqualTo(16 * 1024);
         assertThat(ch.finishAndReleaseAll()).isFalse();
     }
 
