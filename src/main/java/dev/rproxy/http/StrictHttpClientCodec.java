@@ -1,5 +1,6 @@
 package dev.rproxy.http;
 
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.CombinedChannelDuplexHandler;
@@ -51,6 +52,16 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<St
     }
 
     private final class RequestEncoder extends HttpRequestEncoder {
+        /** A relayed head's fields go out as the bytes they came in, less those removed, plus those added. */
+        @Override
+        protected void encodeHeaders(HttpHeaders headers, ByteBuf buf) {
+            if (headers instanceof HeadFields fields) {
+                fields.writeTo(buf);
+            } else {
+                super.encodeHeaders(headers, buf);
+            }
+        }
+
         @Override
         protected void encode(ChannelHandlerContext ctx, Object msg, List<Object> out) throws Exception {
             if (msg instanceof HttpRequest request) {

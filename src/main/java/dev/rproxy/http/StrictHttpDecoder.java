@@ -22,6 +22,7 @@ import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.AsciiString;
 import io.netty.util.ByteProcessor;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -64,7 +65,8 @@ import java.util.concurrent.TimeUnit;
  * ends with an empty last content when the input ends. After a switch to another protocol every
  * byte is handed on raw.
  *
- * <p>Field names and values are {@link AsciiString} views over one copy of the head's bytes. The
+ * <p>A head's fields are {@link HeadFields}: positions in one copy of the head's bytes, with no map
+ * built and nothing parsed again (trailer fields, rare, go into a map). The
  * position of the byte being checked is counted in {@link #process}; every recorded position is
  * relative to the reader index, where the head being parsed starts and stays until it is complete.
  */
@@ -406,11 +408,7 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
     private boolean head(ByteBuf in, int length, List<Object> out) {
         byte[] bytes = new byte[length];
         in.getBytes(in.readerIndex(), bytes);
-        HttpHeaders headers = HEADERS.newHeaders();
-        for (int i = 0, f = 0; i < fieldCount; i++, f += 4) {
-            headers.add(new AsciiString(bytes, fields[f], fields[f + 1] - fields[f], false),
-                    new AsciiString(bytes, fields[f + 2], fields[f + 3] - fields[f + 2], false));
-        }
+        HttpHeaders headers = new HeadFields(bytes, Arrays.copyOf(fields, fieldCount * 4), fieldCount, length - 2);
         HttpVersion version = major == 1 && minor == 1 ? HttpVersion.HTTP_1_1
                 : major == 1 && minor == 0 ? HttpVersion.HTTP_1_0
                 : new HttpVersion("HTTP", major, minor, false);
