@@ -57,6 +57,59 @@ class StrictCodecSplitTest {
         }, List.of("200 5", "200 3", "200 0"));
     }
 
+    /** Heads a few times longer than the decoder's scan window, where runs of name, value and target bytes cross it. */
+    @Test
+    void longHeadsDecodeTheSameAtEverySplitPoint() {
+        String target = "/" + "t".repeat(700) + "?q=" + "%41".repeat(100);
+        String name = "X-" + "n".repeat(600);
+        String value = "v".repeat(600) + " \t " + "\u00e9".repeat(300) + "w";
+        byte[] all = ("GET " + target + " HTTP/1.1\r\nHost: h\r\n" + name + ":  " + value + " \t \r\nX-B: b\r\n\r\n")
+                .getBytes(StandardCharsets.ISO_8859_1);
+        for (int split = 0; split < all.length; split++) {
+            EmbeddedChannel ch = new EmbeddedChannel(new StrictHttpServerCodec(4096, 8192, 10_000, 0));
+            if (split > 0) {
+                ch.writeInbound(Unpooled.wrappedBuffer(Arrays.copyOfRange(all, 0, split)));
+            }
+            ch.writeInbound(Unpooled.wrappedBuffer(Arrays.copyOfRange(all, split, all.length)));
+            HttpRequest request = ch.readInbound();
+            assertThat(request.decoderResult().isSuccess()).as("split at byte %d", split).isTrue();
+            assertThat(request.uri()).isEqualTo(target);
+            assertThat(request.headers().get(name)).as("split at byte %d", split).isEqualTo(value);
+            assertThat(request.headers().get("x-b")).isEqualTo("b");
+            ch.finishAndReleaseAll();
+        }
+    }
+
+    /**
+     * The limits hold at the same byte however a head is split: a field section of exactly {@code
+     * maxHeaderBytes} (CRLFs not counted) and a request line of exactly {@code maxLineBytes} pass,
+     * one byte more is refused.
+     */
+    @Test
+    void limitsFallOnTheSameByteAtEverySplitPoint() {
+        // "Host: h" is 7 bytes, "X: " 3 more before the value.
+        String fits = "GET / HTTP/1.1\r\nHost: h\r\nX: " + "v".repeat(1990) + "\r\n\r\n";
+        String over = "GET / HTTP/1.1\r\nHost: h\r\nX: " + "v".repeat(1991) + "\r\n\r\n";
+        String lineFits = "GET /" + "t".repeat(986) + " HTTP/1.1\r\nHost: h\r\n\r\n"; // 1000 bytes before CRLF
+        String lineOver = "GET /" + "t".repeat(987) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+        for (String[] c : new String[][] {{fits, "ok"}, {over, "TooLongHttpHeaderException"},
+                {lineFits, "ok"}, {lineOver, "TooLongHttpLineException"}}) {
+            byte[] all = c[0].getBytes(StandardCharsets.ISO_8859_1);
+            for (int split = 0; split < all.length; split += 7) {
+                EmbeddedChannel ch = new EmbeddedChannel(new StrictHttpServerCodec(1000, 2000, 10_000, 0));
+                if (split > 0) {
+                    ch.writeInbound(Unpooled.wrappedBuffer(Arrays.copyOfRange(all, 0, split)));
+                }
+                ch.writeInbound(Unpooled.wrappedBuffer(Arrays.copyOfRange(all, split, all.length)));
+                HttpRequest request = ch.readInbound();
+                String outcome = request.decoderResult().isSuccess() ? "ok"
+                        : request.decoderResult().cause().getClass().getSimpleName();
+                assertThat(outcome).as("%d bytes split at %d", all.length, split).isEqualTo(c[1]);
+                ch.finishAndReleaseAll();
+            }
+        }
+    }
+
     private static void assertSameAtEverySplit(String stream, Supplier<EmbeddedChannel> codec, List<String> expected) {
         byte[] all = stream.getBytes(StandardCharsets.ISO_8859_1);
         assertThat(decode(codec.get(), all)).isEqualTo(expected);
