@@ -15,25 +15,22 @@ import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
-import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
-import java.util.ArrayDeque;
 import java.net.SocketAddress;
-import java.util.List;
+import java.util.ArrayDeque;
 
 /**
- * Cleans headers at the edge, in both directions, and re-derives framing for the next hop.
+ * The HTTP/1 client connection at the edge: which requests are forwarded, in which order their
+ * responses go out, and whether the connection persists after each.
  *
- * <p>Inbound (requests): rejects what the decoder could not parse, strips hop-by-hop fields
- * ({@link HopByHopHeaders}), keeps chunked framing for a chunked body, and adds {@code
- * X-Forwarded-For} (appended), {@code X-Forwarded-Proto}, {@code X-Forwarded-Host} and {@code
- * X-Real-IP}.
+ * <p>Inbound (requests): refuses what the decoder could not parse and what breaks {@link
+ * RequestRules}, with the refusal in its turn; a request that passes is made ready for the backend
+ * by {@link RequestForwarding}.
  *
- * <p>Outbound (relayed responses): strips hop-by-hop fields and frames the body for this client:
- * {@code Content-Length} is kept; otherwise chunked for an HTTP/1.1 client, or close-delimited for
- * an HTTP/1.0 one; HEAD, 1xx, 204 and 304 carry no body. Responses the proxy makes itself are always
- * {@link FullHttpResponse}s with explicit framing and are not stripped; relayed ones never are.
+ * <p>Outbound (relayed responses): each is framed for the client that asked by {@link
+ * ResponseFraming}. Responses the proxy makes itself are always {@link FullHttpResponse}s with
+ * explicit framing and are not stripped; relayed ones never are.
  *
  * <p>Persistence (RFC 9112 section 9.3) is decided here, once per response, for both kinds: the
  * connection stays open unless the client did not ask for keep-alive, the body is close-delimited,
@@ -51,11 +48,6 @@ import java.util.List;
  * keeps the accepted {@code Upgrade} on the way back (see {@link dev.rproxy.proxy.Tunnel}).
  */
 public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
-    static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
-    static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
-    static final AsciiString X_FORWARDED_HOST = AsciiString.cached("x-forwarded-host");
-    static final AsciiString X_REAL_IP = AsciiString.cached("x-real-ip");
-
     private final String scheme;
     private final SecurityConfig security;
     private final int maxHeaderCount;
@@ -117,20 +109,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         }
         awaitingResponse.addLast(new RequestState(HttpMethod.HEAD.equals(request.method()),
                 request.protocolVersion(), HttpUtil.isKeepAlive(request)));
-        HttpHeaders headers = request.headers();
-        boolean chunked = HttpUtil.isTransferEncodingChunked(request);
-        String upgrade = HopByHopHeaders.upgradeToOffer(request);
-        HopByHopHeaders.strip(headers);
-        if (chunked) {
-            headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
-        }
-        if (upgrade != null) {
-            // The one hop-by-hop request the proxy passes on: the backend may accept it with 101.
-            headers.set(HttpHeaderNames.UPGRADE, upgrade);
-            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
-        }
-        RequestRules.toOriginForm(request);
-        addForwardedHeaders(ctx, headers);
+        RequestForwarding.prepare(request, clientIp(ctx.channel().remoteAddress()), scheme);
         ctx.fireChannelRead(request);
     }
 
@@ -184,24 +163,6 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         return closing;
     }
 
-    private void addForwardedHeaders(ChannelHandlerContext ctx, HttpHeaders headers) {
-        String ip = clientIp(ctx.channel().remoteAddress());
-        List<String> prior = headers.getAll(X_FORWARDED_FOR);
-        if (prior.isEmpty()) {
-            headers.set(X_FORWARDED_FOR, ip);
-        } else {
-            headers.set(X_FORWARDED_FOR, String.join(", ", prior) + ", " + ip);
-        }
-        headers.set(X_FORWARDED_PROTO, scheme);
-        String host = headers.get(HttpHeaderNames.HOST);
-        if (host != null) {
-            headers.set(X_FORWARDED_HOST, host);
-        } else {
-            headers.remove(X_FORWARDED_HOST);
-        }
-        headers.set(X_REAL_IP, ip);
-    }
-
     /** The client's IP address as text, worked out once per connection (logs and X-Forwarded-For). */
     public String clientIp(SocketAddress address) {
         String ip = clientIp;
@@ -223,8 +184,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
                 return;
             }
             if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
-                HopByHopHeaders.strip(response.headers());
-                response.setProtocolVersion(HttpVersion.HTTP_1_1);
+                ResponseFraming.frameInterim(response);
                 informational = true; // its (empty) end follows and ends no exchange
                 ctx.write(msg, promise);
                 return;
@@ -251,13 +211,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
      */
     private void switchingProtocols(HttpResponse response) {
         awaitingResponse.pollFirst();
-        HttpHeaders headers = response.headers();
-        String protocol = String.join(", ", headers.getAll(HttpHeaderNames.UPGRADE));
-        HopByHopHeaders.strip(headers);
-        headers.remove(HttpHeaderNames.CONTENT_LENGTH);
-        headers.set(HttpHeaderNames.UPGRADE, protocol);
-        headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
-        response.setProtocolVersion(HttpVersion.HTTP_1_1);
+        ResponseFraming.frameSwitch(response);
         discardInput = true;
     }
 
@@ -267,7 +221,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         answering = request != null ? request : NO_REQUEST;
         boolean full = response instanceof FullHttpResponse;
         boolean ownClose = full && !HttpUtil.isKeepAlive(response);
-        boolean lengthKnown = full || frameRelayedResponse(response, answering);
+        boolean lengthKnown = full || ResponseFraming.frameFinal(response, answering.head(), answering.version());
         boolean nothingMoreDue = awaitingResponse.isEmpty() && deferredReject == null;
         closeAfterLast = !answering.keepAlive() || ownClose || !lengthKnown || (closeRequested && nothingMoreDue);
         lingerAfterLast = closeRequested || ownClose;
@@ -307,25 +261,5 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             deferredReject = null;
             sendReject(ctx, failure);
         }
-    }
-
-    /** Strips and frames a relayed final response; false when its body ends only with the connection. */
-    private static boolean frameRelayedResponse(HttpResponse response, RequestState request) {
-        HttpHeaders headers = response.headers();
-        HopByHopHeaders.strip(headers);
-        response.setProtocolVersion(HttpVersion.HTTP_1_1);
-        int code = response.status().code();
-        if (code == 204) {
-            headers.remove(HttpHeaderNames.CONTENT_LENGTH);
-            return true;
-        }
-        if (request.head() || code == 304 || HttpUtil.isContentLengthSet(response)) {
-            return true;
-        }
-        if (request.version().isKeepAliveDefault()) {
-            headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
-            return true;
-        }
-        return false; // an HTTP/1.0 client gets a close-delimited body
     }
 }
