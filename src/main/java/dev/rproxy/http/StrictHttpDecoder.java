@@ -179,8 +179,8 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
     private int nameEnd;
     private int valueStart;
     private int lastValueByte;
-    /** Four positions per field: name start and end, value start and end (trimmed). */
-    private int[] fields = new int[64];
+    /** Four positions per field: name start and end, value start and end (trimmed); grows as heads need. */
+    private int[] fields = new int[32];
     private int fieldCount;
     /** Field indexes of {@code Content-Length} and {@code Transfer-Encoding}; -1: none. */
     private int contentLengthField;

@@ -47,7 +47,7 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<St
     static final int MAX_PIPELINED = 128;
 
     /** For each request decoded and not answered yet, in order: whether it is a HEAD request. */
-    private final ArrayDeque<Boolean> unanswered = new ArrayDeque<>();
+    private final ArrayDeque<Boolean> unanswered = new ArrayDeque<>(4);
     private final RequestDecoder decoder;
 
     /**
