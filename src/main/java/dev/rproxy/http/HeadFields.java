@@ -66,6 +66,19 @@ public final class HeadFields extends HttpHeaders {
     // ------------------------------------------------------------------ forwarding
 
     /**
+     * For the HTTP/1 encoders: writes {@code headers} for the next hop when they are a relayed
+     * head's fields, as {@link #writeTo} does; false for any other headers (the proxy's own
+     * responses), which the encoder writes itself.
+     */
+    static boolean write(HttpHeaders headers, ByteBuf buf) {
+        if (headers instanceof HeadFields fields) {
+            fields.writeTo(buf);
+            return true;
+        }
+        return false;
+    }
+
+    /**
      * Writes the field section (each line with its CRLF, without the empty line that ends the
      * head) for the next hop.
      */

@@ -52,12 +52,9 @@ public final class StrictHttpClientCodec extends CombinedChannelDuplexHandler<St
     }
 
     private final class RequestEncoder extends HttpRequestEncoder {
-        /** A relayed head's fields go out as the bytes they came in, less those removed, plus those added. */
         @Override
         protected void encodeHeaders(HttpHeaders headers, ByteBuf buf) {
-            if (headers instanceof HeadFields fields) {
-                fields.writeTo(buf);
-            } else {
+            if (!HeadFields.write(headers, buf)) {
                 super.encodeHeaders(headers, buf);
             }
         }

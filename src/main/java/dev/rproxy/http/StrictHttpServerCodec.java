@@ -212,12 +212,9 @@ public final class StrictHttpServerCodec extends CombinedChannelDuplexHandler<St
     }
 
     private final class ResponseEncoder extends HttpResponseEncoder {
-        /** A relayed head's fields go out as the bytes they came in, less those removed, plus those added. */
         @Override
         protected void encodeHeaders(HttpHeaders headers, ByteBuf buf) {
-            if (headers instanceof HeadFields fields) {
-                fields.writeTo(buf);
-            } else {
+            if (!HeadFields.write(headers, buf)) {
                 super.encodeHeaders(headers, buf);
             }
         }
