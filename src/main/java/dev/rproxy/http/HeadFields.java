@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.AbstractMap.SimpleImmutableEntry;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Date;
 import java.util.Iterator;
 import java.util.List;
@@ -300,7 +301,67 @@ public final class HeadFields extends HttpHeaders {
                 values = add(values, added[i + 1]);
             }
         }
-        return values != null ? values.iterator() : List.<CharSequence>of().iterator();
+        return values != null ? values.iterator() : Collections.emptyIterator();
+    }
+
+    /**
+     * Whether a field {@code name} has {@code value} as one of its comma-separated elements
+     * (trimmed), as {@link HttpHeaders#containsValue} says, read in place: {@code Connection}, {@code
+     * Transfer-Encoding} and {@code Expect} are asked about for every message.
+     */
+    @Override
+    public boolean containsValue(CharSequence name, CharSequence value, boolean ignoreCase) {
+        for (int i = 0, f = 0; i < received; i++, f += 4) {
+            if (isLive(i) && nameIs(i, name) && hasElement(head, pos[f + 2], pos[f + 3], value, ignoreCase)) {
+                return true;
+            }
+        }
+        for (int i = 0; i < addedLength; i += 2) {
+            if (addedNameIs(added[i], name)) {
+                byte[] bytes = added[i + 1].toString().getBytes(StandardCharsets.ISO_8859_1);
+                if (hasElement(bytes, 0, bytes.length, value, ignoreCase)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Whether an element of the comma-separated list in {@code bytes[from, to)}, trimmed, is {@code value}. */
+    private static boolean hasElement(byte[] bytes, int from, int to, CharSequence value, boolean ignoreCase) {
+        int start = from;
+        for (int p = from; p <= to; p++) {
+            if (p == to || bytes[p] == ',') {
+                int a = start;
+                int b = p;
+                while (a < b && (bytes[a] == ' ' || bytes[a] == '\t')) {
+                    a++;
+                }
+                while (b > a && (bytes[b - 1] == ' ' || bytes[b - 1] == '\t')) {
+                    b--;
+                }
+                if (regionIs(bytes, a, b, value, ignoreCase)) {
+                    return true;
+                }
+                start = p + 1;
+            }
+        }
+        return false;
+    }
+
+    private static boolean regionIs(byte[] bytes, int from, int to, CharSequence value, boolean ignoreCase) {
+        int n = to - from;
+        if (value.length() != n) {
+            return false;
+        }
+        for (int k = 0; k < n; k++) {
+            char c = value.charAt(k);
+            byte b = bytes[from + k];
+            if (c > 0xff || (ignoreCase ? lower(b) != lower((byte) c) : (b & 0xff) != c)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     @Override
@@ -325,10 +386,14 @@ public final class HeadFields extends HttpHeaders {
 
     @Override
     public boolean contains(CharSequence name, CharSequence value, boolean ignoreCase) {
-        Iterator<? extends CharSequence> values = valueCharSequenceIterator(name);
-        while (values.hasNext()) {
-            CharSequence v = values.next();
-            if (ignoreCase ? AsciiString.contentEqualsIgnoreCase(v, value) : AsciiString.contentEquals(v, value)) {
+        for (int i = 0, f = 0; i < received; i++, f += 4) {
+            if (isLive(i) && nameIs(i, name) && regionIs(head, pos[f + 2], pos[f + 3], value, ignoreCase)) {
+                return true;
+            }
+        }
+        for (int i = 0; i < addedLength; i += 2) {
+            if (addedNameIs(added[i], name) && (ignoreCase ? AsciiString.contentEqualsIgnoreCase(added[i + 1], value)
+                    : AsciiString.contentEquals(added[i + 1], value))) {
                 return true;
             }
         }

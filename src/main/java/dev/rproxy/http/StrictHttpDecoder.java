@@ -10,6 +10,7 @@ import io.netty.handler.codec.PrematureChannelClosureException;
 import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
+import io.netty.handler.codec.http.EmptyHttpHeaders;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.handler.codec.http.HttpMessage;
@@ -334,7 +335,7 @@ abstract class StrictHttpDecoder extends ByteToMessageDecoder implements BytePro
                     ByteBuf part = in.readRetainedSlice(n);
                     remaining -= n;
                     if (remaining == 0) {
-                        out.add(new DefaultLastHttpContent(part, TRAILERS));
+                        out.add(new DefaultLastHttpContent(part, EmptyHttpHeaders.INSTANCE)); // no trailers
                         endMessage();
                     } else {
                         out.add(new DefaultHttpContent(part));

@@ -5,6 +5,7 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.handler.codec.http.DefaultHttpContent;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
+import io.netty.handler.codec.http.EmptyHttpHeaders;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.LastHttpContent;
@@ -77,7 +78,7 @@ final class RequestBuffer {
         if (!complete) {
             part = new DefaultHttpContent(copy);
         } else if (trailers == null) {
-            part = new DefaultLastHttpContent(copy);
+            part = new DefaultLastHttpContent(copy, EmptyHttpHeaders.INSTANCE);
         } else {
             DefaultLastHttpContent last = new DefaultLastHttpContent(copy);
             last.trailingHeaders().set(trailers);
