@@ -97,6 +97,27 @@ class HeaderSanitizingTest {
         }
     }
 
+    /** Connection's elements are read case-insensitively and one by one, among others and spaces. */
+    @Test
+    void connectionElementsDecidePersistenceWhateverTheirCaseAndPlaceInTheList() throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /a HTTP/1.1\r\nHost: h\r\nconnection: X-Other ,  CLOSE\t\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.header("connection")).isEqualTo("close");
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /b HTTP/1.0\r\nCONNECTION: Keep-Alive\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(200);
+            assertThat(r.header("connection")).isEqualToIgnoringCase("keep-alive");
+            raw.send("GET /c HTTP/1.0\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(200);
+            assertThat(raw.isClosedByPeer(5000)).isTrue();
+        }
+    }
+
     @Test
     void closeDelimitedResponseIsRechunkedForHttp11Clients() throws Exception {
         String response = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nuntil the end";
