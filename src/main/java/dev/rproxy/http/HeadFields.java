@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map.Entry;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Function;
 
 /**
  * The fields of a decoded HTTP/1 head, as positions in the bytes the head arrived in, with the
@@ -207,15 +208,7 @@ public final class HeadFields extends HttpHeaders {
 
     @Override
     public Integer getInt(CharSequence name) {
-        String value = get(name);
-        if (value == null) {
-            return null;
-        }
-        try {
-            return Integer.parseInt(value);
-        } catch (NumberFormatException e) {
-            return null;
-        }
+        return parsed(name, Integer::valueOf);
     }
 
     @Override
@@ -226,12 +219,17 @@ public final class HeadFields extends HttpHeaders {
 
     @Override
     public Short getShort(CharSequence name) {
+        return parsed(name, Short::valueOf);
+    }
+
+    /** The first value of {@code name} as a number; null when there is none or it is not one. */
+    private <T> T parsed(CharSequence name, Function<String, T> parse) {
         String value = get(name);
         if (value == null) {
             return null;
         }
         try {
-            return Short.parseShort(value);
+            return parse.apply(value);
         } catch (NumberFormatException e) {
             return null;
         }
