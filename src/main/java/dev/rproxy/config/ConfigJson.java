@@ -1,147 +1,106 @@
 package dev.rproxy.config;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Objects;
-import java.util.function.Supplier;
+import java.util.Map;
+import java.util.function.Function;
 
 /**
- * The shape of config.json as Jackson binds it. Values are boxed so that a missing key stays
- * {@code null} and takes the default of its section; explicit JSON {@code null}s are rejected
- * by the loader's mapper. Record component names are the JSON keys.
+ * The shape of config.json: which keys each section has, in the order messages list them, and
+ * the section record each one builds. A missing key or section takes its default; the records'
+ * constructors check ranges, and their messages get the section's path.
  */
 final class ConfigJson {
 
     private ConfigJson() {
     }
 
-    record Root(Listen listen, List<Backend> backends, HealthCheck healthCheck, Timeouts timeouts, Pool pool,
-                Limits limits, Shutdown shutdown, Server server, AccessLog accessLog, Security security) {
-
-        ProxyConfig toConfig() {
-            return new ProxyConfig(
-                    listen == null ? null : section("listen", listen::toConfig),
-                    backends == null ? null : backendConfigs(),
-                    healthCheck == null ? null : section("healthCheck", healthCheck::toConfig),
-                    timeouts == null ? null : section("timeouts", timeouts::toConfig),
-                    pool == null ? null : section("pool", pool::toConfig),
-                    limits == null ? null : section("limits", limits::toConfig),
-                    shutdown == null ? null : section("shutdown", shutdown::toConfig),
-                    server == null ? null : section("server", server::toConfig),
-                    accessLog == null ? null : section("accessLog", accessLog::toConfig),
-                    security == null ? null : section("security", security::toConfig));
-        }
-
-        private List<BackendConfig> backendConfigs() {
-            List<BackendConfig> result = new ArrayList<>(backends.size());
-            for (int i = 0; i < backends.size(); i++) {
-                result.add(section("backends[" + i + "]", backends.get(i)::toConfig));
-            }
-            return result;
-        }
-
-        /** Builds one section; its relative messages ({@code port: ...}) get the section's path. */
-        private static <T> T section(String path, Supplier<T> build) {
-            try {
-                return build.get();
-            } catch (ConfigException e) {
-                throw new ConfigException(path + "." + e.getMessage(), e);
-            }
-        }
+    static ProxyConfig root(Map<String, Object> document) {
+        JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
+                "limits", "shutdown", "server", "accessLog", "security");
+        return new ProxyConfig(
+                build(root.section("listen", "host", "port"), ConfigJson::listen),
+                root.list("backends", element -> element.section("id", "url").build(ConfigJson::backend)),
+                build(root.section("healthCheck", "enabled", "path", "intervalMs", "timeoutMs", "unhealthyThreshold",
+                        "healthyThreshold"), ConfigJson::healthCheck),
+                build(root.section("timeouts", "connectMs", "responseMs", "idleMs", "requestHeadMs", "tunnelMs"),
+                        ConfigJson::timeouts),
+                build(root.section("pool", "maxConnectionsPerBackend", "maxPendingAcquires", "acquireTimeoutMs",
+                        "idleTimeoutMs"), ConfigJson::pool),
+                build(root.section("limits", "maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes",
+                        "maxConnections", "minBodyRate", "requestBufferBytes", "maxBufferBytes",
+                        "maxConnectionsPerClient"), ConfigJson::limits),
+                build(root.section("shutdown", "graceMs"), ConfigJson::shutdown),
+                build(root.section("server", "ioThreads", "transport", "descriptorReserve"), ConfigJson::server),
+                build(root.section("accessLog", "enabled"), ConfigJson::accessLog),
+                build(root.section("security", "rejectDotSegments", "allowedMethods"), ConfigJson::security));
     }
 
-    record Listen(String host, Integer port) {
-        ListenConfig toConfig() {
-            ListenConfig d = ListenConfig.DEFAULT;
-            return new ListenConfig(Objects.requireNonNullElse(host, d.host()),
-                    Objects.requireNonNullElse(port, d.port()));
-        }
+    /** {@code null} for an absent section: the record's default applies. */
+    private static <T> T build(JsonSection section, Function<JsonSection, T> build) {
+        return section == null ? null : section.build(build);
     }
 
-    record Backend(String id, String url) {
-        BackendConfig toConfig() {
-            return new BackendConfig(id, url);
-        }
+    private static ListenConfig listen(JsonSection s) {
+        ListenConfig d = ListenConfig.DEFAULT;
+        return new ListenConfig(s.string("host", d.host()), s.integer("port", d.port()));
     }
 
-    record HealthCheck(Boolean enabled, String path, Long intervalMs, Long timeoutMs, Integer unhealthyThreshold,
-                       Integer healthyThreshold) {
-        HealthCheckConfig toConfig() {
-            HealthCheckConfig d = HealthCheckConfig.DEFAULT;
-            return new HealthCheckConfig(Objects.requireNonNullElse(enabled, d.enabled()),
-                    Objects.requireNonNullElse(path, d.path()),
-                    Objects.requireNonNullElse(intervalMs, d.intervalMs()),
-                    Objects.requireNonNullElse(timeoutMs, d.timeoutMs()),
-                    Objects.requireNonNullElse(unhealthyThreshold, d.unhealthyThreshold()),
-                    Objects.requireNonNullElse(healthyThreshold, d.healthyThreshold()));
-        }
+    private static BackendConfig backend(JsonSection s) {
+        return new BackendConfig(s.string("id", null), s.string("url", null));
     }
 
-    record Timeouts(Long connectMs, Long responseMs, Long idleMs, Long requestHeadMs, Long tunnelMs) {
-        TimeoutsConfig toConfig() {
-            TimeoutsConfig d = TimeoutsConfig.DEFAULT;
-            return new TimeoutsConfig(Objects.requireNonNullElse(connectMs, d.connectMs()),
-                    Objects.requireNonNullElse(responseMs, d.responseMs()),
-                    Objects.requireNonNullElse(idleMs, d.idleMs()),
-                    Objects.requireNonNullElse(requestHeadMs, d.requestHeadMs()),
-                    Objects.requireNonNullElse(tunnelMs, d.tunnelMs()));
-        }
+    private static HealthCheckConfig healthCheck(JsonSection s) {
+        HealthCheckConfig d = HealthCheckConfig.DEFAULT;
+        return new HealthCheckConfig(s.bool("enabled", d.enabled()), s.string("path", d.path()),
+                s.longInteger("intervalMs", d.intervalMs()), s.longInteger("timeoutMs", d.timeoutMs()),
+                s.integer("unhealthyThreshold", d.unhealthyThreshold()),
+                s.integer("healthyThreshold", d.healthyThreshold()));
     }
 
-    record Pool(Integer maxConnectionsPerBackend, Integer maxPendingAcquires, Long acquireTimeoutMs,
-                Long idleTimeoutMs) {
-        PoolConfig toConfig() {
-            PoolConfig d = PoolConfig.DEFAULT;
-            return new PoolConfig(Objects.requireNonNullElse(maxConnectionsPerBackend, d.maxConnectionsPerBackend()),
-                    Objects.requireNonNullElse(maxPendingAcquires, d.maxPendingAcquires()),
-                    Objects.requireNonNullElse(acquireTimeoutMs, d.acquireTimeoutMs()),
-                    Objects.requireNonNullElse(idleTimeoutMs, d.idleTimeoutMs()));
-        }
+    private static TimeoutsConfig timeouts(JsonSection s) {
+        TimeoutsConfig d = TimeoutsConfig.DEFAULT;
+        return new TimeoutsConfig(s.longInteger("connectMs", d.connectMs()),
+                s.longInteger("responseMs", d.responseMs()), s.longInteger("idleMs", d.idleMs()),
+                s.longInteger("requestHeadMs", d.requestHeadMs()), s.longInteger("tunnelMs", d.tunnelMs()));
     }
 
-    record Limits(Integer maxRequestLineBytes, Integer maxHeaderBytes, Integer maxHeaderCount, Long maxBodyBytes,
-                  Integer maxConnections, Long minBodyRate, Integer requestBufferBytes, Long maxBufferBytes,
-                  Integer maxConnectionsPerClient) {
-        LimitsConfig toConfig() {
-            LimitsConfig d = LimitsConfig.DEFAULT;
-            return new LimitsConfig(Objects.requireNonNullElse(maxRequestLineBytes, d.maxRequestLineBytes()),
-                    Objects.requireNonNullElse(maxHeaderBytes, d.maxHeaderBytes()),
-                    Objects.requireNonNullElse(maxHeaderCount, d.maxHeaderCount()),
-                    Objects.requireNonNullElse(maxBodyBytes, d.maxBodyBytes()),
-                    Objects.requireNonNullElse(maxConnections, d.maxConnections()),
-                    Objects.requireNonNullElse(minBodyRate, d.minBodyRate()),
-                    Objects.requireNonNullElse(requestBufferBytes, d.requestBufferBytes()),
-                    Objects.requireNonNullElse(maxBufferBytes, d.maxBufferBytes()),
-                    Objects.requireNonNullElse(maxConnectionsPerClient, d.maxConnectionsPerClient()));
-        }
+    private static PoolConfig pool(JsonSection s) {
+        PoolConfig d = PoolConfig.DEFAULT;
+        return new PoolConfig(s.integer("maxConnectionsPerBackend", d.maxConnectionsPerBackend()),
+                s.integer("maxPendingAcquires", d.maxPendingAcquires()),
+                s.longInteger("acquireTimeoutMs", d.acquireTimeoutMs()),
+                s.longInteger("idleTimeoutMs", d.idleTimeoutMs()));
     }
 
-    record Shutdown(Long graceMs) {
-        ShutdownConfig toConfig() {
-            return new ShutdownConfig(Objects.requireNonNullElse(graceMs, ShutdownConfig.DEFAULT.graceMs()));
-        }
+    private static LimitsConfig limits(JsonSection s) {
+        LimitsConfig d = LimitsConfig.DEFAULT;
+        return new LimitsConfig(s.integer("maxRequestLineBytes", d.maxRequestLineBytes()),
+                s.integer("maxHeaderBytes", d.maxHeaderBytes()), s.integer("maxHeaderCount", d.maxHeaderCount()),
+                s.longInteger("maxBodyBytes", d.maxBodyBytes()), s.integer("maxConnections", d.maxConnections()),
+                s.longInteger("minBodyRate", d.minBodyRate()),
+                s.integer("requestBufferBytes", d.requestBufferBytes()),
+                s.longInteger("maxBufferBytes", d.maxBufferBytes()),
+                s.integer("maxConnectionsPerClient", d.maxConnectionsPerClient()));
     }
 
-    record Server(Integer ioThreads, String transport, Integer descriptorReserve) {
-        ServerConfig toConfig() {
-            ServerConfig d = ServerConfig.DEFAULT;
-            return new ServerConfig(Objects.requireNonNullElse(ioThreads, d.ioThreads()),
-                    Objects.requireNonNullElse(transport, d.transport()),
-                    Objects.requireNonNullElse(descriptorReserve, d.descriptorReserve()));
-        }
+    private static ShutdownConfig shutdown(JsonSection s) {
+        return new ShutdownConfig(s.longInteger("graceMs", ShutdownConfig.DEFAULT.graceMs()));
     }
 
-    record Security(Boolean rejectDotSegments, List<String> allowedMethods) {
-        SecurityConfig toConfig() {
-            return new SecurityConfig(
-                    Objects.requireNonNullElse(rejectDotSegments, SecurityConfig.DEFAULT.rejectDotSegments()),
-                    Objects.requireNonNullElse(allowedMethods, SecurityConfig.DEFAULT.allowedMethods()));
-        }
+    private static ServerConfig server(JsonSection s) {
+        ServerConfig d = ServerConfig.DEFAULT;
+        return new ServerConfig(s.integer("ioThreads", d.ioThreads()), s.string("transport", d.transport()),
+                s.integer("descriptorReserve", d.descriptorReserve()));
     }
 
-    record AccessLog(Boolean enabled) {
-        AccessLogConfig toConfig() {
-            return new AccessLogConfig(Objects.requireNonNullElse(enabled, AccessLogConfig.DEFAULT.enabled()));
-        }
+    private static AccessLogConfig accessLog(JsonSection s) {
+        return new AccessLogConfig(s.bool("enabled", AccessLogConfig.DEFAULT.enabled()));
+    }
+
+    private static SecurityConfig security(JsonSection s) {
+        SecurityConfig d = SecurityConfig.DEFAULT;
+        List<String> methods = s.list("allowedMethods", JsonSection.Element::string);
+        return new SecurityConfig(s.bool("rejectDotSegments", d.rejectDotSegments()),
+                methods == null ? d.allowedMethods() : methods);
     }
 }

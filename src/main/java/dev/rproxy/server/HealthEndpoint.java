@@ -1,9 +1,7 @@
 package dev.rproxy.server;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.proxy.LocalResponder;
@@ -17,6 +15,9 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.List;
 
 /**
@@ -29,7 +30,7 @@ import java.util.List;
  */
 public final class HealthEndpoint implements LocalResponder {
     static final String PATH = "/_health";
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final JsonFactory JSON = new JsonFactory();
 
     private final BackendGroup backends;
 
@@ -49,25 +50,28 @@ public final class HealthEndpoint implements LocalResponder {
         return pathMatches && (HttpMethod.GET.equals(request.method()) || HttpMethod.HEAD.equals(request.method()));
     }
     private FullHttpResponse healthResponse(boolean head) {
-        ObjectNode root = JSON.createObjectNode();
         // The status and each backend's flag come from the one set requests are routed by.
         List<Backend> routable = backends.routable();
         boolean any = !routable.isEmpty();
-        root.put("status", any ? "healthy" : "unhealthy");
-        ArrayNode list = root.putArray("backends");
-        for (Backend b : backends.all()) {
-            list.addObject()
-                    .put("id", b.id())
-                    .put("url", b.url())
-                    .put("healthy", routable.contains(b))
-                    .put("activeConnections", b.activeConnections());
+        ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+        try (JsonGenerator json = JSON.createGenerator(out)) {
+            json.writeStartObject();
+            json.writeStringField("status", any ? "healthy" : "unhealthy");
+            json.writeArrayFieldStart("backends");
+            for (Backend b : backends.all()) {
+                json.writeStartObject();
+                json.writeStringField("id", b.id());
+                json.writeStringField("url", b.url());
+                json.writeBooleanField("healthy", routable.contains(b));
+                json.writeNumberField("activeConnections", b.activeConnections());
+                json.writeEndObject();
+            }
+            json.writeEndArray();
+            json.writeEndObject();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // not from a byte array
         }
-        byte[] bytes;
-        try {
-            bytes = JSON.writeValueAsBytes(root);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e); // a tree of strings and numbers always serializes
-        }
+        byte[] bytes = out.toByteArray();
         ByteBuf body = head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(bytes);
         FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                 any ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, body);
