@@ -51,7 +51,13 @@ public final class ProxyMain {
         // instead of the JVM's 128+signal.
         Signal.handle(new Signal("TERM"), s -> stop.countDown());
         Signal.handle(new Signal("INT"), s -> stop.countDown());
-        ProxyServer server = new ProxyServer(config);
+        ProxyServer server;
+        try {
+            server = new ProxyServer(config); // loads certificates
+        } catch (ConfigException e) {
+            exit(2, "invalid configuration: " + e.getMessage());
+            return;
+        }
         try {
             server.start();
         } catch (Exception e) {

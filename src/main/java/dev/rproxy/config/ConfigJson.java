@@ -1,5 +1,7 @@
 package dev.rproxy.config;
 
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -14,11 +16,13 @@ final class ConfigJson {
     private ConfigJson() {
     }
 
-    static ProxyConfig root(Map<String, Object> document) {
+    /** {@code baseDir}: where relative file paths (certificates) start; the config file's directory. */
+    static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
                 "limits", "shutdown", "server", "accessLog", "security");
         return new ProxyConfig(
-                build(root.section("listen", "host", "port"), ConfigJson::listen),
+                root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
+                        .build(s -> listen(s, baseDir))),
                 root.list("backends", element -> element.section("id", "url").build(ConfigJson::backend)),
                 build(root.section("healthCheck", "enabled", "path", "intervalMs", "timeoutMs", "unhealthyThreshold",
                         "healthyThreshold"), ConfigJson::healthCheck),
@@ -40,9 +44,34 @@ final class ConfigJson {
         return section == null ? null : section.build(build);
     }
 
-    private static ListenConfig listen(JsonSection s) {
+    private static ListenConfig listen(JsonSection s, Path baseDir) {
         ListenConfig d = ListenConfig.DEFAULT;
-        return new ListenConfig(s.string("host", d.host()), s.integer("port", d.port()));
+        JsonSection tls = s.section("tls", "certificates", "minVersion");
+        return new ListenConfig(s.string("host", d.host()), s.integer("port", d.port()),
+                s.list("protocols", JsonSection.Element::string),
+                tls == null ? null : tls.build(t -> tls(t, baseDir)));
+    }
+
+    private static TlsConfig tls(JsonSection s, Path baseDir) {
+        return new TlsConfig(s.list("certificates", element -> element.section("certFile", "keyFile")
+                        .build(c -> new CertificateConfig(file(c, "certFile", baseDir), file(c, "keyFile", baseDir)))),
+                s.string("minVersion", null));
+    }
+
+    /** A file path, relative ones taken from {@code baseDir}; {@code null} when absent. */
+    private static Path file(JsonSection s, String key, Path baseDir) {
+        String name = s.string(key, null);
+        if (name == null) {
+            return null;
+        }
+        if (name.isEmpty()) {
+            throw new ConfigException(key + ": \"\" (expected: a file path)");
+        }
+        try {
+            return baseDir.resolve(name).normalize();
+        } catch (InvalidPathException e) {
+            throw new ConfigException(key + ": " + Checks.quote(name) + " (expected: a file path)");
+        }
     }
 
     private static BackendConfig backend(JsonSection s) {

@@ -30,16 +30,17 @@ public final class ConfigLoader {
     /** Reads and parses {@code file} (UTF-8). */
     public static ProxyConfig load(Path file) {
         String name = file.toString();
-        return parse(read(file, name), name + ": ");
+        Path dir = file.toAbsolutePath().getParent();
+        return parse(read(file, name), name + ": ", dir);
     }
 
-    /** Parses a configuration document. */
+    /** Parses a configuration document; relative file paths in it start at the working directory. */
     public static ProxyConfig parse(String json) {
-        return parse(Objects.requireNonNull(json, "json"), "");
+        return parse(Objects.requireNonNull(json, "json"), "", Path.of("").toAbsolutePath());
     }
 
-    private static ProxyConfig parse(String json, String sourcePrefix) {
-        return ConfigJson.root(JsonTree.parseObject(json, sourcePrefix));
+    private static ProxyConfig parse(String json, String sourcePrefix, Path baseDir) {
+        return ConfigJson.root(JsonTree.parseObject(json, sourcePrefix), baseDir);
     }
 
     private static String read(Path file, String name) {

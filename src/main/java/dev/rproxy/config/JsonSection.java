@@ -55,6 +55,22 @@ final class JsonSection {
         return result;
     }
 
+    /**
+     * One object or an array of them under {@code key} (as {@code listen} may be), each read by
+     * {@code element}; a lone object's path is the key's, an element's has its index. {@code null}
+     * when absent.
+     */
+    <T> List<T> oneOrList(String key, Function<Element, T> element) {
+        Object value = fields.get(key);
+        if (value instanceof Map) {
+            return List.of(element.apply(new Element(pathOf(key), value)));
+        }
+        if (value != null && !(value instanceof List)) {
+            throw mismatch(pathOf(key), "an object or an array", value);
+        }
+        return list(key, element);
+    }
+
     String string(String key, String fallback) {
         Object value = fields.get(key);
         return value == null ? fallback : string(pathOf(key), value);

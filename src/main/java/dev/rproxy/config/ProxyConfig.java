@@ -9,12 +9,12 @@ import java.util.Set;
  * The whole configuration, parsed once at startup and never changed. Only {@code backends} is
  * required: a {@code null} section gets that section's {@code DEFAULT}.
  */
-public record ProxyConfig(ListenConfig listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
+public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                           ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
 
     public ProxyConfig {
-        listen = Objects.requireNonNullElse(listen, ListenConfig.DEFAULT);
+        listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
         backends = checkBackends(backends);
         healthCheck = Objects.requireNonNullElse(healthCheck, HealthCheckConfig.DEFAULT);
         timeouts = Objects.requireNonNullElse(timeouts, TimeoutsConfig.DEFAULT);
@@ -24,6 +24,24 @@ public record ProxyConfig(ListenConfig listen, List<BackendConfig> backends, Hea
         server = Objects.requireNonNullElse(server, ServerConfig.DEFAULT);
         accessLog = Objects.requireNonNullElse(accessLog, AccessLogConfig.DEFAULT);
         security = Objects.requireNonNullElse(security, SecurityConfig.DEFAULT);
+    }
+
+    /** Listeners bound to the same address and (non-zero) port cannot both be opened. */
+    private static List<ListenConfig> checkListeners(List<ListenConfig> listeners) {
+        if (listeners.isEmpty()) {
+            throw new ConfigException("listen: empty (expected: at least one listener)");
+        }
+        for (int i = 0; i < listeners.size(); i++) {
+            ListenConfig listener = Checks.required("listen[" + i + "]", listeners.get(i));
+            for (int j = 0; j < i; j++) {
+                ListenConfig other = listeners.get(j);
+                if (listener.port() != 0 && listener.port() == other.port() && listener.host().equals(other.host())) {
+                    throw new ConfigException("listen[" + i + "]: " + listener.host() + ":" + listener.port()
+                            + " is listen[" + j + "]'s address already");
+                }
+            }
+        }
+        return List.copyOf(listeners);
     }
 
     private static List<BackendConfig> checkBackends(List<BackendConfig> backends) {

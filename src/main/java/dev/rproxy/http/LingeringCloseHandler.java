@@ -4,6 +4,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import java.util.concurrent.TimeUnit;
 
@@ -31,7 +32,18 @@ final class LingeringCloseHandler extends ChannelInboundHandlerAdapter {
             ctx.close(); // or nothing is left to drain: the client's input already ended
             return;
         }
+        SslHandler tls = ctx.pipeline().get(SslHandler.class);
         ctx.pipeline().addFirst("lingeringClose", new LingeringCloseHandler(timeoutMs));
+        if (tls == null) {
+            shutdownOutput(ctx, duplex);
+        } else {
+            // TLS: close_notify first (RFC 8446 section 6.1), then the TCP half-close. What arrives
+            // from now on is dropped before it reaches the SslHandler.
+            tls.closeOutbound().addListener(f -> shutdownOutput(ctx, duplex));
+        }
+    }
+
+    private static void shutdownOutput(ChannelHandlerContext ctx, DuplexChannel duplex) {
         duplex.shutdownOutput().addListener(f -> {
             if (!f.isSuccess()) {
                 ctx.close();

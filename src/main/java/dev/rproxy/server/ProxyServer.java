@@ -3,6 +3,7 @@ package dev.rproxy.server;
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.backend.RoundRobinSelector;
+import dev.rproxy.config.ListenConfig;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
@@ -25,6 +26,8 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -57,13 +60,30 @@ public final class ProxyServer implements AutoCloseable {
     private int samplesUnderPressure;
     private final UpstreamPools pools;
     private final HealthChecker healthChecker;
-    private Channel serverChannel;
+    /** One per listener, in the order of {@code listen}; a plaintext listener's is {@code null}. */
+    private final List<TlsContexts> tls;
+    private ScheduledFuture<?> certificateWatch;
+    private final List<Channel> serverChannels = new ArrayList<>();
     /** The settings exchanges use, swapped as a whole; set by {@link #start()}. */
     private Snapshot.Current snapshots;
     private boolean stopped;
 
+    /** How often certificate files are checked for a change on disk. */
+    static final long CERTIFICATE_CHECK_MS = 2000;
+
+    /**
+     * Loads what the listeners need (certificates); a file that does not load is a {@link
+     * dev.rproxy.config.ConfigException} naming it.
+     */
     public ProxyServer(ProxyConfig config) {
         this.config = config;
+        this.tls = new ArrayList<>();
+        List<ListenConfig> listeners = config.listen();
+        for (int i = 0; i < listeners.size(); i++) {
+            ListenConfig listener = listeners.get(i);
+            String at = listeners.size() == 1 ? "listen.tls" : "listen[" + i + "].tls";
+            tls.add(listener.tls() == null ? null : new TlsContexts(at, listener.tls(), listener.protocols()));
+        }
         this.transport = Transport.choose(config.server().transport());
         int threads = config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors();
         this.ioThreads = threads;
@@ -82,7 +102,7 @@ public final class ProxyServer implements AutoCloseable {
                 : null;
     }
 
-    /** Probes the backends once, binds the listening socket and returns its address. */
+    /** Probes the backends once, binds the listening sockets and returns the first one's address. */
     public InetSocketAddress start() throws InterruptedException {
         if (healthChecker != null) {
             healthChecker.start();
@@ -125,13 +145,26 @@ public final class ProxyServer implements AutoCloseable {
                 // do); it still gets its response.
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
-                .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget))
-                .childHandler(new ServerChannelInitializer(snapshots, clients));
-        serverChannel = bootstrap.bind(config.listen().host(), config.listen().port()).sync().channel();
-        InetSocketAddress bound = (InetSocketAddress) serverChannel.localAddress();
-        log.info("listening on {}:{} ({}, {} io threads, at most {} client connections, with backend connections"
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget));
+        List<String> bound = new ArrayList<>();
+        for (int i = 0; i < config.listen().size(); i++) {
+            ListenConfig listener = config.listen().get(i);
+            TlsContexts contexts = tls.get(i);
+            Channel channel = bootstrap.clone()
+                    .childHandler(new ServerChannelInitializer(snapshots, clients, listener.scheme(), contexts))
+                    .bind(listener.host(), listener.port()).sync().channel();
+            serverChannels.add(channel);
+            int port = ((InetSocketAddress) channel.localAddress()).getPort();
+            bound.add(listener.host() + ":" + port + (contexts == null ? ""
+                    : " (https, " + TlsContexts.PROVIDER + " TLS, certificates for " + contexts.names() + ")"));
+        }
+        if (tls.stream().anyMatch(t -> t != null)) {
+            certificateWatch = bossGroup.next().scheduleWithFixedDelay(this::checkCertificates, CERTIFICATE_CHECK_MS,
+                    CERTIFICATE_CHECK_MS, TimeUnit.MILLISECONDS);
+        }
+        log.info("listening on {} ({}, {} io threads, at most {} client connections, with backend connections"
                 + " at most {}; {}); backends: {}",
-                config.listen().host(), bound.getPort(), transport.name(),
+                String.join(", ", bound), transport.name(),
                 ioThreads,
                 maxConnections == Integer.MAX_VALUE ? "unlimited" : maxConnections,
                 ledger.budget() == Integer.MAX_VALUE ? "unlimited" : ledger.budget(), descriptors.describe(),
@@ -143,7 +176,20 @@ public final class ProxyServer implements AutoCloseable {
             log.warn("Netty does not count its direct memory here (io.netty.maxDirectMemory=0?): the buffer budget"
                     + " cannot act on memory pressure");
         }
-        return bound;
+        return (InetSocketAddress) serverChannels.get(0).localAddress();
+    }
+
+    /** Runs on the accept loop; a failure is logged and the next check still runs. */
+    private void checkCertificates() {
+        for (TlsContexts contexts : tls) {
+            if (contexts != null) {
+                try {
+                    contexts.reloadIfChanged();
+                } catch (RuntimeException e) {
+                    log.error("certificate check failed", e);
+                }
+            }
+        }
     }
 
     /** Runs on the accept loop; a failure is logged and the next sample still runs. */
@@ -206,14 +252,19 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** The bound port; valid after {@link #start()}. */
     /** The I/O transport in use: {@code epoll}, {@code io_uring} or {@code nio}. */
     public String transportName() {
         return transport.name();
     }
 
+    /** The first listener's bound port; valid after {@link #start()}. */
     public int port() {
-        return ((InetSocketAddress) serverChannel.localAddress()).getPort();
+        return port(0);
+    }
+
+    /** The bound port of listener {@code index} (its place in {@code listen}); valid after {@link #start()}. */
+    public int port(int index) {
+        return ((InetSocketAddress) serverChannels.get(index).localAddress()).getPort();
     }
 
     public BackendGroup backends() {
@@ -236,8 +287,11 @@ public final class ProxyServer implements AutoCloseable {
         stopped = true;
         long graceMs = config.shutdown().graceMs();
         log.info("shutting down: {} client connections, grace {} ms", clients.size(), graceMs);
-        if (serverChannel != null) {
-            serverChannel.close().awaitUninterruptibly();
+        for (Channel listener : serverChannels) {
+            listener.close().awaitUninterruptibly();
+        }
+        if (certificateWatch != null) {
+            certificateWatch.cancel(false);
         }
         for (Channel ch : clients) {
             ch.eventLoop().execute(() -> {

@@ -15,7 +15,9 @@ import io.netty.handler.flow.FlowControlHandler;
 
 /**
  * Pipeline of an accepted client connection:
- * {@code StrictHttpServerCodec -> FlowControlHandler -> HeaderSanitizingHandler -> RelayHandler}.
+ * {@code [SslHandler ->] StrictHttpServerCodec -> FlowControlHandler -> HeaderSanitizingHandler -> RelayHandler}
+ * (the {@code SslHandler} on a TLS listener, put in place by an {@code SniHandler} once the ClientHello
+ * has named the host).
  * The codec also keeps the connection's two read clocks, the request-head deadline and reader
  * idleness, one timer each. The proxy's own endpoints are answered by the relay,
  * in request order (see {@link dev.rproxy.proxy.LocalResponder}). The connection cap is applied
@@ -27,14 +29,19 @@ import io.netty.handler.flow.FlowControlHandler;
 final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     private final Snapshot.Current snapshots;
     private final ChannelGroup clients;
+    private final String scheme;
+    /** {@code null} on a plaintext listener. */
+    private final TlsContexts tls;
 
     /**
      * @param snapshots the settings in force: a connection takes its limits and deadlines from the
      *     snapshot current when it is accepted, each exchange from the one current at its request
      */
-    ServerChannelInitializer(Snapshot.Current snapshots, ChannelGroup clients) {
+    ServerChannelInitializer(Snapshot.Current snapshots, ChannelGroup clients, String scheme, TlsContexts tls) {
         this.snapshots = snapshots;
         this.clients = clients;
+        this.scheme = scheme;
+        this.tls = tls;
     }
 
     @Override
@@ -48,10 +55,15 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
             ch.config().setWriteBufferWaterMark(budget.waterMark());
         }
         ChannelPipeline p = ch.pipeline();
+        if (tls != null) {
+            // Replaced by the SslHandler of the certificate the ClientHello asks for; the handshake
+            // gets the time a request head gets.
+            p.addLast("tls", tls.newHandler(timeouts.requestHeadMs()));
+        }
         p.addLast("codec", new StrictHttpServerCodec(limits.maxRequestLineBytes(), limits.maxHeaderBytes(),
                 timeouts.requestHeadMs(), timeouts.idleMs()));
         p.addLast("flow", new FlowControlHandler());
-        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler("http", limits.maxHeaderCount(), limits.maxBodyBytes(),
+        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler(scheme, limits.maxHeaderCount(), limits.maxBodyBytes(),
                 snapshot.security());
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(snapshots, sanitizer));

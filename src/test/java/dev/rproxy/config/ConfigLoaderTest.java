@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowable;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -37,7 +38,7 @@ class ConfigLoaderTest {
         ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + "}");
 
         assertThat(config.backends()).containsExactly(new BackendConfig("localhost:3001", "http://localhost:3001"));
-        assertThat(config.listen()).isEqualTo(ListenConfig.DEFAULT);
+        assertThat(config.listen()).containsExactly(ListenConfig.DEFAULT);
         assertThat(config.healthCheck()).isEqualTo(HealthCheckConfig.DEFAULT);
         assertThat(config.timeouts()).isEqualTo(TimeoutsConfig.DEFAULT);
         assertThat(config.pool()).isEqualTo(PoolConfig.DEFAULT);
@@ -73,7 +74,7 @@ class ConfigLoaderTest {
                 + " \"listen\": {\"port\": 0}}");
 
         assertThat(config.healthCheck()).isEqualTo(new HealthCheckConfig(true, "/_health", 2000, 2000, 2, 1));
-        assertThat(config.listen()).isEqualTo(new ListenConfig("0.0.0.0", 0));
+        assertThat(config.listen()).containsExactly(new ListenConfig("0.0.0.0", 0));
     }
 
     @Test
@@ -90,7 +91,7 @@ class ConfigLoaderTest {
     // ---- full configs ---------------------------------------------------------------------
 
     private static final ProxyConfig FULL = new ProxyConfig(
-            new ListenConfig("127.0.0.1", 9090),
+            List.of(new ListenConfig("127.0.0.1", 9090)),
             List.of(new BackendConfig("a", "http://10.0.0.1:8001"), new BackendConfig("b", "http://[::1]:8002")),
             new HealthCheckConfig(false, "/ready?full=1", 1500, 500, 3, 2),
             new TimeoutsConfig(100, 200, 300, 400, 500),
@@ -129,16 +130,43 @@ class ConfigLoaderTest {
     @Test
     void recordsWrittenAsJsonReadBackEqual() throws IOException {
         // The public records' component names are the JSON keys, so a plain serialisation round-trips.
-        String json = new ObjectMapper().writeValueAsString(FULL);
+        String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(FULL);
 
         assertThat(ConfigLoader.parse(json)).isEqualTo(FULL);
+    }
+
+    @Test
+    void listenersAsAnArrayWithTlsPathsTakenFromTheConfigFilesDirectory() throws IOException {
+        Path file = Files.writeString(dir.resolve("proxy.json"), "{" + ONE_BACKEND + ", \"listen\": ["
+                + "{\"port\": 8080},"
+                + "{\"host\": \"127.0.0.1\", \"port\": 8443, \"protocols\": [\"http/1.1\"], \"tls\": {\"certificates\": ["
+                + "{\"certFile\": \"certs/site.pem\", \"keyFile\": \"certs/site.key\"},"
+                + "{\"certFile\": \"/etc/other.pem\", \"keyFile\": \"../other.key\"}], \"minVersion\": \"TLSv1.3\"}}]}");
+
+        ProxyConfig config = ConfigLoader.load(file);
+
+        assertThat(config.listen()).containsExactly(
+                new ListenConfig("0.0.0.0", 8080),
+                new ListenConfig("127.0.0.1", 8443, List.of("http/1.1"), new TlsConfig(List.of(
+                        new CertificateConfig(dir.resolve("certs/site.pem"), dir.resolve("certs/site.key")),
+                        new CertificateConfig(Path.of("/etc/other.pem"), dir.getParent().resolve("other.key"))),
+                        "TLSv1.3")));
+        assertThat(config.listen().get(0).scheme()).isEqualTo("http");
+        assertThat(config.listen().get(1).scheme()).isEqualTo("https");
+        assertThat(config.listen().get(1).tls().versions()).containsExactly("TLSv1.3");
+    }
+
+    @Test
+    void h2IsRefusedUntilItIsSupported() {
+        assertError("{" + ONE_BACKEND + ", \"listen\": {\"protocols\": [\"http/1.1\", \"h2c\"]}}")
+                .isEqualTo("listen.protocols[1]: \"h2c\" is not supported yet (supported: \"http/1.1\")");
     }
 
     @Test
     void sampleConfigParses() {
         ProxyConfig config = ConfigLoader.load(Path.of("config.json"));
 
-        assertThat(config.listen()).isEqualTo(new ListenConfig("0.0.0.0", 8080));
+        assertThat(config.listen()).containsExactly(new ListenConfig("0.0.0.0", 8080));
         assertThat(config.backends()).containsExactly(
                 new BackendConfig("backend1", "http://localhost:3001"),
                 new BackendConfig("backend2", "http://localhost:3002"));
@@ -240,8 +268,7 @@ class ConfigLoaderTest {
             {"{" + b + "\"listen\": {\"port\": true}}", "listen.port: expected an integer, got true"},
             {"{" + b + "\"listen\": {\"port\": \"\"}}", "listen.port: expected an integer, got \"\""},
             {"{" + b + "\"listen\": {\"host\": 0}}", "listen.host: expected a string, got 0"},
-            {"{" + b + "\"listen\": 8080}", "listen: expected an object, got 8080"},
-            {"{" + b + "\"listen\": []}", "listen: expected an object, got an array"},
+            {"{" + b + "\"listen\": 8080}", "listen: expected an object or an array, got 8080"},
             {"{" + b + "\"timeouts\": {\"idleMs\": \"60s\"}}", "timeouts.idleMs: expected an integer, got \"60s\""},
             {"{" + b + "\"accessLog\": {\"enabled\": \"true\"}}", "accessLog.enabled: expected a boolean, got \"true\""},
             {"{" + b + "\"accessLog\": {\"enabled\": 1}}", "accessLog.enabled: expected a boolean, got 1"},
@@ -261,7 +288,7 @@ class ConfigLoaderTest {
             {"{\"backends\": null}", "backends: expected an array, got null"},
             {"{\"backends\": [null]}", "backends[0]: expected an object, got null"},
             {"{\"backends\": [{\"id\": null, \"url\": \"http://a:1\"}]}", "backends[0].id: expected a string, got null"},
-            {"{" + b + "\"listen\": null}", "listen: expected an object, got null"},
+            {"{" + b + "\"listen\": null}", "listen: expected an object or an array, got null"},
             {"{" + b + "\"listen\": {\"port\": null}}", "listen.port: expected an integer, got null"},
             {"{" + b + "\"security\": {\"allowedMethods\": [\"GET\", null]}}",
                 "security.allowedMethods[1]: expected a string, got null"},
@@ -297,6 +324,30 @@ class ConfigLoaderTest {
             {"{" + b + "\"server\": {\"descriptorReserve\": -1}}", "server.descriptorReserve: -1 (expected: 0..1048576)"},
             {"{" + b + "\"server\": {\"transport\": \"kqueue\"}}",
                 "server.transport: \"kqueue\" (expected: one of \"auto\", \"epoll\", \"io_uring\", \"nio\")"},
+            // listeners
+            {"{" + b + "\"listen\": \"0.0.0.0:80\"}", "listen: expected an object or an array, got \"0.0.0.0:80\""},
+            {"{" + b + "\"listen\": []}", "listen: empty (expected: at least one listener)"},
+            {"{" + b + "\"listen\": [{\"port\": 1}, 8080]}", "listen[1]: expected an object, got 8080"},
+            {"{" + b + "\"listen\": [{\"port\": 1}, {\"port\": 70000}]}", "listen[1].port: 70000 (expected: 0..65535)"},
+            {"{" + b + "\"listen\": [{\"port\": 8080}, {\"port\": 8080}]}",
+                "listen[1]: 0.0.0.0:8080 is listen[0]'s address already"},
+            {"{" + b + "\"listen\": {\"protocols\": []}}",
+                "listen.protocols: empty (expected: at least one of \"http/1.1\", \"h2\", \"h2c\")"},
+            {"{" + b + "\"listen\": {\"protocols\": [\"http/1.0\"]}}",
+                "listen.protocols[0]: \"http/1.0\" (expected: one of \"http/1.1\", \"h2\", \"h2c\")"},
+            {"{" + b + "\"listen\": [{\"port\": 1, \"protocols\": [\"http/1.1\", \"http/1.1\"]}]}",
+                "listen[0].protocols[1]: \"http/1.1\" named twice"},
+            {"{" + b + "\"listen\": {\"tls\": {}}}", "listen.tls.certificates: required (at least one certificate)"},
+            {"{" + b + "\"listen\": {\"tls\": {\"certificates\": [{\"certFile\": \"a.pem\"}]}}}",
+                "listen.tls.certificates[0].keyFile: required"},
+            {"{" + b + "\"listen\": {\"tls\": {\"certificates\": [{\"certFile\": \"a.pem\", \"keyFile\": \"a.key\"}],"
+                    + " \"minVersion\": \"TLSv1.1\"}}}",
+                "listen.tls.minVersion: \"TLSv1.1\" (expected: one of \"TLSv1.2\", \"TLSv1.3\")"},
+            {"{" + b + "\"listen\": {\"tls\": {\"certificates\": [{\"certFile\": \"a.pem\", \"keyFile\": \"a.key\","
+                    + " \"password\": \"x\"}]}}}",
+                "listen.tls.certificates[0].password: unknown key (known: certFile, keyFile)"},
+            {"{" + b + "\"listen\": {\"tls\": {\"certificates\": [{\"certFile\": \"\", \"keyFile\": \"a.key\"}]}}}",
+                "listen.tls.certificates[0].certFile: \"\" (expected: a file path)"},
             // syntax, reported by position
             {"{\n  \"backends\": [],\n  \"listen\" {}\n}",
                 "invalid JSON at line 3, column 12: Unexpected character ('{' (code 123)): was expecting a colon to separate field name and value"},

@@ -1,0 +1,328 @@
+package dev.rproxy.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rproxy.config.ConfigException;
+import dev.rproxy.config.ConfigLoader;
+import dev.rproxy.testbackend.TestBackend;
+import io.netty.pkitesting.CertificateBuilder;
+import io.netty.pkitesting.X509Bundle;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import javax.net.ssl.SNIHostName;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLHandshakeException;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.TrustManager;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
+
+/**
+ * TLS listeners, through real TLS clients (the JDK's HttpClient and SSLSocket) against a proxy with
+ * a plaintext listener, a TLS listener with two certificates and a TLS 1.3-only listener, in front
+ * of a real backend. Certificates are issued by a test CA made here.
+ */
+class TlsListenerTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String SUBJECT_ALT_NAME = "2.5.29.17";
+
+    @TempDir
+    static Path dir;
+
+    private static X509Bundle ca;
+    private static TestBackend backend;
+    private static ProxyServer proxy;
+    private static SSLContext trustingCa;
+
+    @BeforeAll
+    static void start() throws Exception {
+        ca = new CertificateBuilder().subject("CN=rproxy test CA").setIsCertificateAuthority(true).ecp256()
+                .buildSelfSigned();
+        // The first certificate is the default: no SNI, or a name no certificate has.
+        writeCertificate("default", leaf("CN=default.test").addSanDnsName("default.test").addSanIpAddress("127.0.0.1").rsa2048());
+        writeCertificate("site", leaf("CN=site.test").addExtensionOctetString(SUBJECT_ALT_NAME, false,
+                dnsNames("site.test", "*.site.test")).ecp256());
+        backend = TestBackend.start("backend1", "127.0.0.1", 0);
+        String certificates = "\"certificates\": [{\"certFile\": \"default.pem\", \"keyFile\": \"default.key\"},"
+                + "{\"certFile\": \"site.pem\", \"keyFile\": \"site.key\"}]";
+        Path config = Files.writeString(dir.resolve("proxy.json"), "{\"listen\": ["
+                + "{\"host\": \"127.0.0.1\", \"port\": 0},"
+                + "{\"host\": \"127.0.0.1\", \"port\": 0, \"tls\": {" + certificates + "}},"
+                + "{\"host\": \"127.0.0.1\", \"port\": 0, \"tls\": {" + certificates + ", \"minVersion\": \"TLSv1.3\"}}],"
+                + "\"backends\": [{\"id\": \"backend1\", \"url\": \"" + backend.url() + "\"}],"
+                + "\"healthCheck\": {\"intervalMs\": 200, \"timeoutMs\": 1000}}");
+        proxy = new ProxyServer(ConfigLoader.load(config));
+        proxy.start();
+        trustingCa = SSLContext.getInstance("TLS");
+        trustingCa.init(null, new TrustManager[] {ca.toTrustManager()}, null);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (proxy != null) {
+            proxy.shutdown();
+        }
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    @Test
+    void httpsRequestsAreProxiedAndForwardedAsHttps() throws Exception {
+        ExecutorService executor = Executors.newCachedThreadPool();
+        HttpClient client = HttpClient.newBuilder().sslContext(trustingCa).version(HttpClient.Version.HTTP_1_1)
+                .connectTimeout(Duration.ofSeconds(5)).executor(executor).build();
+        try {
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(
+                    URI.create("https://127.0.0.1:" + proxy.port(1) + "/tls?x=1")).timeout(Duration.ofSeconds(10)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+
+            assertThat(response.statusCode()).isEqualTo(200);
+            JsonNode echoed = JSON.readTree(response.body());
+            assertThat(echoed.get("path").asText()).isEqualTo("/tls");
+            assertThat(echoed.get("headers").get("x-forwarded-proto").get(0).asText()).isEqualTo("https");
+            assertThat(response.sslSession()).get().extracting(s -> s.getProtocol()).isEqualTo("TLSv1.3");
+        } finally {
+            executor.shutdownNow();
+        }
+        // The plaintext listener of the same proxy still says http.
+        try (Socket plain = new Socket("127.0.0.1", proxy.port(0))) {
+            String answer = exchange(plain, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            assertThat(answer).startsWith("HTTP/1.1 200").contains("\"x-forwarded-proto\":[\"http\"]");
+        }
+    }
+
+    @Test
+    void theCertificateIsChosenByTheNameTheClientSends() throws Exception {
+        assertThat(subjectFor("site.test")).isEqualTo("CN=site.test");
+        assertThat(subjectFor("a.site.test")).isEqualTo("CN=site.test");
+        assertThat(subjectFor("A.Site.TEST")).isEqualTo("CN=site.test");
+        // A wildcard covers one label only; other names and no SNI get the first certificate.
+        assertThat(subjectFor("a.b.site.test")).isEqualTo("CN=default.test");
+        assertThat(subjectFor("unknown.test")).isEqualTo("CN=default.test");
+        assertThat(subjectFor(null)).isEqualTo("CN=default.test");
+    }
+
+    @Test
+    void alpnSelectsHttp11AmongWhatTheClientOffers() throws Exception {
+        try (SSLSocket socket = connect(proxy.port(1), "site.test", List.of("h2", "http/1.1"), null, null)) {
+            assertThat(socket.getApplicationProtocol()).isEqualTo("http/1.1");
+            assertThat(exchange(socket, "GET /alpn HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n"))
+                    .startsWith("HTTP/1.1 200");
+        }
+    }
+
+    @Test
+    void weakSuitesAndVersionsBelowTheMinimumAreRefused() throws Exception {
+        // CBC with SHA-1 is not on the list, whatever the client offers.
+        assertThatThrownBy(() -> connect(proxy.port(1), "site.test", null, "TLSv1.2",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA").close()).isInstanceOf(SSLHandshakeException.class);
+        try (SSLSocket socket = connect(proxy.port(1), "site.test", null, "TLSv1.2", null)) {
+            assertThat(socket.getSession().getProtocol()).isEqualTo("TLSv1.2");
+            assertThat(socket.getSession().getCipherSuite()).contains("_GCM_");
+        }
+        // minVersion TLSv1.3: a TLS 1.2 client is refused.
+        assertThatThrownBy(() -> connect(proxy.port(2), "site.test", null, "TLSv1.2", null).close())
+                .isInstanceOf(SSLHandshakeException.class);
+        try (SSLSocket socket = connect(proxy.port(2), "site.test", null, "TLSv1.3", null)) {
+            assertThat(socket.getSession().getProtocol()).isEqualTo("TLSv1.3");
+        }
+    }
+
+    @Test
+    void aRefusedRequestIsAnsweredThenClosedWithCloseNotify() throws Exception {
+        try (SSLSocket socket = connect(proxy.port(1), "site.test", null, null, null)) {
+            socket.getOutputStream().write("GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n"
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            // readAll ends at -1, which the JDK's SSLSocket returns only after the peer's
+            // close_notify; a TCP close without it is an SSLException.
+            assertThat(readAll(socket.getInputStream())).startsWith("HTTP/1.1 400");
+        }
+    }
+
+    @Test
+    void replacedCertificateFilesServeNewHandshakesWhileOpenConnectionsCarryOn() throws Exception {
+        writeCertificate("reload", leaf("CN=first.test").addSanDnsName("reload.test").ecp256());
+        Path config = Files.writeString(dir.resolve("reload.json"), "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0,"
+                + "\"tls\": {\"certificates\": [{\"certFile\": \"reload.pem\", \"keyFile\": \"reload.key\"}]}},"
+                + "\"backends\": [{\"url\": \"" + backend.url() + "\"}], \"healthCheck\": {\"enabled\": false}}");
+        ListAppender<ILoggingEvent> log = new ListAppender<>();
+        Logger logger = (Logger) LoggerFactory.getLogger(TlsContexts.class);
+        log.start();
+        logger.addAppender(log);
+        ProxyServer reloading = new ProxyServer(ConfigLoader.load(config));
+        try {
+            int port = reloading.start().getPort();
+            try (SSLSocket open = connect(port, "reload.test", null, null, null)) {
+                assertThat(subjectOf(open)).isEqualTo("CN=first.test");
+                writeCertificate("reload", leaf("CN=renewed.test").addSanDnsName("reload.test").ecp256());
+
+                await().atMost(Duration.ofSeconds(10)).until(() -> subjectFor(port, "reload.test").equals("CN=renewed.test"));
+                assertThat(exchange(open, "GET /still HTTP/1.1\r\nHost: reload.test\r\nConnection: close\r\n\r\n"))
+                        .startsWith("HTTP/1.1 200");
+            }
+            // A key that does not match its certificate is not taken: the renewed pair stays in use.
+            log.list.clear();
+            Files.writeString(dir.resolve("reload.key"), leaf("CN=other").ecp256().buildIssuedBy(ca).getPrivateKeyPEM());
+            await().atMost(Duration.ofSeconds(10)).until(() -> log.list.stream()
+                    .anyMatch(e -> e.getFormattedMessage().startsWith("certificates not reloaded")));
+            assertThat(subjectFor(port, "reload.test")).isEqualTo("CN=renewed.test");
+        } finally {
+            reloading.shutdown();
+            logger.detachAppender(log);
+        }
+    }
+
+    @Test
+    void aCertificateThatDoesNotLoadIsAConfigurationErrorNamingIt() throws Exception {
+        Path missing = dir.resolve("missing.json");
+        Files.writeString(missing, "{\"listen\": [{\"port\": 0}, {\"port\": 0, \"tls\": {\"certificates\": ["
+                + "{\"certFile\": \"nope.pem\", \"keyFile\": \"nope.key\"}]}}],"
+                + "\"backends\": [{\"url\": \"http://127.0.0.1:1\"}]}");
+        assertThatThrownBy(() -> new ProxyServer(ConfigLoader.load(missing)))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("listen[1].tls.certificates[0].certFile: " + dir.resolve("nope.pem") + ": cannot read");
+
+        X509Bundle other = leaf("CN=mismatch").ecp256().buildIssuedBy(ca);
+        Files.writeString(dir.resolve("mismatch.pem"), other.getCertificatePEM());
+        Files.writeString(dir.resolve("mismatch.key"), leaf("CN=else").ecp256().buildIssuedBy(ca).getPrivateKeyPEM());
+        Path mismatched = dir.resolve("mismatched.json");
+        Files.writeString(mismatched, "{\"listen\": {\"port\": 0, \"tls\": {\"certificates\": ["
+                + "{\"certFile\": \"mismatch.pem\", \"keyFile\": \"mismatch.key\"}]}},"
+                + "\"backends\": [{\"url\": \"http://127.0.0.1:1\"}]}");
+        assertThatThrownBy(() -> new ProxyServer(ConfigLoader.load(mismatched)))
+                .isInstanceOf(ConfigException.class)
+                .hasMessage("listen.tls.certificates[0].keyFile: " + dir.resolve("mismatch.key")
+                        + ": not the private key of the certificate");
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /**
+     * A subjectAltName extension's value of DNS names (RFC 5280 section 4.2.1.6), DER-encoded by
+     * hand: the certificate builder's own method does not take wildcard names.
+     */
+    private static byte[] dnsNames(String... names) {
+        ByteArrayOutputStream sequence = new ByteArrayOutputStream();
+        for (String name : names) {
+            byte[] ascii = name.getBytes(StandardCharsets.US_ASCII);
+            sequence.write(0x82); // [2] IMPLICIT IA5String: dNSName
+            sequence.write(ascii.length);
+            sequence.writeBytes(ascii);
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(0x30); // SEQUENCE; every length here is under 128, so one byte each
+        out.write(sequence.size());
+        out.writeBytes(sequence.toByteArray());
+        return out.toByteArray();
+    }
+
+    private static CertificateBuilder leaf(String subject) {
+        return new CertificateBuilder().subject(subject).notBefore(java.time.Instant.now().minusSeconds(60))
+                .addExtendedKeyUsageServerAuth();
+    }
+
+    /** Writes NAME.pem (the chain without the root) and NAME.key, replacing what was there at once. */
+    private static void writeCertificate(String name, CertificateBuilder builder) throws Exception {
+        X509Bundle bundle = builder.buildIssuedBy(ca);
+        Path pem = Files.writeString(dir.resolve(name + ".pem.new"), bundle.getCertificatePathPEM());
+        Path key = Files.writeString(dir.resolve(name + ".key.new"), bundle.getPrivateKeyPEM());
+        Files.move(key, dir.resolve(name + ".key"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.move(pem, dir.resolve(name + ".pem"), java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private static String subjectFor(String serverName) throws IOException {
+        return subjectFor(proxy.port(1), serverName);
+    }
+
+    private static String subjectFor(int port, String serverName) throws IOException {
+        try (SSLSocket socket = connect(port, serverName, null, null, null)) {
+            return subjectOf(socket);
+        }
+    }
+
+    private static String subjectOf(SSLSocket socket) throws IOException {
+        return ((X509Certificate) socket.getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
+    }
+
+    /**
+     * A handshaken TLS connection. {@code serverName}: the SNI name, or none; {@code alpn}, {@code
+     * version}, {@code suite}: what the client offers, or the JDK's defaults.
+     */
+    private static SSLSocket connect(int port, String serverName, List<String> alpn, String version, String suite)
+            throws IOException {
+        Socket tcp = new Socket();
+        tcp.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+        tcp.setSoTimeout(10_000);
+        // A context of its own: no session of an earlier connection is resumed, so each handshake
+        // shows the certificate the proxy chooses now.
+        SSLContext context;
+        try {
+            context = SSLContext.getInstance("TLS");
+            context.init(null, new TrustManager[] {ca.toTrustManager()}, null);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+        SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket(tcp, "127.0.0.1", port, true);
+        try {
+            SSLParameters parameters = socket.getSSLParameters();
+            parameters.setServerNames(serverName == null ? List.of() : List.of(new SNIHostName(serverName)));
+            if (alpn != null) {
+                parameters.setApplicationProtocols(alpn.toArray(String[]::new));
+            }
+            if (version != null) {
+                parameters.setProtocols(new String[] {version});
+            }
+            if (suite != null) {
+                parameters.setCipherSuites(new String[] {suite});
+            }
+            socket.setSSLParameters(parameters);
+            socket.startHandshake();
+            return socket;
+        } catch (IOException | RuntimeException e) {
+            socket.close();
+            throw e;
+        }
+    }
+
+    private static String exchange(Socket socket, String request) throws IOException {
+        socket.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+        socket.getOutputStream().flush();
+        return readAll(socket.getInputStream());
+    }
+
+    private static String readAll(InputStream in) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        in.transferTo(out);
+        return out.toString(StandardCharsets.ISO_8859_1);
+    }
+}
