@@ -11,16 +11,18 @@ import java.util.Set;
  *
  * @param host      local address to bind, e.g. {@code 0.0.0.0} or {@code ::}
  * @param port      local port, 0..65535; 0 picks an ephemeral port (tests)
- * @param protocols the protocols offered, in order of preference (over TLS, the ALPN list); today
- *                  {@code http/1.1}
+ * @param protocols the protocols offered: {@code http/1.1}, and {@code h2} (TLS, by ALPN, in the
+ *                  order given) or {@code h2c} (plaintext, with prior knowledge)
  * @param tls       {@code null} for plaintext
  */
 public record ListenConfig(String host, int port, List<String> protocols, TlsConfig tls) {
 
     public static final String HTTP_1_1 = "http/1.1";
-    /** Every protocol name a listener may name; those not in {@link #SUPPORTED} are refused for now. */
-    static final List<String> KNOWN = List.of(HTTP_1_1, "h2", "h2c");
-    static final List<String> SUPPORTED = List.of(HTTP_1_1);
+    /** HTTP/2 over TLS, chosen by ALPN. */
+    public static final String H2 = "h2";
+    /** HTTP/2 over plaintext, with prior knowledge (RFC 9113 section 3.3). */
+    public static final String H2C = "h2c";
+    static final List<String> KNOWN = List.of(HTTP_1_1, H2, H2C);
 
     public static final ListenConfig DEFAULT = new ListenConfig("0.0.0.0", 8080);
 
@@ -28,6 +30,12 @@ public record ListenConfig(String host, int port, List<String> protocols, TlsCon
         Checks.token("host", host);
         Checks.between("port", port, 0, 65535);
         protocols = checkProtocols(Objects.requireNonNullElse(protocols, List.of(HTTP_1_1)));
+        if (tls == null && protocols.contains(H2)) {
+            throw new ConfigException("protocols: \"h2\" needs tls (HTTP/2 over plaintext is \"h2c\")");
+        }
+        if (tls != null && protocols.contains(H2C)) {
+            throw new ConfigException("protocols: \"h2c\" is for plaintext listeners (over TLS it is \"h2\")");
+        }
     }
 
     /** A plaintext HTTP/1.1 listener. */
@@ -49,10 +57,6 @@ public record ListenConfig(String host, int port, List<String> protocols, TlsCon
         for (int i = 0; i < protocols.size(); i++) {
             String name = "protocols[" + i + "]";
             String protocol = Checks.oneOf(name, protocols.get(i), KNOWN);
-            if (!SUPPORTED.contains(protocol)) {
-                throw new ConfigException(name + ": " + Checks.quote(protocol) + " is not supported yet (supported: "
-                        + String.join(", ", SUPPORTED.stream().map(Checks::quote).toList()) + ")");
-            }
             if (!seen.add(protocol)) {
                 throw new ConfigException(name + ": " + Checks.quote(protocol) + " named twice");
             }

@@ -3,6 +3,7 @@ package dev.rproxy.proxy;
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.HeaderSanitizingHandler;
 import dev.rproxy.http.StrictHttpServerCodec;
+import dev.rproxy.http2.Http2ServerConnection;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -87,7 +88,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
-        this.idleClients = services.idleClients().get(ctx.channel().eventLoop());
+        // An HTTP/2 stream is not a connection to close for room: the cap counts connections.
+        this.idleClients = Http2ServerConnection.isStream(ctx.channel()) ? null
+                : services.idleClients().get(ctx.channel().eventLoop());
         if (idleClients != null) {
             idleClients.add(this);
         }

@@ -151,12 +151,16 @@ public final class ProxyServer implements AutoCloseable {
             ListenConfig listener = config.listen().get(i);
             TlsContexts contexts = tls.get(i);
             Channel channel = bootstrap.clone()
-                    .childHandler(new ServerChannelInitializer(snapshots, clients, listener.scheme(), contexts))
+                    .childHandler(new ServerChannelInitializer(snapshots, clients, listener, contexts,
+                            config.shutdown().graceMs()))
                     .bind(listener.host(), listener.port()).sync().channel();
             serverChannels.add(channel);
             int port = ((InetSocketAddress) channel.localAddress()).getPort();
-            bound.add(listener.host() + ":" + port + (contexts == null ? ""
-                    : " (https, " + TlsContexts.PROVIDER + " TLS, certificates for " + contexts.names() + ")"));
+            String protocols = String.join(" ", listener.protocols());
+            bound.add(listener.host() + ":" + port + (contexts == null
+                    ? (protocols.equals(ListenConfig.HTTP_1_1) ? "" : " (" + protocols + ")")
+                    : " (https: " + protocols + ", " + TlsContexts.PROVIDER + " TLS, certificates for "
+                            + contexts.names() + ")"));
         }
         if (tls.stream().anyMatch(t -> t != null)) {
             certificateWatch = bossGroup.next().scheduleWithFixedDelay(this::checkCertificates, CERTIFICATE_CHECK_MS,

@@ -157,9 +157,14 @@ class ConfigLoaderTest {
     }
 
     @Test
-    void h2IsRefusedUntilItIsSupported() {
-        assertError("{" + ONE_BACKEND + ", \"listen\": {\"protocols\": [\"http/1.1\", \"h2c\"]}}")
-                .isEqualTo("listen.protocols[1]: \"h2c\" is not supported yet (supported: \"http/1.1\")");
+    void h2IsForTlsListenersAndH2cForPlaintextOnes() {
+        assertError("{" + ONE_BACKEND + ", \"listen\": {\"protocols\": [\"http/1.1\", \"h2\"]}}")
+                .isEqualTo("listen.protocols: \"h2\" needs tls (HTTP/2 over plaintext is \"h2c\")");
+        assertError("{" + ONE_BACKEND + ", \"listen\": {\"protocols\": [\"h2c\"], \"tls\": {\"certificates\": ["
+                + "{\"certFile\": \"a.pem\", \"keyFile\": \"a.key\"}]}}}")
+                .isEqualTo("listen.protocols: \"h2c\" is for plaintext listeners (over TLS it is \"h2\")");
+        assertThat(ConfigLoader.parse("{" + ONE_BACKEND + ", \"listen\": {\"protocols\": [\"http/1.1\", \"h2c\"]}}")
+                .listen().get(0).protocols()).containsExactly("http/1.1", "h2c");
     }
 
     @Test

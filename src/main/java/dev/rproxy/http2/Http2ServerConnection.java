@@ -1,0 +1,105 @@
+package dev.rproxy.http2;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.handler.flow.FlowControlHandler;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * HTTP/2 on an accepted connection (after ALPN chose {@code h2}, or a plaintext connection opened
+ * with the HTTP/2 preface): Netty's frame codec and multiplexer, and on each stream's child channel
+ * the handlers an HTTP/1 request goes through, so a stream is one exchange with the same rules,
+ * balancing, pool leases, timeouts and access log.
+ *
+ * <pre>
+ * connection: Http2FrameCodec -> idle check -> Http2MultiplexHandler
+ * stream:     Http2StreamFrameToHttpObjectCodec -> StreamMessages -> FlowControlHandler
+ *             -> IdleStateHandler -> [the request handlers: sanitizer, relay]
+ * </pre>
+ *
+ * <p>Backpressure: a stream whose exchange pauses client reads (its backend connection is full)
+ * stops reading its frames, and its flow-control window is not opened again until the exchange
+ * reads on, so that client's bytes wait in the client, and the connection's other streams go on. A
+ * stream's child channel is unwritable while its send window is used up, which pauses reading that
+ * stream's backend connection, never the connection's other streams.
+ *
+ * <p>Limits: at most {@code maxConcurrentStreams} streams at once, a field section of at most
+ * {@code maxHeaderBytes} (as for HTTP/1), and Netty's defences against floods of control frames
+ * (queued SETTINGS and PING acknowledgements), of resets received or caused (CVE-2023-44487 and
+ * the "made you reset" variant), of CONTINUATION frames and of empty DATA frames: abuse ends the
+ * connection with GOAWAY. A connection with no open stream is closed after {@code idleMs}. Closing
+ * it sends GOAWAY and lets streams in flight finish for up to {@code graceMs}.
+ */
+public final class Http2ServerConnection {
+    public static final int MAX_CONCURRENT_STREAMS = 100;
+
+    private Http2ServerConnection() {
+    }
+
+    /**
+     * Adds HTTP/2 to {@code pipeline}; {@code streamHandlers} adds to each stream's pipeline the
+     * handlers that take its request.
+     */
+    public static void install(ChannelPipeline pipeline, int maxHeaderBytes, long idleMs, long graceMs,
+            Consumer<ChannelPipeline> streamHandlers) {
+        Http2Settings settings = Http2Settings.defaultSettings()
+                .maxConcurrentStreams(MAX_CONCURRENT_STREAMS)
+                .maxHeaderListSize(maxHeaderBytes);
+        Http2FrameCodec codec = Http2FrameCodecBuilder.forServer()
+                .initialSettings(settings)
+                .validateHeaders(true)
+                .gracefulShutdownTimeoutMillis(graceMs)
+                .build();
+        pipeline.addLast("h2", codec);
+        pipeline.addLast("h2idle", new IdleStateHandler(idleMs, 0, 0, TimeUnit.MILLISECONDS));
+        pipeline.addLast("h2idleClose", new CloseWhenIdle(codec));
+        pipeline.addLast("h2streams", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+            @Override
+            protected void initChannel(Http2StreamChannel stream) {
+                ChannelPipeline p = stream.pipeline();
+                p.addLast("h2http", new Http2StreamFrameToHttpObjectCodec(true, true));
+                p.addLast("h2messages", new StreamMessages());
+                p.addLast("flow", new FlowControlHandler());
+                p.addLast("idle", new IdleStateHandler(idleMs, 0, 0, TimeUnit.MILLISECONDS));
+                streamHandlers.accept(p);
+            }
+        }));
+    }
+
+    /** Whether {@code channel} is one stream of an HTTP/2 connection. */
+    public static boolean isStream(Channel channel) {
+        return channel instanceof Http2StreamChannel;
+    }
+
+    /** Closes (with GOAWAY) a connection that has read nothing for idleMs while no stream is open. */
+    private static final class CloseWhenIdle extends ChannelInboundHandlerAdapter {
+        private final Http2FrameCodec codec;
+
+        CloseWhenIdle(Http2FrameCodec codec) {
+            this.codec = codec;
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof IdleStateEvent) {
+                if (codec.connection().numActiveStreams() == 0) {
+                    ctx.close();
+                }
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+    }
+}
