@@ -51,7 +51,8 @@ public final class H2cClient implements AutoCloseable {
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(),
+                        // Sends field sections over the proxy's advertised limit: tests need to.
+                        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().encoderIgnoreMaxHeaderListSize(true).build(),
                                 new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
                     }
                 })
@@ -101,6 +102,27 @@ public final class H2cClient implements AutoCloseable {
     public static Http2Headers get(String path) {
         // Not validated here: tests send what the proxy must refuse.
         return new DefaultHttp2Headers(false).method("GET").scheme("http").authority("127.0.0.1").path(path);
+    }
+
+    /** The connection: to wait for its close, or to read what the proxy's settings allow. */
+    public Channel connection() {
+        return connection;
+    }
+
+    /**
+     * Opens a stream with a request head and no end, then resets it at once (RST_STREAM CANCEL), as
+     * a client does that abandons a request. False when the connection is closed.
+     */
+    public boolean openAndReset(Http2Headers headers) throws InterruptedException {
+        io.netty.util.concurrent.Future<Http2StreamChannel> opened = new Http2StreamChannelBootstrap(connection)
+                .handler(new ChannelInboundHandlerAdapter()).open().await();
+        if (!opened.isSuccess()) {
+            return false;
+        }
+        Http2StreamChannel stream = opened.getNow();
+        stream.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
+        stream.close();
+        return true;
     }
 
     @Override

@@ -29,6 +29,7 @@ public final class ProxyExtension implements BeforeAllCallback, AfterAllCallback
     private final int backendCount;
     private final List<String> extraBackendUrls = new ArrayList<>();
     private final List<String> sections = new ArrayList<>();
+    private String listen = "{\"host\":\"127.0.0.1\",\"port\":0}";
     private final List<TestBackend> backends = new ArrayList<>();
     private ProxyServer server;
     private int port;
@@ -46,6 +47,12 @@ public final class ProxyExtension implements BeforeAllCallback, AfterAllCallback
     /** Adds top-level config sections, e.g. {@code "\"timeouts\":{\"responseMs\":500}"}. */
     public ProxyExtension config(String jsonMembers) {
         sections.add(jsonMembers);
+        return this;
+    }
+
+    /** Replaces the one plaintext loopback listener with {@code listenJson} (an object or an array). */
+    public ProxyExtension listen(String listenJson) {
+        this.listen = listenJson;
         return this;
     }
 
@@ -67,7 +74,7 @@ public final class ProxyExtension implements BeforeAllCallback, AfterAllCallback
         for (int i = 0; i < extraBackendUrls.size(); i++) {
             list.add("{\"id\":\"extra" + (i + 1) + "\",\"url\":\"" + extraBackendUrls.get(i) + "\"}");
         }
-        StringBuilder json = new StringBuilder("{\"listen\":{\"host\":\"127.0.0.1\",\"port\":0},\"backends\":")
+        StringBuilder json = new StringBuilder("{\"listen\":").append(listen).append(",\"backends\":")
                 .append(list);
         boolean healthGiven = false;
         for (String s : sections) {
