@@ -1,6 +1,7 @@
 package dev.rproxy.backend;
 
 import dev.rproxy.config.BackendConfig;
+import dev.rproxy.config.TimeoutsConfig;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,6 +19,7 @@ public final class Backend {
     private static final Logger log = LoggerFactory.getLogger(Backend.class);
 
     private final BackendConfig config;
+    private final BackendTls tls;
     private final AtomicInteger activeConnections = new AtomicInteger();
     private volatile boolean healthy = true;
     private volatile HealthListener listener = (b, h) -> {};
@@ -34,7 +36,18 @@ public final class Backend {
     }
 
     public Backend(BackendConfig config) {
+        this(config, BackendTls.of(config, TimeoutsConfig.DEFAULT.connectMs()));
+    }
+
+    /** @param tls its TLS, for an https backend; {@code null} for http */
+    public Backend(BackendConfig config, BackendTls tls) {
         this.config = config;
+        this.tls = tls;
+    }
+
+    /** TLS to this backend, or {@code null} for plaintext. */
+    public BackendTls tls() {
+        return tls;
     }
 
     public String id() {

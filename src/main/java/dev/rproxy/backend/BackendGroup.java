@@ -1,6 +1,8 @@
 package dev.rproxy.backend;
 
 import dev.rproxy.config.BackendConfig;
+import dev.rproxy.config.ConfigException;
+import dev.rproxy.config.TimeoutsConfig;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -14,10 +16,25 @@ public final class BackendGroup {
     private final List<Backend> all;
     private volatile Backend[] healthy;
 
+    /** Backends whose TLS handshakes (for https ones) get the default connect timeout. */
     public BackendGroup(List<BackendConfig> configs) {
+        this(configs, TimeoutsConfig.DEFAULT.connectMs());
+    }
+
+    /**
+     * @param tlsHandshakeMs how long the TLS handshake with an https backend may take
+     * @throws ConfigException when the TLS files of a backend do not load (naming {@code backends[i]})
+     */
+    public BackendGroup(List<BackendConfig> configs, long tlsHandshakeMs) {
         List<Backend> list = new ArrayList<>(configs.size());
-        for (BackendConfig c : configs) {
-            list.add(new Backend(c));
+        for (int i = 0; i < configs.size(); i++) {
+            BackendTls tls;
+            try {
+                tls = BackendTls.of(configs.get(i), tlsHandshakeMs);
+            } catch (ConfigException e) {
+                throw new ConfigException("backends[" + i + "]." + e.getMessage(), e);
+            }
+            list.add(new Backend(configs.get(i), tls));
         }
         this.all = List.copyOf(list);
         this.healthy = all.toArray(new Backend[0]);

@@ -118,6 +118,9 @@ public final class HealthChecker implements AutoCloseable {
                         .handler(new ChannelInitializer<Channel>() {
                             @Override
                             protected void initChannel(Channel ch) {
+                                if (backend.tls() != null) {
+                                    ch.pipeline().addLast(backend.tls().newHandler(ch.alloc()));
+                                }
                                 ch.pipeline().addLast(new HttpClientCodec(), handler);
                             }
                         });
@@ -186,7 +189,7 @@ public final class HealthChecker implements AutoCloseable {
                     .set(HttpHeaderNames.CONTENT_LENGTH, 0);
             ctx.writeAndFlush(req).addListener((Future<? super Void> f) -> {
                 if (!f.isSuccess()) {
-                    finish(false, "write failed: " + f.cause().getMessage());
+                    finish(false, "write failed: " + Connects.describe(f.cause()));
                 }
             });
         }
@@ -214,7 +217,7 @@ public final class HealthChecker implements AutoCloseable {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            finish(false, cause.getClass().getSimpleName() + ": " + cause.getMessage());
+            finish(false, cause.getClass().getSimpleName() + ": " + Connects.describe(cause));
         }
 
         /** Idempotent: the first of response, close, error or deadline decides. */

@@ -3,18 +3,17 @@ package dev.rproxy.config;
 import java.util.Locale;
 
 /**
- * A backend URL taken apart. Accepted forms: {@code http://host:port} and {@code http://host}
- * (port 80), each with an optional trailing {@code /}; the host is a name, an IPv4 address or a
- * bracketed IPv6 address. No path, query, fragment or user info: the proxy forwards the client's
- * request target unchanged.
+ * A backend URL taken apart. Accepted forms: {@code http://host:port}, {@code http://host} (port
+ * 80), and the same with {@code https} (port 443), each with an optional trailing {@code /}; the
+ * host is a name, an IPv4 address or a bracketed IPv6 address. No path, query, fragment or user
+ * info: the proxy forwards the client's request target unchanged.
  *
+ * @param tls          {@code https}
  * @param host         lower-case host name or address, IPv6 without brackets
  * @param port         1..65535
  * @param explicitPort whether the URL spelled the port out
  */
-record BackendAddress(String host, int port, boolean explicitPort) {
-
-    private static final int DEFAULT_PORT = 80;
+record BackendAddress(boolean tls, String host, int port, boolean explicitPort) {
 
     /** Parses {@code url}; failures are {@code url: ...} messages relative to the backend. */
     static BackendAddress parse(String url) {
@@ -24,10 +23,8 @@ record BackendAddress(String host, int port, boolean explicitPort) {
             throw invalid(url, null);
         }
         String scheme = url.substring(0, schemeEnd);
-        if (scheme.equalsIgnoreCase("https")) {
-            throw invalid(url, "https is not supported yet");
-        }
-        if (!scheme.equalsIgnoreCase("http")) {
+        boolean tls = scheme.equalsIgnoreCase("https");
+        if (!tls && !scheme.equalsIgnoreCase("http")) {
             throw invalid(url, null);
         }
         String authority = url.substring(schemeEnd + 3);
@@ -35,7 +32,7 @@ record BackendAddress(String host, int port, boolean explicitPort) {
             authority = authority.substring(0, authority.length() - 1);
         }
         checkNoExtras(url, authority);
-        return authority.startsWith("[") ? parseBracketed(url, authority) : parsePlain(url, authority);
+        return authority.startsWith("[") ? parseBracketed(url, tls, authority) : parsePlain(url, tls, authority);
     }
 
     private static void checkNoExtras(String url, String authority) {
@@ -50,7 +47,7 @@ record BackendAddress(String host, int port, boolean explicitPort) {
         }
     }
 
-    private static BackendAddress parseBracketed(String url, String authority) {
+    private static BackendAddress parseBracketed(String url, boolean tls, String authority) {
         int close = authority.indexOf(']');
         if (close < 0) {
             throw invalid(url, null);
@@ -61,10 +58,10 @@ record BackendAddress(String host, int port, boolean explicitPort) {
         if (!ipv6) {
             throw invalid(url, null);
         }
-        return withPort(url, host, authority.substring(close + 1));
+        return withPort(url, tls, host, authority.substring(close + 1));
     }
 
-    private static BackendAddress parsePlain(String url, String authority) {
+    private static BackendAddress parsePlain(String url, boolean tls, String authority) {
         int colon = authority.indexOf(':');
         String host = colon < 0 ? authority : authority.substring(0, colon);
         boolean name = !host.isEmpty() && host.chars().allMatch(c -> c == '-' || c == '.' || c == '_'
@@ -72,14 +69,14 @@ record BackendAddress(String host, int port, boolean explicitPort) {
         if (!name) {
             throw invalid(url, null);
         }
-        return withPort(url, host, colon < 0 ? "" : authority.substring(colon));
+        return withPort(url, tls, host, colon < 0 ? "" : authority.substring(colon));
     }
 
     /** {@code rest} is what follows the host: empty, or {@code :digits}. */
-    private static BackendAddress withPort(String url, String host, String rest) {
+    private static BackendAddress withPort(String url, boolean tls, String host, String rest) {
         String lowerHost = host.toLowerCase(Locale.ROOT);
         if (rest.isEmpty()) {
-            return new BackendAddress(lowerHost, DEFAULT_PORT, false);
+            return new BackendAddress(tls, lowerHost, tls ? 443 : 80, false);
         }
         String digits = rest.substring(1);
         if (rest.charAt(0) != ':' || digits.isEmpty() || digits.length() > 5
@@ -90,11 +87,11 @@ record BackendAddress(String host, int port, boolean explicitPort) {
         if (port < 1 || port > 65535) {
             throw invalid(url, "port must be 1..65535");
         }
-        return new BackendAddress(lowerHost, port, true);
+        return new BackendAddress(tls, lowerHost, port, true);
     }
 
     private static ConfigException invalid(String url, String reason) {
-        return new ConfigException("url: expected http://host:port, got " + Checks.quote(url)
+        return new ConfigException("url: expected http://host:port or https://host:port, got " + Checks.quote(url)
                 + (reason == null ? "" : " (" + reason + ")"));
     }
 
@@ -108,8 +105,8 @@ record BackendAddress(String host, int port, boolean explicitPort) {
         return hostForUri() + ":" + port;
     }
 
-    /** {@code http://host[:port]}: the port only if the URL had one, no trailing slash. */
+    /** {@code http[s]://host[:port]}: the port only if the URL had one, no trailing slash. */
     String url() {
-        return "http://" + hostForUri() + (explicitPort ? ":" + port : "");
+        return (tls ? "https://" : "http://") + hostForUri() + (explicitPort ? ":" + port : "");
     }
 }

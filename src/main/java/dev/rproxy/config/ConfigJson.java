@@ -23,7 +23,8 @@ final class ConfigJson {
         return new ProxyConfig(
                 root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
                         .build(s -> listen(s, baseDir))),
-                root.list("backends", element -> element.section("id", "url").build(ConfigJson::backend)),
+                root.list("backends", element -> element.section("id", "url", "tls")
+                        .build(s -> backend(s, baseDir))),
                 build(root.section("healthCheck", "enabled", "path", "intervalMs", "timeoutMs", "unhealthyThreshold",
                         "healthyThreshold"), ConfigJson::healthCheck),
                 build(root.section("timeouts", "connectMs", "responseMs", "idleMs", "requestHeadMs", "tunnelMs"),
@@ -74,8 +75,12 @@ final class ConfigJson {
         }
     }
 
-    private static BackendConfig backend(JsonSection s) {
-        return new BackendConfig(s.string("id", null), s.string("url", null));
+    private static BackendConfig backend(JsonSection s, Path baseDir) {
+        JsonSection tls = s.section("tls", "caFile", "verify", "serverName", "certFile", "keyFile");
+        return new BackendConfig(s.string("id", null), s.string("url", null),
+                tls == null ? null : tls.build(t -> new BackendTlsConfig(file(t, "caFile", baseDir),
+                        t.bool("verify", true), t.string("serverName", null), file(t, "certFile", baseDir),
+                        file(t, "keyFile", baseDir))));
     }
 
     private static HealthCheckConfig healthCheck(JsonSection s) {

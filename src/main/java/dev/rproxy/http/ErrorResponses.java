@@ -16,6 +16,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import dev.rproxy.pool.PoolExhaustedException;
+import dev.rproxy.pool.TlsHandshakeException;
 import java.net.ConnectException;
 import java.nio.charset.StandardCharsets;
 
@@ -47,6 +48,7 @@ public final class ErrorResponses {
         POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted", 1),
         OVERLOADED(HttpResponseStatus.SERVICE_UNAVAILABLE, "proxy overloaded: buffer memory exhausted", 1),
         CONNECT_FAILED(HttpResponseStatus.BAD_GATEWAY, "backend connection failed"),
+        TLS_FAILED(HttpResponseStatus.BAD_GATEWAY, "TLS handshake with the backend failed"),
         BACKEND_CLOSED(HttpResponseStatus.BAD_GATEWAY, "backend closed the connection"),
         BAD_RESPONSE(HttpResponseStatus.BAD_GATEWAY, "backend sent an invalid response"),
         CONNECT_TIMEOUT(HttpResponseStatus.GATEWAY_TIMEOUT, "backend connect timed out"),
@@ -90,6 +92,9 @@ public final class ErrorResponses {
         }
         if (cause instanceof PoolExhaustedException) {
             return Failure.POOL_EXHAUSTED;
+        }
+        if (cause instanceof TlsHandshakeException) {
+            return Failure.TLS_FAILED;
         }
         return Failure.CONNECT_FAILED;
     }

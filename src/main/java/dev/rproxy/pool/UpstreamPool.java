@@ -1,6 +1,7 @@
 package dev.rproxy.pool;
 
 import io.netty.bootstrap.Bootstrap;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -157,12 +158,26 @@ public final class UpstreamPool {
     }
 
     private void connected(ChannelFuture f, Acquirer acquirer) {
-        if (f.isSuccess()) {
-            acquirer.acquired(f.channel());
-        } else {
+        if (!f.isSuccess()) {
             f.channel().close();
             acquirer.acquireFailed(f.cause());
+            return;
         }
+        SslHandler tls = f.channel().pipeline().get(SslHandler.class);
+        if (tls == null) {
+            acquirer.acquired(f.channel());
+            return;
+        }
+        // Handed out once the handshake is done, so that a failed one is a failed connect (retried
+        // elsewhere, counted against the backend's health), never a request half sent.
+        tls.handshakeFuture().addListener(h -> {
+            if (h.isSuccess()) {
+                acquirer.acquired(f.channel());
+            } else {
+                f.channel().close();
+                acquirer.acquireFailed(new TlsHandshakeException(h.cause()));
+            }
+        });
     }
 
     private void slotFreed() {

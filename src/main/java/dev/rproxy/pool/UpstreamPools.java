@@ -1,6 +1,7 @@
 package dev.rproxy.pool;
 
 import dev.rproxy.backend.Backend;
+import dev.rproxy.backend.BackendTls;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.memory.BudgetedRecvAllocator;
@@ -8,6 +9,7 @@ import dev.rproxy.memory.BufferBudget;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
@@ -26,13 +28,16 @@ import java.util.concurrent.ConcurrentHashMap;
  * so both channels of an exchange live on one thread and never need a lock. {@code
  * maxConnectionsPerBackend} and {@code maxPendingAcquires} are split evenly over the loops, rounding
  * up. Pools are created lazily, on a loop's first use of a backend. What runs on a connection is
- * the {@code initializer}'s business: the pool hands out channels and takes them back.
+ * the {@code initializer}'s business: the pool hands out channels and takes them back. A
+ * connection to an https backend gets the backend's TLS handler first, and is handed out once its
+ * handshake is done.
  */
 public final class UpstreamPools implements AutoCloseable {
     /** Write buffer bounds of upstream channels: above the high mark the client stops being read. */
     public static final WriteBufferWaterMark WATER_MARK = BufferBudget.NORMAL_MARKS;
 
     private final Bootstrap template;
+    private final ChannelHandler initializer;
     private final PoolConfig config;
     private final ConnectionLedger ledger;
     private final int perLoopConnections;
@@ -49,6 +54,7 @@ public final class UpstreamPools implements AutoCloseable {
             int loops) {
         this.ledger = ledger;
         this.config = config;
+        this.initializer = initializer;
         this.perLoopConnections = ceilDiv(config.maxConnectionsPerBackend(), loops);
         this.perLoopPending = ceilDiv(config.maxPendingAcquires(), loops);
         this.template = new Bootstrap()
@@ -106,6 +112,17 @@ public final class UpstreamPools implements AutoCloseable {
             UpstreamPool pool = pools.get(backend);
             if (pool == null) {
                 Bootstrap bootstrap = template.clone(loop).remoteAddress(backend.host(), backend.port());
+                BackendTls tls = backend.tls();
+                if (tls != null) {
+                    ChannelHandler relay = initializer;
+                    bootstrap.handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            ch.pipeline().addLast("tls", tls.newHandler(ch.alloc()));
+                            ch.pipeline().addLast(relay);
+                        }
+                    });
+                }
                 pool = new UpstreamPool(loop, bootstrap, perLoopConnections, perLoopPending,
                         config.acquireTimeoutMs(), ledger);
                 if (closed) {

@@ -219,7 +219,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         Failure failure = ErrorResponses.ofAcquireFailure(cause);
-        boolean backendFault = failure == Failure.CONNECT_FAILED || failure == Failure.CONNECT_TIMEOUT;
+        boolean backendFault = failure == Failure.CONNECT_FAILED || failure == Failure.CONNECT_TIMEOUT
+                || failure == Failure.TLS_FAILED;
         String detail = Connects.describe(cause);
         if (backendFault && services.healthChecker() != null) {
             services.healthChecker().recordPassiveFailure(backend, failure.message + ": " + detail);

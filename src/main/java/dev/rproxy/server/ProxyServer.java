@@ -1,6 +1,7 @@
 package dev.rproxy.server;
 
 import dev.rproxy.backend.BackendGroup;
+import dev.rproxy.backend.BackendTls;
 import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.backend.RoundRobinSelector;
 import dev.rproxy.config.ListenConfig;
@@ -90,7 +91,7 @@ public final class ProxyServer implements AutoCloseable {
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.idleClients = IdleClients.forLoops(workerGroup);
-        this.backends = new BackendGroup(config.backends());
+        this.backends = new BackendGroup(config.backends(), config.timeouts().connectMs());
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
@@ -159,7 +160,7 @@ public final class ProxyServer implements AutoCloseable {
             String protocols = String.join(" ", listener.protocols());
             bound.add(listener.host() + ":" + port + (contexts == null
                     ? (protocols.equals(ListenConfig.HTTP_1_1) ? "" : " (" + protocols + ")")
-                    : " (https: " + protocols + ", " + TlsContexts.PROVIDER + " TLS, certificates for "
+                    : " (https: " + protocols + ", " + BackendTls.provider() + " TLS, certificates for "
                             + contexts.names() + ")"));
         }
         if (tls.stream().anyMatch(t -> t != null)) {

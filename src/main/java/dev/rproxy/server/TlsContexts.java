@@ -1,15 +1,14 @@
 package dev.rproxy.server;
 
+import dev.rproxy.backend.BackendTls;
 import dev.rproxy.config.CertificateConfig;
 import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.TlsConfig;
 import io.netty.handler.codec.http2.Http2SecurityUtil;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
-import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
-import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import io.netty.util.DomainWildcardMappingBuilder;
 import io.netty.util.Mapping;
@@ -55,8 +54,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Versions TLS 1.3 and 1.2 (or 1.3 alone) with Netty's list of modern cipher suites for HTTP/2
  * (ECDHE with AES-GCM or ChaCha20-Poly1305 on TLS 1.2; no RC4, 3DES, CBC or anonymous suites);
- * ALPN offers the listener's protocols in order. The provider is BoringSSL (netty-tcnative) when it
- * loads, the JDK's otherwise.
+ * ALPN offers the listener's protocols in order. The engine is {@link BackendTls#provider()}'s.
  *
  * <p>Reload: {@link #reloadIfChanged()} compares each file's size and modification time with those
  * last read; when one changed, every context of the listener is built again and swapped in for new
@@ -69,8 +67,6 @@ import org.slf4j.LoggerFactory;
 final class TlsContexts implements Mapping<String, SslContext> {
     private static final Logger log = LoggerFactory.getLogger(TlsContexts.class);
 
-    /** BoringSSL when netty-tcnative loads here, the JDK's provider otherwise. */
-    static final SslProvider PROVIDER = OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
 
     private static final String PKCS8_BEGIN = "-----BEGIN PRIVATE KEY-----";
     private static final String PKCS8_END = "-----END PRIVATE KEY-----";
@@ -172,7 +168,7 @@ final class TlsContexts implements Mapping<String, SslContext> {
     private SslContext context(String at, CertificateConfig certificate) {
         try {
             return SslContextBuilder.forServer(certificate.certFile().toFile(), certificate.keyFile().toFile())
-                    .sslProvider(PROVIDER)
+                    .sslProvider(BackendTls.provider())
                     .protocols(config.versions())
                     .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                     .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,

@@ -200,6 +200,8 @@ class ConfigLoaderTest {
             "http://[::1]/              | ::1         | 80   | http://[::1]              | [::1]:80",
             "http://[fe80::A:1]:1       | fe80::a:1   | 1    | http://[fe80::a:1]:1      | [fe80::a:1]:1",
             "http://app_1:3001          | app_1       | 3001 | http://app_1:3001         | app_1:3001",
+            "https://example.com        | example.com | 443  | https://example.com       | example.com:443",
+            "HTTPS://Api.Test:8443/     | api.test    | 8443 | https://api.test:8443     | api.test:8443",
     })
     void acceptsBackendUrl(String url, String host, int port, String normalised, String id) {
         BackendConfig backend = ConfigLoader.parse("{\"backends\": [{\"url\": \"" + url + "\"}]}").backends().get(0);
@@ -229,7 +231,6 @@ class ConfigLoaderTest {
             "http://[example.com]:80  | ''",
             "http://x:0               | ' (port must be 1..65535)'",
             "http://x:65536           | ' (port must be 1..65535)'",
-            "https://x:443            | ' (https is not supported yet)'",
             "http://x:3001/api        | ' (no path, query or fragment allowed)'",
             "http://x:3001//          | ' (no path, query or fragment allowed)'",
             "http://x:3001?a=1        | ' (no path, query or fragment allowed)'",
@@ -238,7 +239,7 @@ class ConfigLoaderTest {
     })
     void rejectsBackendUrl(String url, String reason) {
         assertError("{\"backends\": [{\"url\": \"" + url + "\"}]}")
-                .isEqualTo("backends[0].url: expected http://host:port, got \"" + url + "\"" + reason);
+                .isEqualTo("backends[0].url: expected http://host:port or https://host:port, got \"" + url + "\"" + reason);
     }
 
     // ---- errors ---------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class ConfigLoaderTest {
                 "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
-            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 2}]}", "backends[0].weight: unknown key (known: id, url)"},
+            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 2}]}", "backends[0].weight: unknown key (known: id, url, tls)"},
             {"{" + b + "\"Listen\": {}}",
                 "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             // wrong types
