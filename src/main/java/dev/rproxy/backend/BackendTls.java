@@ -3,6 +3,7 @@ package dev.rproxy.backend;
 import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.BackendTlsConfig;
 import dev.rproxy.config.ConfigException;
+import dev.rproxy.pool.Connects;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.codec.http2.Http2SecurityUtil;
 import io.netty.handler.ssl.OpenSsl;
@@ -61,28 +62,33 @@ public final class BackendTls {
         if (tls == null) {
             return null;
         }
-        SslContextBuilder builder = SslContextBuilder.forClient()
-                .sslProvider(provider())
-                .protocols("TLSv1.3", "TLSv1.2")
-                .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
-                .endpointIdentificationAlgorithm(tls.verify() ? "HTTPS" : null);
-        if (!tls.verify()) {
-            builder.trustManager(InsecureTrustManagerFactory.INSTANCE);
-        } else if (tls.caFile() != null) {
+        if (tls.verify() && tls.caFile() != null) {
             readable("tls.caFile", tls.caFile());
-            builder.trustManager(tls.caFile().toFile());
         }
         if (tls.certFile() != null) {
             readable("tls.certFile", tls.certFile());
             readable("tls.keyFile", tls.keyFile());
-            builder.keyManager(tls.certFile().toFile(), tls.keyFile().toFile());
         }
         SslContext context;
         try {
+            SslContextBuilder builder = SslContextBuilder.forClient()
+                    .sslProvider(provider())
+                    .protocols("TLSv1.3", "TLSv1.2")
+                    .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+                    .endpointIdentificationAlgorithm(tls.verify() ? "HTTPS" : null);
+            if (!tls.verify()) {
+                builder.trustManager(InsecureTrustManagerFactory.INSTANCE);
+            } else if (tls.caFile() != null) {
+                builder.trustManager(tls.caFile().toFile());
+            }
+            if (tls.certFile() != null) {
+                builder.keyManager(tls.certFile().toFile(), tls.keyFile().toFile());
+            }
             context = builder.build();
         } catch (IOException | IllegalArgumentException e) {
+            // Files that read but do not parse: not PEM, or a key that is not PKCS#8.
             throw new ConfigException("tls: cannot use " + (tls.caFile() != null ? tls.caFile() + " " : "")
-                    + (tls.certFile() != null ? tls.certFile() + " " : "") + "(" + e.getMessage() + ")", e);
+                    + (tls.certFile() != null ? tls.certFile() + " " : "") + "(" + Connects.describe(e) + ")", e);
         }
         String name = tls.serverName() != null ? tls.serverName() : backend.host();
         return new BackendTls(context, name, backend.port(), handshakeTimeoutMs);

@@ -67,7 +67,6 @@ import org.slf4j.LoggerFactory;
 final class TlsContexts implements Mapping<String, SslContext> {
     private static final Logger log = LoggerFactory.getLogger(TlsContexts.class);
 
-
     private static final String PKCS8_BEGIN = "-----BEGIN PRIVATE KEY-----";
     private static final String PKCS8_END = "-----END PRIVATE KEY-----";
 
@@ -78,8 +77,10 @@ final class TlsContexts implements Mapping<String, SslContext> {
     /** The DNS names of each certificate, as last loaded. */
     private List<Set<String>> names = List.of();
     private List<FileStamp> loaded;
-    /** The stamps of a set of files that failed to load, so that it is reported once. */
+    /** The stamps of a set of files that failed to load, so that it is not loaded again. */
     private List<FileStamp> failed;
+    /** The last failure logged, so that each is logged once. */
+    private String lastFailure;
 
     /**
      * Loads every certificate of {@code config}; a file that cannot be read or a key that does not
@@ -109,7 +110,7 @@ final class TlsContexts implements Mapping<String, SslContext> {
         try {
             now = stamps();
         } catch (ConfigException e) {
-            reportFailure(null, e.getMessage());
+            reportFailure(e.getMessage()); // a file missing or unreadable, maybe being replaced
             return;
         }
         if (now.equals(loaded) || now.equals(failed)) {
@@ -119,18 +120,19 @@ final class TlsContexts implements Mapping<String, SslContext> {
             byName = load();
             loaded = now;
             failed = null;
+            lastFailure = null;
             log.info("{}: certificates reloaded ({})", where, names());
         } catch (ConfigException e) {
-            reportFailure(now, e.getMessage());
+            failed = now;
+            reportFailure(e.getMessage());
         }
     }
 
-    private void reportFailure(List<FileStamp> stamps, String message) {
-        if (stamps != null && stamps.equals(failed)) {
-            return;
+    private void reportFailure(String message) {
+        if (!message.equals(lastFailure)) {
+            lastFailure = message;
+            log.warn("certificates not reloaded, the ones loaded before stay in use: {}", message);
         }
-        failed = stamps;
-        log.warn("certificates not reloaded, the ones loaded before stay in use: {}", message);
     }
 
     private Mapping<String, SslContext> load() {

@@ -176,5 +176,11 @@ class HttpsBackendTest {
         assertThatThrownBy(() -> new ProxyServer(ConfigLoader.load(config)))
                 .isInstanceOf(ConfigException.class)
                 .hasMessage("backends[0].tls.caFile: " + dir.resolve("nope.pem") + ": cannot read");
+        Files.writeString(dir.resolve("garbage.pem"), "not a certificate\n");
+        Path garbage = Files.writeString(dir.resolve("garbage.json"), "{\"backends\": [{\"url\": \"https://a\","
+                + " \"tls\": {\"caFile\": \"garbage.pem\"}}]}");
+        assertThatThrownBy(() -> new ProxyServer(ConfigLoader.load(garbage)))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageStartingWith("backends[0].tls: cannot use " + dir.resolve("garbage.pem"));
     }
 }
