@@ -14,7 +14,8 @@ import sun.misc.Signal;
 /**
  * {@code java -jar proxy.jar config.json}: runs the proxy in the foreground until SIGTERM or SIGINT,
  * then shuts down gracefully and exits 0. A bad command line or configuration exits 2 with a
- * one-line message.
+ * one-line message. {@code --check config.json} only validates the configuration and the files it
+ * names (certificates, keys, CA files), and exits 0 or 2.
  */
 public final class ProxyMain {
     private static final Logger log = LoggerFactory.getLogger(ProxyMain.class);
@@ -35,15 +36,25 @@ public final class ProxyMain {
         if (System.getProperty("io.netty.jfr.enabled") == null) {
             System.setProperty("io.netty.jfr.enabled", "false");
         }
-        if (args.length != 1 || args[0].startsWith("-")) {
-            exit(2, "usage: java -jar proxy.jar <config.json>");
+        boolean checkOnly = args.length == 2 && args[0].equals("--check");
+        if (!checkOnly && (args.length != 1 || args[0].startsWith("-"))) {
+            exit(2, "usage: java -jar proxy.jar [--check] <config.json>");
             return;
         }
+        String file = args[args.length - 1];
         ProxyConfig config;
         try {
-            config = ConfigLoader.load(Path.of(args[0]));
+            config = ConfigLoader.load(Path.of(file));
+            if (checkOnly) {
+                ProxyServer.check(config); // the files it names: certificates, keys, CA files
+            }
         } catch (ConfigException e) {
             exit(2, "invalid configuration: " + e.getMessage());
+            return;
+        }
+        if (checkOnly) {
+            log.info("{}: configuration ok", file);
+            exit(0, null);
             return;
         }
         CountDownLatch stop = new CountDownLatch(1);

@@ -78,13 +78,7 @@ public final class ProxyServer implements AutoCloseable {
      */
     public ProxyServer(ProxyConfig config) {
         this.config = config;
-        this.tls = new ArrayList<>();
-        List<ListenConfig> listeners = config.listen();
-        for (int i = 0; i < listeners.size(); i++) {
-            ListenConfig listener = listeners.get(i);
-            String at = listeners.size() == 1 ? "listen.tls" : "listen[" + i + "].tls";
-            tls.add(listener.tls() == null ? null : new TlsContexts(at, listener.tls(), listener.protocols()));
-        }
+        this.tls = loadTls(config);
         this.transport = Transport.choose(config.server().transport());
         int threads = config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors();
         this.ioThreads = threads;
@@ -101,6 +95,28 @@ public final class ProxyServer implements AutoCloseable {
         this.healthChecker = config.healthCheck().enabled()
                 ? new HealthChecker(backends, config.healthCheck(), workerGroup, transport.channelClass())
                 : null;
+    }
+
+    /**
+     * Loads what {@code config} names beyond itself (listener certificates and keys, backend CA
+     * files and client certificates) without opening anything: a file that does not load is a
+     * {@link dev.rproxy.config.ConfigException} naming its JSON path, as at start.
+     */
+    public static void check(ProxyConfig config) {
+        loadTls(config);
+        new BackendGroup(config.backends(), config.timeouts().connectMs());
+    }
+
+    /** Each listener's TLS, in the order of {@code listen}; {@code null} for a plaintext one. */
+    private static List<TlsContexts> loadTls(ProxyConfig config) {
+        List<ListenConfig> listeners = config.listen();
+        List<TlsContexts> contexts = new ArrayList<>(listeners.size());
+        for (int i = 0; i < listeners.size(); i++) {
+            ListenConfig listener = listeners.get(i);
+            String at = listeners.size() == 1 ? "listen.tls" : "listen[" + i + "].tls";
+            contexts.add(listener.tls() == null ? null : new TlsContexts(at, listener.tls(), listener.protocols()));
+        }
+        return contexts;
     }
 
     /** Probes the backends once, binds the listening sockets and returns the first one's address. */

@@ -46,6 +46,22 @@ class ProcessTest {
     }
 
     @Test
+    void checkValidatesTheConfigurationAndTheFilesItNamesWithoutStarting() throws Exception {
+        Path good = ProxyProcess.configFile(dir, "{\"listen\": {\"port\": 1}, \"backends\": [{\"url\": \"http://127.0.0.1:1\"}]}");
+        try (ProxyProcess p = ProxyProcess.start(List.of(), "--check", good.toString())) {
+            assertThat(p.awaitExit(30, TimeUnit.SECONDS)).isEqualTo(0);
+            assertThat(String.join("\n", p.output())).contains(good + ": configuration ok").doesNotContain("listening");
+        }
+        Path missingCertificate = ProxyProcess.configFile(dir, "{\"listen\": {\"port\": 1, \"tls\": {\"certificates\": ["
+                + "{\"certFile\": \"nope.pem\", \"keyFile\": \"nope.key\"}]}}, \"backends\": [{\"url\": \"http://127.0.0.1:1\"}]}");
+        try (ProxyProcess p = ProxyProcess.start(List.of(), "--check", missingCertificate.toString())) {
+            assertThat(p.awaitExit(30, TimeUnit.SECONDS)).isEqualTo(2);
+            assertThat(p.output()).hasSize(1);
+            assertThat(p.output().get(0)).contains("listen.tls.certificates[0].certFile: ").contains("nope.pem: cannot read");
+        }
+    }
+
+    @Test
     void missingFileAndBadCommandLineExitTwo() throws Exception {
         try (ProxyProcess p = ProxyProcess.start(List.of(), dir.resolve("nope.json").toString())) {
             assertThat(p.awaitExit(30, TimeUnit.SECONDS)).isEqualTo(2);
