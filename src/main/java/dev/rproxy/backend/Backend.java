@@ -58,6 +58,11 @@ public final class Backend {
         return config.url();
     }
 
+    /** Whether the proxy speaks HTTP/2 to it ({@code h2} or {@code h2c}): its connections carry streams. */
+    public boolean http2() {
+        return config.http2();
+    }
+
     public String host() {
         return config.host();
     }

@@ -6,6 +6,11 @@ import dev.rproxy.config.ConfigException;
 import dev.rproxy.pool.Connects;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.codec.http2.Http2SecurityUtil;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.ApplicationProtocolConfig.Protocol;
+import io.netty.handler.ssl.ApplicationProtocolConfig.SelectedListenerFailureBehavior;
+import io.netty.handler.ssl.ApplicationProtocolConfig.SelectorFailureBehavior;
+import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -76,6 +81,13 @@ public final class BackendTls {
                     .protocols("TLSv1.3", "TLSv1.2")
                     .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                     .endpointIdentificationAlgorithm(tls.verify() ? "HTTPS" : null);
+            if (backend.http2()) {
+                // Only h2 is offered: a backend configured for HTTP/2 that does not agree to it is
+                // a failed connection (UpstreamPools checks the outcome), not HTTP/1.1 by surprise.
+                builder.applicationProtocolConfig(new ApplicationProtocolConfig(Protocol.ALPN,
+                        SelectorFailureBehavior.NO_ADVERTISE, SelectedListenerFailureBehavior.ACCEPT,
+                        ApplicationProtocolNames.HTTP_2));
+            }
             if (!tls.verify()) {
                 builder.trustManager(InsecureTrustManagerFactory.INSTANCE);
             } else if (tls.caFile() != null) {

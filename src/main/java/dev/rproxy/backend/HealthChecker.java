@@ -5,6 +5,7 @@ import dev.rproxy.pool.Connects;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -14,6 +15,11 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http2.DefaultHttp2Connection;
+import io.netty.handler.codec.http2.Http2Connection;
+import io.netty.handler.codec.http2.HttpConversionUtil;
+import io.netty.handler.codec.http2.HttpToHttp2ConnectionHandlerBuilder;
+import io.netty.handler.codec.http2.InboundHttp2ToHttpAdapterBuilder;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
@@ -30,7 +36,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Active health checks: every {@code intervalMs} each backend gets {@code GET <path>} over a
  * connection of its own (never a pooled one, so a probe neither waits behind traffic nor hides a
- * broken pool), answered within {@code timeoutMs}; a 2xx is a success, anything else a failure.
+ * broken pool), in the backend's protocol (HTTP/1.1 or HTTP/2, over TLS for https), answered
+ * within {@code timeoutMs}; a 2xx is a success, anything else a failure.
  * The rise/fall thresholds live in {@link Backend}, which logs transitions only.
  *
  * <p>Threading: each backend's probes run on one event loop chosen at start; a probe's state is
@@ -88,6 +95,21 @@ public final class HealthChecker implements AutoCloseable {
         }
     }
 
+    /**
+     * For an HTTP/2 backend: the probe is sent on stream 1 of a connection of its own, and its
+     * answer comes back as one HTTP/1 message, so the probe reads the same status either way.
+     */
+    private static ChannelHandler http2Codec() {
+        Http2Connection connection = new DefaultHttp2Connection(false);
+        return new HttpToHttp2ConnectionHandlerBuilder()
+                .connection(connection)
+                .frameListener(new InboundHttp2ToHttpAdapterBuilder(connection)
+                        .maxContentLength(64 * 1024)
+                        .propagateSettings(false)
+                        .build())
+                .build();
+    }
+
     /** One backend's probe loop; all fields are confined to {@link #loop}. */
     private final class Probe {
         private final Backend backend;
@@ -121,7 +143,11 @@ public final class HealthChecker implements AutoCloseable {
                                 if (backend.tls() != null) {
                                     ch.pipeline().addLast(backend.tls().newHandler(ch.alloc()));
                                 }
-                                ch.pipeline().addLast(new HttpClientCodec(), handler);
+                                if (backend.http2()) {
+                                    ch.pipeline().addLast(http2Codec(), handler);
+                                } else {
+                                    ch.pipeline().addLast(new HttpClientCodec(), handler);
+                                }
                             }
                         });
                 ChannelFuture connect = Connects.start(probeBootstrap,
@@ -186,7 +212,8 @@ public final class HealthChecker implements AutoCloseable {
                     .set(HttpHeaderNames.HOST, probe.backend.authority())
                     .set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE)
                     .set(HttpHeaderNames.USER_AGENT, "rproxy-health-check")
-                    .set(HttpHeaderNames.CONTENT_LENGTH, 0);
+                    .set(HttpHeaderNames.CONTENT_LENGTH, 0)
+                    .set(HttpConversionUtil.ExtensionHeaderNames.SCHEME.text(), probe.backend.tls() != null ? "https" : "http");
             ctx.writeAndFlush(req).addListener((Future<? super Void> f) -> {
                 if (!f.isSuccess()) {
                     finish(false, "write failed: " + Connects.describe(f.cause()));

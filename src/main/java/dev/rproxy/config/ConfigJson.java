@@ -23,7 +23,7 @@ final class ConfigJson {
         return new ProxyConfig(
                 root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
                         .build(s -> listen(s, baseDir))),
-                root.list("backends", element -> element.section("id", "url", "tls")
+                root.list("backends", element -> element.section("id", "url", "tls", "protocol")
                         .build(s -> backend(s, baseDir))),
                 build(root.section("healthCheck", "enabled", "path", "intervalMs", "timeoutMs", "unhealthyThreshold",
                         "healthyThreshold"), ConfigJson::healthCheck),
@@ -80,7 +80,7 @@ final class ConfigJson {
         return new BackendConfig(s.string("id", null), s.string("url", null),
                 tls == null ? null : tls.build(t -> new BackendTlsConfig(file(t, "caFile", baseDir),
                         t.bool("verify", true), t.string("serverName", null), file(t, "certFile", baseDir),
-                        file(t, "keyFile", baseDir))));
+                        file(t, "keyFile", baseDir))), s.string("protocol", null));
     }
 
     private static HealthCheckConfig healthCheck(JsonSection s) {

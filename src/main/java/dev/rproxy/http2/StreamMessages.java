@@ -46,7 +46,7 @@ import java.util.Map;
  * end the stream.
  */
 final class StreamMessages extends ChannelDuplexHandler {
-    private static final List<CharSequence> CODEC_FIELDS = List.of(ExtensionHeaderNames.STREAM_ID.text(),
+    static final List<CharSequence> CODEC_FIELDS = List.of(ExtensionHeaderNames.STREAM_ID.text(),
             ExtensionHeaderNames.SCHEME.text(), ExtensionHeaderNames.PATH.text(),
             ExtensionHeaderNames.STREAM_PROMISE_ID.text(), ExtensionHeaderNames.STREAM_DEPENDENCY_ID.text(),
             ExtensionHeaderNames.STREAM_WEIGHT.text());

@@ -28,9 +28,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * so both channels of an exchange live on one thread and never need a lock. {@code
  * maxConnectionsPerBackend} and {@code maxPendingAcquires} are split evenly over the loops, rounding
  * up. Pools are created lazily, on a loop's first use of a backend. What runs on a connection is
- * the {@code initializer}'s business: the pool hands out channels and takes them back. A
- * connection to an https backend gets the backend's TLS handler first, and is handed out once its
- * handshake is done.
+ * the {@code initializer}'s business (for an HTTP/2 backend, the {@code streamInitializer}'s, on
+ * each stream): the pool hands out channels and takes them back. A connection to an https backend
+ * gets the backend's TLS handler first, and is handed out once its handshake is done.
  */
 public final class UpstreamPools implements AutoCloseable {
     /** Write buffer bounds of upstream channels: above the high mark the client stops being read. */
@@ -38,6 +38,7 @@ public final class UpstreamPools implements AutoCloseable {
 
     private final Bootstrap template;
     private final ChannelHandler initializer;
+    private final ChannelHandler streamInitializer;
     private final PoolConfig config;
     private final ConnectionLedger ledger;
     private final int perLoopConnections;
@@ -47,6 +48,7 @@ public final class UpstreamPools implements AutoCloseable {
     public UpstreamPools(
             Class<? extends Channel> channelClass,
             ChannelHandler initializer,
+            ChannelHandler streamInitializer,
             PoolConfig config,
             TimeoutsConfig timeouts,
             BufferBudget budget,
@@ -55,6 +57,7 @@ public final class UpstreamPools implements AutoCloseable {
         this.ledger = ledger;
         this.config = config;
         this.initializer = initializer;
+        this.streamInitializer = streamInitializer;
         this.perLoopConnections = ceilDiv(config.maxConnectionsPerBackend(), loops);
         this.perLoopPending = ceilDiv(config.maxPendingAcquires(), loops);
         this.template = new Bootstrap()
@@ -111,26 +114,35 @@ public final class UpstreamPools implements AutoCloseable {
         UpstreamPool pool(Backend backend) {
             UpstreamPool pool = pools.get(backend);
             if (pool == null) {
-                Bootstrap bootstrap = template.clone(loop).remoteAddress(backend.host(), backend.port());
-                BackendTls tls = backend.tls();
-                if (tls != null) {
-                    ChannelHandler relay = initializer;
-                    bootstrap.handler(new ChannelInitializer<Channel>() {
-                        @Override
-                        protected void initChannel(Channel ch) {
-                            ch.pipeline().addLast("tls", tls.newHandler(ch.alloc()));
-                            ch.pipeline().addLast(relay);
-                        }
-                    });
-                }
-                pool = new UpstreamPool(loop, bootstrap, perLoopConnections, perLoopPending,
-                        config.acquireTimeoutMs(), ledger);
+                pool = backend.http2() ? http2Pool(backend) : http1Pool(backend);
                 if (closed) {
                     pool.close();
                 }
                 pools.put(backend, pool);
             }
             return pool;
+        }
+
+        private UpstreamPool http2Pool(Backend backend) {
+            return new Http2Pool(loop, template.clone(loop).remoteAddress(backend.host(), backend.port()), backend.tls(),
+                    streamInitializer, perLoopConnections, perLoopPending, config.acquireTimeoutMs(),
+                    config.idleTimeoutMs(), ledger);
+        }
+
+        private UpstreamPool http1Pool(Backend backend) {
+            Bootstrap bootstrap = template.clone(loop).remoteAddress(backend.host(), backend.port());
+            BackendTls tls = backend.tls();
+            if (tls != null) {
+                ChannelHandler relay = initializer;
+                bootstrap.handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("tls", tls.newHandler(ch.alloc()));
+                        ch.pipeline().addLast(relay);
+                    }
+                });
+            }
+            return new Http1Pool(loop, bootstrap, perLoopConnections, perLoopPending, config.acquireTimeoutMs(), ledger);
         }
 
         void close() {

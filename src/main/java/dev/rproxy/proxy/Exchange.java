@@ -4,6 +4,7 @@ import dev.rproxy.backend.Backend;
 import dev.rproxy.http.ErrorResponses;
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.ResponseRules;
+import dev.rproxy.http2.BackendStreamMessages;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -62,6 +63,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final boolean bodyless;
     /** The sanitizer kept {@code Upgrade}: the backend may switch protocols with a 101. */
     private final boolean upgradeRequested;
+    /** The sanitizer kept {@code TE: trailers}, which only an HTTP/2 backend is sent. */
+    private final boolean teTrailers;
 
     private Backend backend;
     private UpstreamPool pool;
@@ -104,6 +107,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
         this.upgradeRequested = request.headers().contains(HttpHeaderNames.UPGRADE);
+        this.teTrailers = request.headers().contains(HttpHeaderNames.TE);
         this.bodyPace = bodyless ? null : new BodyPace(services.limits().minBodyRate(), services.timeouts().idleMs());
     }
 
@@ -245,9 +249,15 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (request.protocolVersion() != HttpVersion.HTTP_1_1) {
             request.setProtocolVersion(HttpVersion.HTTP_1_1);
             if (!request.headers().contains(HttpHeaderNames.HOST)) {
-                // HTTP/1.0 allowed omitting Host; the HTTP/1.1 request to the backend needs one.
+                // HTTP/1.0 allowed omitting Host; the HTTP/1.1 request to the backend needs one
+                // (over HTTP/2, as its :authority).
                 request.headers().set(HttpHeaderNames.HOST, backend.authority());
             }
+        }
+        if (!backend.http2() && teTrailers) {
+            // "TE: trailers" goes on only over HTTP/2 (gRPC needs it); over HTTP/1.1 it would need
+            // "Connection: TE" (RFC 9110 section 10.1.4), and the proxy does not add one.
+            request.headers().remove(HttpHeaderNames.TE);
         }
         ch.write(request, ch.voidPromise());
         if (body != null) {
@@ -541,6 +551,23 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         boolean noAnswerYet = !responseStarted && !informational && canResend();
+        if (noAnswerYet && !retried && BackendStreamMessages.unprocessed(cause)) {
+            // An HTTP/2 backend refused the stream or went away before processing it (RFC 9113
+            // section 8.7): any request, POST included, may be sent again on another connection.
+            log.debug("[{}] {} did not process the stream ({}), retrying", client.channel().id(), backend.id(),
+                    cause.getMessage());
+            releaseUpstream(false);
+            // From a task: a GOAWAY reaches the streams it leaves unprocessed before the pool
+            // learns of it, and the retry must not be given a stream of that same connection.
+            retried = true;
+            relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
+            client.channel().eventLoop().execute(() -> {
+                if (!finished) {
+                    retryOnFreshConnection();
+                }
+            });
+            return;
+        }
         if (noAnswerYet && isIdempotent(request.method())) {
             if (upstreamHandler.isReused() && !retried) {
                 // A kept-alive connection that the backend closed as we reused it: nothing reached the

@@ -3,11 +3,13 @@ package dev.rproxy.proxy;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.http.StrictHttpClientCodec;
+import dev.rproxy.http2.BackendStreamMessages;
 import dev.rproxy.memory.BufferBudget;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.group.ChannelGroup;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 
 /**
  * Builds the pipeline of an upstream connection for the relay; the pool that opens the connection
@@ -52,5 +54,23 @@ public final class UpstreamChannelInitializer extends ChannelInitializer<Channel
         p.addLast("codec", new StrictHttpClientCodec(Math.max(limits.maxRequestLineBytes(), 8192),
                 Math.max(limits.maxHeaderBytes(), 16384), pool.idleTimeoutMs()));
         p.addLast("upstream", new UpstreamHandler());
+    }
+
+    /**
+     * The pipeline of one stream of an HTTP/2 connection to a backend: {@code
+     * Http2StreamFrameToHttpObjectCodec -> BackendStreamMessages -> UpstreamHandler}, so the exchange
+     * reads and writes the same messages as on an HTTP/1 connection. A stream carries one exchange;
+     * its connection's idleness is the pool's business.
+     */
+    public static ChannelInitializer<Channel> streams() {
+        return new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ChannelPipeline p = ch.pipeline();
+                p.addLast("h2http", new Http2StreamFrameToHttpObjectCodec(false, true));
+                p.addLast("h2messages", new BackendStreamMessages());
+                p.addLast("upstream", new UpstreamHandler());
+            }
+        };
     }
 }

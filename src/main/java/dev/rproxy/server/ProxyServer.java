@@ -90,7 +90,8 @@ public final class ProxyServer implements AutoCloseable {
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
         this.pools = new UpstreamPools(transport.channelClass(),
-                new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams), config.pool(),
+                new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams),
+                UpstreamChannelInitializer.streams(), config.pool(),
                 config.timeouts(), budget, ledger, threads);
         this.healthChecker = config.healthCheck().enabled()
                 ? new HealthChecker(backends, config.healthCheck(), workerGroup, transport.channelClass())

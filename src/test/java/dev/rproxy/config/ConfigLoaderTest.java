@@ -168,6 +168,22 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void backendProtocolsAreHttp11H2OverHttpsAndH2cOverHttp() {
+        assertThat(ConfigLoader.parse("{\"backends\": [{\"url\": \"http://a:1\"}]}").backends().get(0).protocol())
+                .isEqualTo("http/1.1");
+        ProxyConfig config = ConfigLoader.parse("{\"backends\": [{\"url\": \"https://a:1\", \"protocol\": \"h2\"},"
+                + " {\"url\": \"http://b:1\", \"protocol\": \"h2c\"}]}");
+        assertThat(config.backends()).extracting(BackendConfig::protocol).containsExactly("h2", "h2c");
+        assertThat(config.backends()).allMatch(BackendConfig::http2);
+        assertError("{\"backends\": [{\"url\": \"http://a:1\", \"protocol\": \"h2\"}]}")
+                .isEqualTo("backends[0].protocol: \"h2\" needs an https:// url (HTTP/2 over plaintext is \"h2c\")");
+        assertError("{\"backends\": [{\"url\": \"https://a:1\", \"protocol\": \"h2c\"}]}")
+                .isEqualTo("backends[0].protocol: \"h2c\" needs an http:// url (HTTP/2 over TLS is \"h2\")");
+        assertError("{\"backends\": [{\"url\": \"http://a:1\", \"protocol\": \"h3\"}]}")
+                .startsWith("backends[0].protocol: \"h3\" (expected: one of ");
+    }
+
+    @Test
     void sampleConfigParses() {
         ProxyConfig config = ConfigLoader.load(Path.of("config.json"));
 
@@ -264,7 +280,7 @@ class ConfigLoaderTest {
                 "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
-            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 2}]}", "backends[0].weight: unknown key (known: id, url, tls)"},
+            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 2}]}", "backends[0].weight: unknown key (known: id, url, tls, protocol)"},
             {"{" + b + "\"Listen\": {}}",
                 "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             // wrong types

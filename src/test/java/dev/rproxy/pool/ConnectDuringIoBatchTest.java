@@ -84,7 +84,7 @@ class ConnectDuringIoBatchTest {
                         ch.pipeline().addLast(new DiscardHandler());
                     }
                 },
-                PoolConfig.DEFAULT, TimeoutsConfig.DEFAULT, budget, new ConnectionLedger(Integer.MAX_VALUE, 0), 1);
+                new DiscardHandler(), PoolConfig.DEFAULT, TimeoutsConfig.DEFAULT, budget, new ConnectionLedger(Integer.MAX_VALUE, 0), 1);
         UpstreamPool pool = loop.submit(() -> pools.pool(loop, b1)).get();
 
         CompletableFuture<Object> outcome = new CompletableFuture<>();

@@ -39,8 +39,11 @@ public final class H2cClient implements AutoCloseable {
     private static final int CONNECTION_WINDOW = 64 * 1024 * 1024;
     private final Channel connection;
 
-    /** A stream's answer: its status and fields, the body bytes, and the reset code if it was reset. */
-    public record Response(Http2Headers headers, byte[] body, Long resetCode) {
+    /**
+     * A stream's answer: its status and fields, the body bytes, the reset code if it was reset, and
+     * its trailer fields ({@code null} when none came).
+     */
+    public record Response(Http2Headers headers, byte[] body, Long resetCode, Http2Headers trailers) {
         public int status() {
             return headers == null ? 0 : Integer.parseInt(headers.status().toString());
         }
@@ -78,21 +81,35 @@ public final class H2cClient implements AutoCloseable {
         }
     }
 
+    /** As {@link #send}, the body followed by {@code trailers}. */
+    public CompletableFuture<Response> send(Http2Headers headers, byte[] body, Http2Headers trailers)
+            throws InterruptedException {
+        return open(headers, body, trailers, true).response;
+    }
+
     /** As {@link #send}, but reading the answer only while {@code reading} (see {@link Stream#resume}). */
     public Stream open(Http2Headers headers, byte[] body, boolean reading) throws InterruptedException {
+        return open(headers, body, null, reading);
+    }
+
+    private Stream open(Http2Headers headers, byte[] body, Http2Headers trailers, boolean reading)
+            throws InterruptedException {
         CompletableFuture<Response> response = new CompletableFuture<>();
         Http2StreamChannel stream = new Http2StreamChannelBootstrap(connection)
                 .handler(new Collector(response))
                 .open().sync().getNow();
         stream.config().setAutoRead(reading);
         boolean hasBody = body != null && body.length > 0;
-        stream.write(new DefaultHttp2HeadersFrame(headers, !hasBody)).addListener(f -> {
+        stream.write(new DefaultHttp2HeadersFrame(headers, !hasBody && trailers == null)).addListener(f -> {
             if (!f.isSuccess()) {
                 response.completeExceptionally(f.cause());
             }
         });
         if (hasBody) {
-            stream.write(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(body), true));
+            stream.write(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(body), trailers == null));
+        }
+        if (trailers != null) {
+            stream.write(new DefaultHttp2HeadersFrame(trailers, true));
         }
         stream.flush();
         return new Stream(stream, response);
@@ -135,6 +152,7 @@ public final class H2cClient implements AutoCloseable {
         private final CompletableFuture<Response> response;
         private final ByteArrayOutputStream body = new ByteArrayOutputStream();
         private Http2Headers headers;
+        private Http2Headers trailers;
 
         Collector(CompletableFuture<Response> response) {
             this.response = response;
@@ -147,15 +165,17 @@ public final class H2cClient implements AutoCloseable {
                     boolean interim = frame.headers().status() != null && frame.headers().status().charAt(0) == '1';
                     if (!interim && headers == null) {
                         headers = frame.headers();
+                    } else if (!interim) {
+                        trailers = frame.headers();
                     }
                     if (frame.isEndStream()) {
-                        response.complete(new Response(headers, body.toByteArray(), null));
+                        response.complete(new Response(headers, body.toByteArray(), null, trailers));
                     }
                 } else if (msg instanceof Http2DataFrame frame) {
                     ByteBuf content = frame.content();
                     content.readBytes(body, content.readableBytes());
                     if (frame.isEndStream()) {
-                        response.complete(new Response(headers, body.toByteArray(), null));
+                        response.complete(new Response(headers, body.toByteArray(), null, trailers));
                     }
                 }
             } catch (java.io.IOException e) {
@@ -168,7 +188,7 @@ public final class H2cClient implements AutoCloseable {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof Http2ResetFrame reset) { // a reset reaches a stream as an event
-                response.complete(new Response(headers, body.toByteArray(), reset.errorCode()));
+                response.complete(new Response(headers, body.toByteArray(), reset.errorCode(), trailers));
             }
             ReferenceCountUtil.release(evt);
         }
