@@ -54,8 +54,9 @@ final class ConfigJson {
     }
 
     private static TlsConfig tls(JsonSection s, Path baseDir) {
-        return new TlsConfig(s.list("certificates", element -> element.section("certFile", "keyFile")
-                        .build(c -> new CertificateConfig(file(c, "certFile", baseDir), file(c, "keyFile", baseDir)))),
+        return new TlsConfig(s.list("certificates", element -> element.section("certFile", "keyFile", "ocspFile")
+                        .build(c -> new CertificateConfig(file(c, "certFile", baseDir), file(c, "keyFile", baseDir),
+                                file(c, "ocspFile", baseDir)))),
                 s.string("minVersion", null));
     }
 

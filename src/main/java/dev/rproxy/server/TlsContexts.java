@@ -4,11 +4,15 @@ import dev.rproxy.backend.BackendTls;
 import dev.rproxy.config.CertificateConfig;
 import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.TlsConfig;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.codec.http2.Http2SecurityUtil;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslProvider;
 import io.netty.handler.ssl.SupportedCipherSuiteFilter;
 import io.netty.util.DomainWildcardMappingBuilder;
 import io.netty.util.Mapping;
@@ -32,9 +36,11 @@ import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collection;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import javax.naming.InvalidNameException;
@@ -56,6 +62,9 @@ import org.slf4j.LoggerFactory;
  * (ECDHE with AES-GCM or ChaCha20-Poly1305 on TLS 1.2; no RC4, 3DES, CBC or anonymous suites);
  * ALPN offers the listener's protocols in order. The engine is {@link BackendTls#provider()}'s.
  *
+ * <p>OCSP stapling: a certificate with an {@code ocspFile} has that response stapled to every
+ * handshake that asks for it (the status_request extension), with the OpenSSL provider.
+ *
  * <p>Reload: {@link #reloadIfChanged()} compares each file's size and modification time with those
  * last read; when one changed, every context of the listener is built again and swapped in for new
  * handshakes, while open connections keep theirs. A set of files that does not load (a key that
@@ -74,6 +83,8 @@ final class TlsContexts implements Mapping<String, SslContext> {
     private final TlsConfig config;
     private final List<String> protocols;
     private volatile Mapping<String, SslContext> byName;
+    /** The OCSP response to staple for each context that has one; swapped with {@link #byName}. */
+    private volatile Map<SslContext, byte[]> staples = Map.of();
     /** The DNS names of each certificate, as last loaded. */
     private List<Set<String>> names = List.of();
     private List<FileStamp> loaded;
@@ -94,9 +105,22 @@ final class TlsContexts implements Mapping<String, SslContext> {
         this.byName = load();
     }
 
-    /** A handler that reads the ClientHello and puts the matching context's {@code SslHandler} in its place. */
+    /**
+     * A handler that reads the ClientHello and puts the matching context's {@code SslHandler} in its
+     * place, with the certificate's OCSP response stapled when it has one.
+     */
     SniHandler newHandler(long handshakeTimeoutMillis) {
-        return new SniHandler(this, handshakeTimeoutMillis);
+        return new SniHandler(this, handshakeTimeoutMillis) {
+            @Override
+            protected SslHandler newSslHandler(SslContext context, ByteBufAllocator allocator) {
+                SslHandler handler = super.newSslHandler(context, allocator);
+                byte[] staple = staples.get(context);
+                if (staple != null && handler.engine() instanceof ReferenceCountedOpenSslEngine engine) {
+                    engine.setOcspResponse(staple);
+                }
+                return handler;
+            }
+        };
     }
 
     @Override
@@ -139,14 +163,21 @@ final class TlsContexts implements Mapping<String, SslContext> {
         List<CertificateConfig> certificates = config.certificates();
         List<SslContext> contexts = new ArrayList<>(certificates.size());
         List<Set<String>> names = new ArrayList<>(certificates.size());
+        Map<SslContext, byte[]> staples = new IdentityHashMap<>();
         for (int i = 0; i < certificates.size(); i++) {
             String at = where + ".certificates[" + i + "]";
             CertificateConfig certificate = certificates.get(i);
             X509Certificate leaf = firstCertificate(at + ".certFile", certificate.certFile());
             names.add(dnsNames(at + ".certFile", certificate.certFile(), leaf));
             checkKeyMatches(at + ".keyFile", certificate.keyFile(), leaf);
-            contexts.add(context(at, certificate));
+            byte[] staple = ocspResponse(at + ".ocspFile", certificate.ocspFile());
+            SslContext context = context(at, certificate, staple != null);
+            contexts.add(context);
+            if (staple != null) {
+                staples.put(context, staple);
+            }
         }
+        this.staples = staples;
         DomainWildcardMappingBuilder<SslContext> mapping = new DomainWildcardMappingBuilder<>(contexts.get(0));
         // The first certificate naming a host serves it: added last, so that it wins.
         for (int i = contexts.size() - 1; i >= 0; i--) {
@@ -167,10 +198,36 @@ final class TlsContexts implements Mapping<String, SslContext> {
         return String.join("; ", out);
     }
 
-    private SslContext context(String at, CertificateConfig certificate) {
+    /**
+     * The DER OCSP response in {@code file} ({@code null} without one); checked only for the outer
+     * shape (a DER SEQUENCE), as the TLS library staples it as it is. With the JDK provider, which
+     * cannot staple a given response, it is read but not used, and that is logged.
+     */
+    private byte[] ocspResponse(String at, Path file) {
+        if (file == null) {
+            return null;
+        }
+        byte[] der;
+        try {
+            der = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new ConfigException(at + ": " + file + ": cannot read (" + e.getClass().getSimpleName() + ")", e);
+        }
+        if (der.length < 2 || der[0] != 0x30) {
+            throw new ConfigException(at + ": " + file + ": not a DER OCSP response (openssl ocsp -respout writes one)");
+        }
+        if (BackendTls.provider() != SslProvider.OPENSSL) {
+            log.warn("{}: OCSP stapling needs the OpenSSL (BoringSSL) provider, which did not load here; not stapled", at);
+            return null;
+        }
+        return der;
+    }
+
+    private SslContext context(String at, CertificateConfig certificate, boolean staple) {
         try {
             return SslContextBuilder.forServer(certificate.certFile().toFile(), certificate.keyFile().toFile())
                     .sslProvider(BackendTls.provider())
+                    .enableOcsp(staple)
                     .protocols(config.versions())
                     .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
                     .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
@@ -281,6 +338,9 @@ final class TlsContexts implements Mapping<String, SslContext> {
         for (int i = 0; i < certificates.size(); i++) {
             stamps.add(FileStamp.of(where + ".certificates[" + i + "].certFile", certificates.get(i).certFile()));
             stamps.add(FileStamp.of(where + ".certificates[" + i + "].keyFile", certificates.get(i).keyFile()));
+            if (certificates.get(i).ocspFile() != null) {
+                stamps.add(FileStamp.of(where + ".certificates[" + i + "].ocspFile", certificates.get(i).ocspFile()));
+            }
         }
         return stamps;
     }

@@ -12,6 +12,18 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.testbackend.TestBackend;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslProvider;
 import io.netty.pkitesting.CertificateBuilder;
 import io.netty.pkitesting.X509Bundle;
 import java.io.ByteArrayOutputStream;
@@ -201,6 +213,73 @@ class TlsListenerTest {
     }
 
     @Test
+    void anOcspResponseIsStapledAndSessionsResumeWithTickets() throws Exception {
+        writeCertificate("stapled", leaf("CN=stapled.test").addSanDnsName("stapled.test").ecp256());
+        byte[] ocsp = ocspGood(dir.resolve("stapled.pem"));
+        Files.write(dir.resolve("stapled.ocsp"), ocsp);
+        Path config = Files.writeString(dir.resolve("stapled.json"), "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0,"
+                + "\"tls\": {\"certificates\": [{\"certFile\": \"stapled.pem\", \"keyFile\": \"stapled.key\","
+                + " \"ocspFile\": \"stapled.ocsp\"}]}},"
+                + "\"backends\": [{\"url\": \"" + backend.url() + "\"}], \"healthCheck\": {\"enabled\": false}}");
+        ProxyServer stapling = new ProxyServer(ConfigLoader.load(config));
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        try {
+            int port = stapling.start().getPort();
+            // A client asking for the certificate's status (status_request) gets the response as it is.
+            SslContext asking = SslContextBuilder.forClient().sslProvider(SslProvider.OPENSSL).enableOcsp(true)
+                    .trustManager(ca.getCertificate()).build();
+            Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+                    .handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel c) {
+                            c.pipeline().addLast(asking.newHandler(c.alloc(), "stapled.test", port));
+                        }
+                    }).connect("127.0.0.1", port).sync().channel();
+            SslHandler tls = ch.pipeline().get(SslHandler.class);
+            assertThat(tls.handshakeFuture().await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            assertThat(tls.handshakeFuture().isSuccess()).isTrue();
+            assertThat(((ReferenceCountedOpenSslEngine) tls.engine()).getOcspResponse()).isEqualTo(ocsp);
+            ch.close().sync();
+
+            // A second connection with the first one's session ticket is resumed: no certificate is
+            // sent, so the client's trust manager is not asked again.
+            java.util.concurrent.atomic.AtomicInteger checks = new java.util.concurrent.atomic.AtomicInteger();
+            javax.net.ssl.X509TrustManager trust = (javax.net.ssl.X509TrustManager) ca.toTrustManager();
+            SSLContext resuming = SSLContext.getInstance("TLSv1.3");
+            resuming.init(null, new TrustManager[] {new javax.net.ssl.X509TrustManager() {
+                @Override
+                public void checkClientTrusted(X509Certificate[] chain, String authType) {
+                    throw new UnsupportedOperationException();
+                }
+
+                @Override
+                public void checkServerTrusted(X509Certificate[] chain, String authType)
+                        throws java.security.cert.CertificateException {
+                    checks.incrementAndGet();
+                    trust.checkServerTrusted(chain, authType);
+                }
+
+                @Override
+                public X509Certificate[] getAcceptedIssuers() {
+                    return trust.getAcceptedIssuers();
+                }
+            }}, null);
+            for (int i = 0; i < 2; i++) {
+                try (SSLSocket socket = (SSLSocket) resuming.getSocketFactory().createSocket("127.0.0.1", port)) {
+                    socket.setSoTimeout(10_000);
+                    // The ticket comes after the handshake, with the first response.
+                    assertThat(exchange(socket, "GET /_health HTTP/1.1\r\nHost: stapled.test\r\nConnection: close\r\n\r\n"))
+                            .startsWith("HTTP/1.1 200");
+                }
+            }
+            assertThat(checks.get()).as("certificate checks in two handshakes").isEqualTo(1);
+        } finally {
+            group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS);
+            stapling.shutdown();
+        }
+    }
+
+    @Test
     void aCertificateThatDoesNotLoadIsAConfigurationErrorNamingIt() throws Exception {
         Path missing = dir.resolve("missing.json");
         Files.writeString(missing, "{\"listen\": [{\"port\": 0}, {\"port\": 0, \"tls\": {\"certificates\": ["
@@ -242,6 +321,27 @@ class TlsListenerTest {
         out.write(sequence.size());
         out.writeBytes(sequence.toByteArray());
         return out.toByteArray();
+    }
+
+    /** A DER OCSP response from the test CA saying the first certificate in {@code pem} is good for a day. */
+    private static byte[] ocspGood(Path pem) throws Exception {
+        X509Certificate leaf;
+        try (InputStream in = Files.newInputStream(pem)) {
+            leaf = (X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in);
+        }
+        var digests = new org.bouncycastle.operator.jcajce.JcaDigestCalculatorProviderBuilder().build();
+        var issuer = new org.bouncycastle.cert.jcajce.JcaX509CertificateHolder(ca.getCertificate());
+        var id = new org.bouncycastle.cert.ocsp.CertificateID(digests.get(org.bouncycastle.cert.ocsp.CertificateID.HASH_SHA1),
+                issuer, leaf.getSerialNumber());
+        var builder = new org.bouncycastle.cert.ocsp.jcajce.JcaBasicOCSPRespBuilder(ca.getCertificate().getPublicKey(),
+                digests.get(org.bouncycastle.cert.ocsp.RespID.HASH_SHA1));
+        java.util.Date now = new java.util.Date();
+        builder.addResponse(id, org.bouncycastle.cert.ocsp.CertificateStatus.GOOD, now,
+                new java.util.Date(now.getTime() + 86_400_000L));
+        var basic = builder.build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withECDSA")
+                .build(ca.getKeyPair().getPrivate()), new org.bouncycastle.cert.X509CertificateHolder[] {issuer}, now);
+        return new org.bouncycastle.cert.ocsp.OCSPRespBuilder()
+                .build(org.bouncycastle.cert.ocsp.OCSPRespBuilder.SUCCESSFUL, basic).getEncoded();
     }
 
     private static CertificateBuilder leaf(String subject) {
