@@ -367,7 +367,7 @@ class ConfigLoaderTest {
                 "listen.tls.minVersion: \"TLSv1.1\" (expected: one of \"TLSv1.2\", \"TLSv1.3\")"},
             {"{" + b + "\"listen\": {\"tls\": {\"certificates\": [{\"certFile\": \"a.pem\", \"keyFile\": \"a.key\","
                     + " \"password\": \"x\"}]}}}",
-                "listen.tls.certificates[0].password: unknown key (known: certFile, keyFile)"},
+                "listen.tls.certificates[0].password: unknown key (known: certFile, keyFile, ocspFile)"},
             {"{" + b + "\"listen\": {\"tls\": {\"certificates\": [{\"certFile\": \"\", \"keyFile\": \"a.key\"}]}}}",
                 "listen.tls.certificates[0].certFile: \"\" (expected: a file path)"},
             // syntax, reported by position
