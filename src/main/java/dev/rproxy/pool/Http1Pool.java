@@ -6,9 +6,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.EventLoop;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.util.ArrayDeque;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Keep-alive HTTP/1 connections to one backend, owned by one event loop: a lease is a whole
@@ -28,9 +26,8 @@ public final class Http1Pool implements UpstreamPool {
     private final Bootstrap bootstrap;
     private final int max;
     private final int maxPending;
-    private final long acquireTimeoutMs;
     private final ArrayDeque<Channel> idle = new ArrayDeque<>();
-    private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+    private final Waiters waiters;
     private final ChannelFutureListener onClose = f -> connectionClosed(f.channel());
     private int open;
     private boolean closed;
@@ -42,7 +39,7 @@ public final class Http1Pool implements UpstreamPool {
         this.bootstrap = bootstrap;
         this.max = max;
         this.maxPending = maxPending;
-        this.acquireTimeoutMs = acquireTimeoutMs;
+        this.waiters = new Waiters(loop, acquireTimeoutMs, "connection");
     }
 
     /**
@@ -92,7 +89,7 @@ public final class Http1Pool implements UpstreamPool {
         if (mayOpen) {
             connect(acquirer);
         } else if (waiters.size() < maxPending) {
-            waiters.addLast(new Waiter(acquirer));
+            waiters.add(acquirer);
         } else {
             acquirer.acquireFailed(new PoolExhaustedException(open + " connections busy and " + maxPending + " waiting"));
         }
@@ -109,10 +106,9 @@ public final class Http1Pool implements UpstreamPool {
             ch.close();
             return;
         }
-        Waiter waiter = waiters.pollFirst();
+        Acquirer waiter = waiters.poll();
         if (waiter != null) {
-            waiter.cancelTimer();
-            waiter.acquirer.acquired(ch);
+            waiter.acquired(ch);
         } else {
             ch.config().setAutoRead(true); // an idle connection notices a close from the backend
             idle.addFirst(ch);
@@ -186,10 +182,9 @@ public final class Http1Pool implements UpstreamPool {
         slotFreed();
         idle.remove(ch);
         // A slot is free: the longest waiter gets a new connection.
-        Waiter waiter;
-        if (!closed && open < max && (waiter = waiters.pollFirst()) != null) {
-            waiter.cancelTimer();
-            connect(waiter.acquirer);
+        Acquirer waiter;
+        if (!closed && open < max && (waiter = waiters.poll()) != null) {
+            connect(waiter);
         }
     }
 
@@ -198,35 +193,10 @@ public final class Http1Pool implements UpstreamPool {
     public void close() {
         assert loop.inEventLoop();
         closed = true;
-        Waiter waiter;
-        while ((waiter = waiters.pollFirst()) != null) {
-            waiter.cancelTimer();
-            waiter.acquirer.acquireFailed(new PoolExhaustedException("pool closed"));
-        }
+        waiters.failAll(new PoolExhaustedException("pool closed"));
         Channel ch;
         while ((ch = idle.pollFirst()) != null) {
             ch.close();
-        }
-    }
-
-    private final class Waiter implements Runnable {
-        final Acquirer acquirer;
-        final ScheduledFuture<?> timer;
-
-        Waiter(Acquirer acquirer) {
-            this.acquirer = acquirer;
-            this.timer = loop.schedule(this, acquireTimeoutMs, TimeUnit.MILLISECONDS);
-        }
-
-        @Override
-        public void run() {
-            if (waiters.remove(this)) {
-                acquirer.acquireFailed(new PoolExhaustedException("no connection free within " + acquireTimeoutMs + " ms"));
-            }
-        }
-
-        void cancelTimer() {
-            timer.cancel(false);
         }
     }
 }

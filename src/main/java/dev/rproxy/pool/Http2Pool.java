@@ -25,9 +25,7 @@ import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.net.ConnectException;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -74,10 +72,9 @@ public final class Http2Pool implements UpstreamPool {
     private final ChannelHandler streamInitializer;
     private final int max;
     private final int maxPending;
-    private final long acquireTimeoutMs;
     private final long idleTimeoutMs;
     private final List<Connection> connections = new ArrayList<>();
-    private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
+    private final Waiters waiters;
     private int open;
     private int connecting;
     private boolean closed;
@@ -89,8 +86,8 @@ public final class Http2Pool implements UpstreamPool {
         this.streamInitializer = streamInitializer;
         this.max = max;
         this.maxPending = maxPending;
-        this.acquireTimeoutMs = acquireTimeoutMs;
         this.idleTimeoutMs = idleTimeoutMs;
+        this.waiters = new Waiters(loop, acquireTimeoutMs, "HTTP/2 stream");
         this.bootstrap = template.clone(loop).handler(new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel ch) {
@@ -128,7 +125,7 @@ public final class Http2Pool implements UpstreamPool {
                     + maxPending + " waiting"));
             return;
         }
-        waiters.addLast(new Waiter(acquirer));
+        waiters.add(acquirer);
         openMoreIfNeeded();
     }
 
@@ -152,7 +149,7 @@ public final class Http2Pool implements UpstreamPool {
     public void close() {
         assert loop.inEventLoop();
         closed = true;
-        failWaiters(new PoolExhaustedException("pool closed"));
+        waiters.failAll(new PoolExhaustedException("pool closed"));
         for (Connection c : new ArrayList<>(connections)) {
             if (c.leased == 0) {
                 c.channel.close();
@@ -182,7 +179,7 @@ public final class Http2Pool implements UpstreamPool {
                 && (open == 0 || ledger.upstreamRoom())) {
             if (!ledger.upstreamOpening()) {
                 if (connecting == 0) {
-                    failWaiters(new PoolExhaustedException("no file descriptor left for a backend connection"));
+                    waiters.failAll(new PoolExhaustedException("no file descriptor left for a backend connection"));
                 }
                 return;
             }
@@ -236,24 +233,15 @@ public final class Http2Pool implements UpstreamPool {
         // Not tried again here: a backend refusing connections would be tried in a loop. The
         // waiters wait for a stream of a ready connection, or fail now when there is none.
         if (connecting == 0 && connections.isEmpty()) {
-            failWaiters(cause);
-        }
-    }
-
-    private void failWaiters(Throwable cause) {
-        Waiter w;
-        while ((w = waiters.pollFirst()) != null) {
-            w.timer.cancel(false);
-            w.acquirer.acquireFailed(cause);
+            waiters.failAll(cause);
         }
     }
 
     /** Hands streams of {@code c} to waiters while it has room. */
     private void serveWaiters(Connection c) {
-        Waiter w;
-        while (c.canOpen() && (w = waiters.pollFirst()) != null) {
-            w.timer.cancel(false);
-            c.openStream(w.acquirer);
+        Acquirer waiter;
+        while (c.canOpen() && (waiter = waiters.poll()) != null) {
+            c.openStream(waiter);
         }
     }
 
@@ -407,23 +395,6 @@ public final class Http2Pool implements UpstreamPool {
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
             ctx.close();
-        }
-    }
-
-    private final class Waiter implements Runnable {
-        final Acquirer acquirer;
-        final ScheduledFuture<?> timer;
-
-        Waiter(Acquirer acquirer) {
-            this.acquirer = acquirer;
-            this.timer = loop.schedule(this, acquireTimeoutMs, TimeUnit.MILLISECONDS);
-        }
-
-        @Override
-        public void run() {
-            if (waiters.remove(this)) {
-                acquirer.acquireFailed(new PoolExhaustedException("no HTTP/2 stream free within " + acquireTimeoutMs + " ms"));
-            }
         }
     }
 }
