@@ -216,6 +216,35 @@ class Http2UpstreamTest {
     }
 
     @Test
+    void anHttp2BackendThatRefusesConnectionsIsLeftForAnotherAtOnce() throws Exception {
+        int closedPort;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closedPort = s.getLocalPort();
+        }
+        ProxyServer p = proxy("{\"id\": \"down\", \"url\": \"http://127.0.0.1:" + closedPort + "\", \"protocol\": \"h2c\"},"
+                + "{\"id\": \"up\", \"url\": \"http://127.0.0.1:" + h2c.port() + "\", \"protocol\": \"h2c\"}", false, "");
+        try {
+            for (int i = 0; i < 4; i++) {
+                long start = System.nanoTime();
+                HttpResponse<String> response = get(p, "/either");
+                assertThat(response.statusCode()).isEqualTo(200);
+                assertThat(response.body()).contains("protocol=h2");
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(2));
+            }
+        } finally {
+            p.shutdown();
+        }
+        ProxyServer alone = proxy("{\"url\": \"http://127.0.0.1:" + closedPort + "\", \"protocol\": \"h2c\"}", false, "");
+        try {
+            HttpResponse<String> response = get(alone, "/nowhere");
+            assertThat(response.statusCode()).isEqualTo(502);
+            assertThat(response.body()).contains("backend connection failed");
+        } finally {
+            alone.shutdown();
+        }
+    }
+
+    @Test
     void moreConnectionsOpenWhenEveryStreamIsBusy() throws Exception {
         try (H2Backend narrow = new H2Backend(2)) {
             ProxyServer p = proxy("{\"url\": \"http://127.0.0.1:" + narrow.port() + "\", \"protocol\": \"h2c\"}", false,
