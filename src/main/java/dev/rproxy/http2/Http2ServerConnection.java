@@ -12,6 +12,7 @@ import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.handler.flow.FlowControlHandler;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.util.concurrent.TimeUnit;
@@ -62,6 +63,10 @@ public final class Http2ServerConnection {
                 .validateHeaders(true)
                 .gracefulShutdownTimeoutMillis(graceMs)
                 .build();
+        // Responses of many streams come back in one turn of the event loop, each from its own
+        // backend connection: their flushes become one, so the connection writes (and, over TLS,
+        // seals records) once per turn rather than once per stream.
+        pipeline.addLast("h2flush", new FlushConsolidationHandler(FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true));
         pipeline.addLast("h2", codec);
         pipeline.addLast("h2idle", new IdleStateHandler(idleMs, 0, 0, TimeUnit.MILLISECONDS));
         pipeline.addLast("h2idleClose", new CloseWhenIdle(codec));
