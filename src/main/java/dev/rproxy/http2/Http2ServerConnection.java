@@ -1,14 +1,18 @@
 package dev.rproxy.http2;
 
+import dev.rproxy.http.IdleClients;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.ChannelInputShutdownReadComplete;
+import io.netty.handler.codec.http2.Http2ConnectionAdapter;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2Stream;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.handler.flow.FlowControlHandler;
@@ -40,8 +44,9 @@ import java.util.function.Consumer;
  * {@code maxHeaderBytes} (as for HTTP/1), and Netty's defences against floods of control frames
  * (queued SETTINGS and PING acknowledgements), of resets received or caused (CVE-2023-44487 and
  * the "made you reset" variant), of CONTINUATION frames and of empty DATA frames: abuse ends the
- * connection with GOAWAY. A connection with no open stream is closed after {@code idleMs}. Closing
- * it sends GOAWAY and lets streams in flight finish for up to {@code graceMs}.
+ * connection with GOAWAY. A connection with no open stream is closed after {@code idleMs}, and
+ * may be closed before that to make room at the connection cap ({@link IdleClients}). Closing it
+ * sends GOAWAY and lets streams in flight finish for up to {@code graceMs}.
  */
 public final class Http2ServerConnection {
     public static final int MAX_CONCURRENT_STREAMS = 100;
@@ -54,7 +59,7 @@ public final class Http2ServerConnection {
      * handlers that take its request.
      */
     public static void install(ChannelPipeline pipeline, int maxHeaderBytes, long idleMs, long graceMs,
-            Consumer<ChannelPipeline> streamHandlers) {
+            IdleClients idleClients, Consumer<ChannelPipeline> streamHandlers) {
         Http2Settings settings = Http2Settings.defaultSettings()
                 .maxConcurrentStreams(MAX_CONCURRENT_STREAMS)
                 .maxHeaderListSize(maxHeaderBytes);
@@ -69,7 +74,7 @@ public final class Http2ServerConnection {
         pipeline.addLast("h2flush", new FlushConsolidationHandler(FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES, true));
         pipeline.addLast("h2", codec);
         pipeline.addLast("h2idle", new IdleStateHandler(idleMs, 0, 0, TimeUnit.MILLISECONDS));
-        pipeline.addLast("h2idleClose", new CloseWhenIdle(codec));
+        pipeline.addLast("h2idleClose", new CloseWhenIdle(codec, idleClients));
         pipeline.addLast("h2streams", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
             @Override
             protected void initChannel(Http2StreamChannel stream) {
@@ -88,12 +93,51 @@ public final class Http2ServerConnection {
         return channel instanceof Http2StreamChannel;
     }
 
-    /** Closes (with GOAWAY) a connection that has read nothing for idleMs while no stream is open. */
+    /**
+     * A connection with no open stream: closed (with GOAWAY) when it has read nothing for idleMs,
+     * and meanwhile one of the loop's {@link IdleClients}, which the connection cap may close to
+     * make room, as an HTTP/1 connection between requests. Any connection is closed when the
+     * client shuts down its side.
+     */
     private static final class CloseWhenIdle extends ChannelInboundHandlerAdapter {
         private final Http2FrameCodec codec;
+        private final IdleClients idleClients;
+        private ChannelHandlerContext ctx;
+        private final IdleClients.Entry entry = new IdleClients.Entry() {
+            @Override
+            protected void closeIdle() {
+                ctx.close();
+            }
+        };
 
-        CloseWhenIdle(Http2FrameCodec codec) {
+        CloseWhenIdle(Http2FrameCodec codec, IdleClients idleClients) {
             this.codec = codec;
+            this.idleClients = idleClients;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
+            idleClients.add(entry); // until its first stream
+            codec.connection().addListener(new Http2ConnectionAdapter() {
+                @Override
+                public void onStreamActive(Http2Stream stream) {
+                    entry.leave();
+                }
+
+                @Override
+                public void onStreamClosed(Http2Stream stream) {
+                    if (codec.connection().numActiveStreams() == 0 && ctx.channel().isActive()) {
+                        idleClients.add(entry);
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            entry.leave();
+            ctx.fireChannelInactive();
         }
 
         @Override
@@ -105,6 +149,12 @@ public final class Http2ServerConnection {
                 return;
             }
             ctx.fireUserEventTriggered(evt);
+            if (evt == ChannelInputShutdownReadComplete.INSTANCE) {
+                // The client closed its side (client channels allow half-closure, for HTTP/1):
+                // it sends nothing more, not even the window updates or acknowledgements the
+                // connection needs. Closed now, gracefully: streams in flight get graceMs.
+                ctx.close();
+            }
         }
     }
 }

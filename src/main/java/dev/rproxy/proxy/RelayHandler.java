@@ -2,6 +2,7 @@ package dev.rproxy.proxy;
 
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.HeaderSanitizingHandler;
+import dev.rproxy.http.IdleClients;
 import dev.rproxy.http.StrictHttpServerCodec;
 import dev.rproxy.http2.Http2ServerConnection;
 import io.netty.channel.Channel;
@@ -69,11 +70,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> deadlineCheck;
     private boolean draining;
     private boolean inputShutdown;
-    /** The links of {@link IdleClients}, owned by it; {@code idleList} is null while not in it. */
-    IdleClients idleList;
-    RelayHandler idlePrev;
-    RelayHandler idleNext;
+    /** This connection's list of idle ones, and its place in it; both null for an HTTP/2 stream. */
     private IdleClients idleClients;
+    private IdleClients.Entry idleEntry;
 
     /**
      * @param connection the connection's sanitizer, which decides persistence and closes; the relay
@@ -89,10 +88,17 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         // An HTTP/2 stream is not a connection to close for room: the cap counts connections.
-        this.idleClients = Http2ServerConnection.isStream(ctx.channel()) ? null
-                : services.idleClients().get(ctx.channel().eventLoop());
-        if (idleClients != null) {
-            idleClients.add(this);
+        // An HTTP/2 stream is not a connection to close for room (its connection is, while no
+        // stream is open; see Http2ServerConnection).
+        if (!Http2ServerConnection.isStream(ctx.channel())) {
+            idleClients = services.idleClients().get(ctx.channel().eventLoop());
+            idleEntry = new IdleClients.Entry() {
+                @Override
+                protected void closeIdle() {
+                    RelayHandler.this.closeIdle();
+                }
+            };
+            idleClients.add(idleEntry);
         }
         this.codec = ctx.pipeline().get(StrictHttpServerCodec.class);
     }
@@ -100,8 +106,8 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (msg instanceof HttpRequest request) {
-            if (idleList != null) {
-                idleList.remove(this);
+            if (idleEntry != null) {
+                idleEntry.leave();
             }
             if (current != null || localResponse != null) {
                 if (next != null) {
@@ -218,8 +224,8 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        if (idleList != null) {
-            idleList.remove(this);
+        if (idleEntry != null) {
+            idleEntry.leave();
         }
         Exchange exchange = current;
         current = null;
@@ -337,7 +343,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         if (inputShutdown && current == null && localResponse == null && next == null) {
             ctx.close(); // the client has sent its last request and it is answered
         } else if (current == null && localResponse == null && next == null && idleClients != null) {
-            idleClients.add(this);
+            idleClients.add(idleEntry);
         }
     }
 

@@ -5,6 +5,7 @@ import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.http.IdleClients;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamPools;
 import io.netty.util.concurrent.EventExecutor;

@@ -10,7 +10,7 @@ import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
 import dev.rproxy.pool.UpstreamPools;
-import dev.rproxy.proxy.IdleClients;
+import dev.rproxy.http.IdleClients;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.Tunnel;
 import dev.rproxy.proxy.UpstreamChannelInitializer;

@@ -92,7 +92,7 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     private void http2(ChannelPipeline p) {
         Snapshot snapshot = snapshots.get();
         Http2ServerConnection.install(p, snapshot.limits().maxHeaderBytes(), snapshot.timeouts().idleMs(), graceMs,
-                stream -> requestHandlers(stream, snapshots.get()));
+                snapshot.idleClients().get(p.channel().eventLoop()), stream -> requestHandlers(stream, snapshots.get()));
     }
 
     /** What takes the requests of one HTTP/1 connection or one HTTP/2 stream. */
