@@ -42,7 +42,7 @@ public final class Report {
     private static final List<String> JUDGED = List.of("ours", "ours-plain");
 
     /** The measurements that record the load core's busy share, in the order of the summary. */
-    private static final List<String> LOADED = List.of("c64", "c512", "get1m", "down", "up");
+    private static final List<String> LOADED = List.of("c64", "c512", "get1m", "down", "up", "tls64", "tlsnew", "h2");
 
     private enum Kind {
         /** A result: median over rounds, ratios, target. */
@@ -91,6 +91,19 @@ public final class Report {
             new Row("conn.kib_per_conn", "Memory per idle client connection (10k open)", "KiB", false, "conn.errors",
                     "<= 4 KiB"),
             new Row("ready_ms", "Time to ready (start to first 200)", "ms", false, "ready.errors", "<= 500 ms"),
+            // scripts/bench --tls
+            new Row("tls64.rps", "HTTPS small GET, 64 conns: throughput", "req/s", true, "tls64.errors", ">= 1.0x"),
+            new Row("tls64.p99_ms", "HTTPS small GET, 64 conns: p99 latency", "ms", false, "tls64.errors", ""),
+            new Row("tls64.cpu_us", "HTTPS small GET, 64 conns: proxy CPU per request", "us", false, "tls64.errors",
+                    "<= 1.0x"),
+            new Row("tlsnew.rps", "New TLS connections (handshake + 1 GET), 64 at a time, cap 20%", "conn/s", true,
+                    "tlsnew.errors", ">= 1.0x"),
+            new Row("tlsnew.cpu_us", "New TLS connections: proxy CPU per connection", "us", false, "tlsnew.errors",
+                    "<= 1.0x"),
+            new Row("h2.rps", "HTTP/2, 8 conns x 100 streams: throughput", "req/s", true, "h2.errors", ">= 1.0x"),
+            new Row("h2.mean_ms", "HTTP/2, 8 conns x 100 streams: mean latency", "ms", false, "h2.errors", ""),
+            new Row("h2.cpu_us", "HTTP/2, 8 conns x 100 streams: proxy CPU per request", "us", false, "h2.errors",
+                    "<= 1.0x"),
             // Conditions of the run rather than results. The load core's busy share in the worst
             // round (over the limit: wrk, curl or the origins may have limited the rate, and the
             // measurement is invalid); how much CPU the proxy used (about the cap when it is the
@@ -105,6 +118,12 @@ public final class Report {
                     false, "down.errors", "", Kind.CHECK_MAX),
             new Row("up.load_core_busy_pct", "Check: load core busy, {transfer} upload (worst round)", "%", false,
                     "up.errors", "", Kind.CHECK_MAX),
+            new Row("tls64.load_core_busy_pct", "Check: load core busy, HTTPS small GET (worst round)", "%", false,
+                    "tls64.errors", "", Kind.CHECK_MAX),
+            new Row("tlsnew.load_core_busy_pct", "Check: load core busy, new TLS connections (worst round)", "%", false,
+                    "tlsnew.errors", "", Kind.CHECK_MAX),
+            new Row("h2.load_core_busy_pct", "Check: load core busy, HTTP/2 (worst round)", "%", false,
+                    "h2.errors", "", Kind.CHECK_MAX),
             new Row("c64.proxy_cpu_pct", "Check: proxy CPU use, small GET c64 ({cap})", "% of a core", false,
                     "c64.errors", "", Kind.CHECK),
             new Row("c64.proxy_core_other_pct", "Check: proxy core used by other processes, c64", "%", false,
@@ -120,6 +139,18 @@ public final class Report {
             "down.seconds", "down.proxy_core_busy_pct", "down.load_core_busy_pct",
             "up.seconds", "up.proxy_core_busy_pct", "up.load_core_busy_pct",
             "conn.opened", "conn.rss_before_mib", "conn.rss_with_conns_mib", "uncapped");
+
+    /** Whether any proxy has a value or an error count for {@code row} in this run. */
+    private static boolean measured(Map<String, Map<String, Map<Integer, Double>>> values, List<String> proxies,
+            Row row) {
+        for (String p : proxies) {
+            Map<String, Map<Integer, Double>> of = values.getOrDefault(p, Map.of());
+            if (of.containsKey(row.key) || (!row.errorKey.isEmpty() && of.containsKey(row.errorKey))) {
+                return true;
+            }
+        }
+        return row.key.equals("restarts");
+    }
 
     public static void main(String[] args) throws IOException {
         Path resultsFile = Path.of(args[0]);
@@ -209,6 +240,9 @@ public final class Report {
 
         List<String> jsonRows = new ArrayList<>();
         for (Row template : ROWS) {
+            if (!measured(values, proxies, template)) {
+                continue; // a workload this run did not have (--tls runs only the TLS ones)
+            }
             Row row = new Row(template.key, template.label.replace("{transfer}", transfer).replace("{cap}", cap),
                     template.unit, template.higherIsBetter, template.errorKey, template.target, template.kind);
             md.append("| ").append(row.label).append(" | ").append(row.unit).append(" |");
