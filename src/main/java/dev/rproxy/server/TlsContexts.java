@@ -7,6 +7,7 @@ import dev.rproxy.config.TlsConfig;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.codec.http2.Http2SecurityUtil;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.OpenSslCachingX509KeyManagerFactory;
 import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslContext;
@@ -24,6 +25,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
+import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.SecureRandom;
 import java.security.Signature;
@@ -44,6 +46,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import javax.naming.InvalidNameException;
+import javax.net.ssl.KeyManagerFactory;
 import javax.naming.ldap.LdapName;
 import javax.naming.ldap.Rdn;
 import org.slf4j.Logger;
@@ -78,6 +81,8 @@ final class TlsContexts implements Mapping<String, SslContext> {
 
     private static final String PKCS8_BEGIN = "-----BEGIN PRIVATE KEY-----";
     private static final String PKCS8_END = "-----END PRIVATE KEY-----";
+    /** Of the key store that only carries a key from its file to the TLS engine, in memory. */
+    private static final char[] IN_MEMORY_PASSWORD = "in-memory".toCharArray();
 
     private final String where;
     private final TlsConfig config;
@@ -167,11 +172,11 @@ final class TlsContexts implements Mapping<String, SslContext> {
         for (int i = 0; i < certificates.size(); i++) {
             String at = where + ".certificates[" + i + "]";
             CertificateConfig certificate = certificates.get(i);
-            X509Certificate leaf = firstCertificate(at + ".certFile", certificate.certFile());
-            names.add(dnsNames(at + ".certFile", certificate.certFile(), leaf));
-            checkKeyMatches(at + ".keyFile", certificate.keyFile(), leaf);
+            X509Certificate[] chain = chain(at + ".certFile", certificate.certFile());
+            names.add(dnsNames(at + ".certFile", certificate.certFile(), chain[0]));
+            PrivateKey key = keyOf(at + ".keyFile", certificate.keyFile(), chain[0]);
             byte[] staple = ocspResponse(at + ".ocspFile", certificate.ocspFile());
-            SslContext context = context(at, certificate, staple != null);
+            SslContext context = context(at, certificate, chain, key, staple != null);
             contexts.add(context);
             if (staple != null) {
                 staples.put(context, staple);
@@ -223,9 +228,26 @@ final class TlsContexts implements Mapping<String, SslContext> {
         return der;
     }
 
-    private SslContext context(String at, CertificateConfig certificate, boolean staple) {
+    /**
+     * The server context of one certificate. With BoringSSL the key and chain go in through a
+     * caching key manager: Netty's default hands them to the native side anew in every handshake
+     * (encoded, then parsed again), which cost more than the handshake's own signature here.
+     */
+    private SslContext context(String at, CertificateConfig certificate, X509Certificate[] chain, PrivateKey key,
+            boolean staple) {
         try {
-            return SslContextBuilder.forServer(certificate.certFile().toFile(), certificate.keyFile().toFile())
+            SslContextBuilder builder;
+            if (BackendTls.provider() == SslProvider.OPENSSL) {
+                KeyStore store = KeyStore.getInstance("PKCS12");
+                store.load(null, null);
+                store.setKeyEntry("key", key, IN_MEMORY_PASSWORD, chain);
+                KeyManagerFactory factory = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+                factory.init(store, IN_MEMORY_PASSWORD);
+                builder = SslContextBuilder.forServer(new OpenSslCachingX509KeyManagerFactory(factory));
+            } else {
+                builder = SslContextBuilder.forServer(certificate.certFile().toFile(), certificate.keyFile().toFile());
+            }
+            return builder
                     .sslProvider(BackendTls.provider())
                     .enableOcsp(staple)
                     .protocols(config.versions())
@@ -235,7 +257,7 @@ final class TlsContexts implements Mapping<String, SslContext> {
                             ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
                             ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, protocols))
                     .build();
-        } catch (IOException | IllegalArgumentException e) {
+        } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             String reason = e.getMessage() == null ? e.toString() : e.getMessage();
             Throwable cause = e.getCause();
             if (cause != null && cause.getMessage() != null && !reason.contains(cause.getMessage())) {
@@ -276,11 +298,12 @@ final class TlsContexts implements Mapping<String, SslContext> {
     }
 
     /**
-     * Refuses a key that is not the certificate's: the OpenSSL provider would only find out in the
-     * first handshake. Reads the PKCS#8 PEM ({@code BEGIN PRIVATE KEY}, RSA or EC), signs a
-     * challenge with it and verifies the signature with the certificate's public key.
+     * The private key in {@code file}, refused when it is not the certificate's (the OpenSSL
+     * provider would only find out in the first handshake). Reads the PKCS#8 PEM ({@code BEGIN
+     * PRIVATE KEY}, RSA or EC), signs a challenge with it and verifies the signature with the
+     * certificate's public key.
      */
-    private static void checkKeyMatches(String at, Path file, X509Certificate certificate) {
+    private static PrivateKey keyOf(String at, Path file, X509Certificate certificate) {
         String pem;
         try {
             pem = Files.readString(file, StandardCharsets.US_ASCII);
@@ -310,21 +333,26 @@ final class TlsContexts implements Mapping<String, SslContext> {
             if (!verifier.verify(signature)) {
                 throw new ConfigException(at + ": " + file + ": not the private key of the certificate");
             }
+            return key;
         } catch (GeneralSecurityException | IllegalArgumentException e) {
             throw new ConfigException(at + ": " + file + ": not the " + algorithm + " private key of the certificate ("
                     + e.getMessage() + ")", e);
         }
     }
 
-    private static X509Certificate firstCertificate(String at, Path file) {
+    /** The certificates in {@code file}, the server's first. */
+    private static X509Certificate[] chain(String at, Path file) {
         try (InputStream in = Files.newInputStream(file)) {
-            Collection<? extends Certificate> chain = CertificateFactory.getInstance("X.509").generateCertificates(in);
-            for (Certificate c : chain) {
+            List<X509Certificate> chain = new ArrayList<>();
+            for (Certificate c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
                 if (c instanceof X509Certificate x509) {
-                    return x509;
+                    chain.add(x509);
                 }
             }
-            throw new ConfigException(at + ": " + file + ": no certificate in it (expected: PEM)");
+            if (chain.isEmpty()) {
+                throw new ConfigException(at + ": " + file + ": no certificate in it (expected: PEM)");
+            }
+            return chain.toArray(X509Certificate[]::new);
         } catch (IOException e) {
             throw new ConfigException(at + ": " + file + ": cannot read (" + e.getMessage() + ")", e);
         } catch (CertificateException e) {
