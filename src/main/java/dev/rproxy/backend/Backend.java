@@ -20,6 +20,8 @@ public final class Backend {
 
     private final BackendConfig config;
     private final BackendTls tls;
+    /** Read on every exchange: kept here rather than compared from the configuration's string. */
+    private final boolean http2;
     private final AtomicInteger activeConnections = new AtomicInteger();
     private volatile boolean healthy = true;
     private volatile HealthListener listener = (b, h) -> {};
@@ -43,6 +45,7 @@ public final class Backend {
     public Backend(BackendConfig config, BackendTls tls) {
         this.config = config;
         this.tls = tls;
+        this.http2 = config.http2();
     }
 
     /** TLS to this backend, or {@code null} for plaintext. */
@@ -60,7 +63,7 @@ public final class Backend {
 
     /** Whether the proxy speaks HTTP/2 to it ({@code h2} or {@code h2c}): its connections carry streams. */
     public boolean http2() {
-        return config.http2();
+        return http2;
     }
 
     public String host() {
