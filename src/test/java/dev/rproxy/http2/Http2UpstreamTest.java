@@ -1,6 +1,7 @@
 package dev.rproxy.http2;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.server.ProxyServer;
@@ -241,6 +242,24 @@ class Http2UpstreamTest {
             assertThat(response.body()).contains("backend connection failed");
         } finally {
             alone.shutdown();
+        }
+    }
+
+    @Test
+    void anHttp2ConnectionWithNoStreamClosesAfterThePoolsIdleTimeout() throws Exception {
+        try (H2Backend b = new H2Backend(100)) {
+            ProxyServer p = proxy("{\"url\": \"http://127.0.0.1:" + b.port() + "\", \"protocol\": \"h2c\"}", false,
+                    ", \"pool\": {\"idleTimeoutMs\": 300}");
+            try {
+                assertThat(get(p, "/once").statusCode()).isEqualTo(200);
+                assertThat(b.connections()).isEqualTo(1);
+                await().atMost(Duration.ofSeconds(5)).until(() -> b.openConnections() == 0);
+                // The next request opens a new one.
+                assertThat(get(p, "/again").statusCode()).isEqualTo(200);
+                assertThat(b.connections()).isEqualTo(2);
+            } finally {
+                p.shutdown();
+            }
         }
     }
 
