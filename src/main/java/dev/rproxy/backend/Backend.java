@@ -22,6 +22,7 @@ public final class Backend {
     private final BackendTls tls;
     /** Read on every exchange: kept here rather than compared from the configuration's string. */
     private final boolean http2;
+    private final int weight;
     private final AtomicInteger activeConnections = new AtomicInteger();
     private volatile boolean healthy = true;
     private volatile HealthListener listener = (b, h) -> {};
@@ -46,6 +47,7 @@ public final class Backend {
         this.config = config;
         this.tls = tls;
         this.http2 = config.http2();
+        this.weight = config.weight();
     }
 
     /** TLS to this backend, or {@code null} for plaintext. */
@@ -59,6 +61,11 @@ public final class Backend {
 
     public String url() {
         return config.url();
+    }
+
+    /** Its share of the requests relative to the other backends' (1 unless configured). */
+    public int weight() {
+        return weight;
     }
 
     /** Whether the proxy speaks HTTP/2 to it ({@code h2} or {@code h2c}): its connections carry streams. */

@@ -16,12 +16,15 @@ package dev.rproxy.config;
  * @param protocol what the proxy speaks to it: {@code http/1.1} (the default), {@code h2} (HTTP/2
  *                 over TLS, agreed by ALPN; an {@code https} URL) or {@code h2c} (HTTP/2 with prior
  *                 knowledge; an {@code http} URL)
+ * @param weight   its share of the requests relative to the others', 1..{@value #MAX_WEIGHT}
+ *                 (default 1)
  */
-public record BackendConfig(String id, String url, BackendTlsConfig tls, String protocol) {
+public record BackendConfig(String id, String url, BackendTlsConfig tls, String protocol, int weight) {
 
     public static final String HTTP_1_1 = ListenConfig.HTTP_1_1;
     public static final String H2 = ListenConfig.H2;
     public static final String H2C = ListenConfig.H2C;
+    public static final int MAX_WEIGHT = 1000;
 
     public BackendConfig {
         BackendAddress address = BackendAddress.parse(url);
@@ -40,6 +43,12 @@ public record BackendConfig(String id, String url, BackendTlsConfig tls, String 
         if (protocol.equals(H2C) && address.tls()) {
             throw new ConfigException("protocol: \"h2c\" needs an http:// url (HTTP/2 over TLS is \"h2\")");
         }
+        Checks.between("weight", weight, 1, MAX_WEIGHT);
+    }
+
+    /** A backend of weight 1. */
+    public BackendConfig(String id, String url, BackendTlsConfig tls, String protocol) {
+        this(id, url, tls, protocol, 1);
     }
 
     /** An HTTP/1.1 backend. */

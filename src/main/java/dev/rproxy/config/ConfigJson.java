@@ -23,7 +23,7 @@ final class ConfigJson {
         return new ProxyConfig(
                 root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
                         .build(s -> listen(s, baseDir))),
-                root.list("backends", element -> element.section("id", "url", "tls", "protocol")
+                root.list("backends", element -> element.section("id", "url", "tls", "protocol", "weight")
                         .build(s -> backend(s, baseDir))),
                 build(root.section("healthCheck", "enabled", "path", "intervalMs", "timeoutMs", "unhealthyThreshold",
                         "healthyThreshold"), ConfigJson::healthCheck),
@@ -81,7 +81,7 @@ final class ConfigJson {
         return new BackendConfig(s.string("id", null), s.string("url", null),
                 tls == null ? null : tls.build(t -> new BackendTlsConfig(file(t, "caFile", baseDir),
                         t.bool("verify", true), t.string("serverName", null), file(t, "certFile", baseDir),
-                        file(t, "keyFile", baseDir))), s.string("protocol", null));
+                        file(t, "keyFile", baseDir))), s.string("protocol", null), s.integer("weight", 1));
     }
 
     private static HealthCheckConfig healthCheck(JsonSection s) {

@@ -280,7 +280,10 @@ class ConfigLoaderTest {
                 "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
-            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 2}]}", "backends[0].weight: unknown key (known: id, url, tls, protocol)"},
+            {"{\"backends\": [{\"url\": \"http://a:1\", \"weigth\": 2}]}",
+                "backends[0].weigth: unknown key (known: id, url, tls, protocol, weight)"},
+            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 0}]}", "backends[0].weight: 0 (expected: 1..1000)"},
+            {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 1001}]}", "backends[0].weight: 1001 (expected: 1..1000)"},
             {"{" + b + "\"Listen\": {}}",
                 "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
             // wrong types
