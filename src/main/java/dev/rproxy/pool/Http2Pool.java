@@ -9,10 +9,14 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2FrameStreamException;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2Settings;
@@ -23,8 +27,8 @@ import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
-import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.ConnectException;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,6 +69,8 @@ public final class Http2Pool implements UpstreamPool {
     static final int MAX_STREAMS_PER_CONNECTION = 100;
     static final int STREAM_WINDOW = 256 * 1024;
     static final int CONNECTION_WINDOW = 16 * 1024 * 1024;
+    /** The largest response field section taken from a backend (HTTP/1 backends: at least 16 KiB). */
+    static final long MAX_HEADER_LIST_SIZE = 64 * 1024;
 
     private final EventLoop loop;
     private final ConnectionLedger ledger;
@@ -75,8 +81,11 @@ public final class Http2Pool implements UpstreamPool {
     private final long idleTimeoutMs;
     private final List<Connection> connections = new ArrayList<>();
     private final Waiters waiters;
+    private final long settingsTimeoutMs;
     private int open;
     private int connecting;
+    /** How many streams a connection being opened is expected to take: the backend's last word. */
+    private int expectedStreams = MAX_STREAMS_PER_CONNECTION;
     private boolean closed;
 
     Http2Pool(EventLoop loop, Bootstrap template, BackendTls tls, ChannelHandler streamInitializer, int max,
@@ -88,6 +97,8 @@ public final class Http2Pool implements UpstreamPool {
         this.maxPending = maxPending;
         this.idleTimeoutMs = idleTimeoutMs;
         this.waiters = new Waiters(loop, acquireTimeoutMs, "HTTP/2 stream");
+        Integer connectMs = template.config().options().get(ChannelOption.CONNECT_TIMEOUT_MILLIS) instanceof Integer i ? i : null;
+        this.settingsTimeoutMs = connectMs != null && connectMs > 0 ? connectMs : 2000;
         this.bootstrap = template.clone(loop).handler(new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel ch) {
@@ -96,14 +107,17 @@ public final class Http2Pool implements UpstreamPool {
                     p.addLast("tls", tls.newHandler(ch.alloc()));
                 }
                 p.addLast("h2", Http2FrameCodecBuilder.forClient()
-                        .initialSettings(Http2Settings.defaultSettings().pushEnabled(false).initialWindowSize(STREAM_WINDOW))
+                        .initialSettings(Http2Settings.defaultSettings().pushEnabled(false).initialWindowSize(STREAM_WINDOW)
+                                .maxHeaderListSize(MAX_HEADER_LIST_SIZE))
                         .validateHeaders(true)
                         .build());
-                p.addLast("h2streams", new Http2MultiplexHandler(new RefusePushes()));
                 if (idleTimeoutMs > 0) {
                     p.addLast("idle", new IdleStateHandler(0, 0, idleTimeoutMs, TimeUnit.MILLISECONDS));
                 }
+                // Before the multiplexer: GOAWAY reaches the pool before the streams it leaves
+                // unprocessed close, so none of their slots goes to a waiter on this connection.
                 p.addLast("connection", new Connection());
+                p.addLast("h2streams", new Http2MultiplexHandler(new RefusePushes()));
             }
         });
     }
@@ -120,7 +134,9 @@ public final class Http2Pool implements UpstreamPool {
             c.openStream(acquirer);
             return;
         }
-        if (waiters.size() >= maxPending) {
+        // One that makes a connection open waits for it whatever maxPending says, as an HTTP/1
+        // acquire that opens a connection does.
+        if (waiters.size() >= maxPending && !mayOpen(waiters.size() + 1)) {
             acquirer.acquireFailed(new PoolExhaustedException(open + " connections with every stream busy and "
                     + maxPending + " waiting"));
             return;
@@ -175,8 +191,7 @@ public final class Http2Pool implements UpstreamPool {
      * to take; with none open and none possible, the waiters fail.
      */
     private void openMoreIfNeeded() {
-        while (!waiters.isEmpty() && waiters.size() > connecting * MAX_STREAMS_PER_CONNECTION && open < max
-                && (open == 0 || ledger.upstreamRoom())) {
+        while (!waiters.isEmpty() && mayOpen(waiters.size())) {
             if (!ledger.upstreamOpening()) {
                 if (connecting == 0) {
                     waiters.failAll(new PoolExhaustedException("no file descriptor left for a backend connection"));
@@ -189,6 +204,11 @@ public final class Http2Pool implements UpstreamPool {
         }
     }
 
+    /** Whether {@code waiting} acquires call for one more connection, and one may be opened. */
+    private boolean mayOpen(int waiting) {
+        return waiting > connecting * expectedStreams && open < max && (open == 0 || ledger.upstreamRoom());
+    }
+
     private void openConnection() {
         if (closed) {
             connectFailed(null, new PoolExhaustedException("pool closed"));
@@ -199,6 +219,13 @@ public final class Http2Pool implements UpstreamPool {
             return;
         }
         Connection c = connect.channel().pipeline().get(Connection.class);
+        if (c == null) {
+            // The pipeline was not built (its initializer failed): a failed connect.
+            connect.channel().close();
+            connectFailed(null, connect.cause() != null ? connect.cause()
+                    : new ConnectException("the connection to the backend could not be set up"));
+            return;
+        }
         connect.channel().closeFuture().addListener(f -> c.closed());
         connect.addListener((ChannelFuture f) -> {
             if (!f.isSuccess()) {
@@ -246,25 +273,39 @@ public final class Http2Pool implements UpstreamPool {
     }
 
     /**
-     * The pool's view of one connection, as the last handler of its pipeline: the SETTINGS that make
-     * it ready and bound its streams, GOAWAY, idleness and the close.
+     * The pool's view of one connection, in its pipeline just before the multiplexer: the SETTINGS
+     * that make it ready and bound its streams, GOAWAY, idleness and the close. Frames and events
+     * go on to the multiplexer.
      */
     private final class Connection extends ChannelInboundHandlerAdapter {
         Channel channel;
+        Http2FrameCodec codec;
         Http2StreamChannelBootstrap streams;
         int leased;
         int maxStreams;
         boolean ready;
         boolean draining;
+        private boolean serveScheduled;
+        private ScheduledFuture<?> settingsDeadline;
         private final ChannelFutureListener streamClosed = f -> streamEnded();
+        private final Runnable serve = () -> {
+            serveScheduled = false;
+            serveWaiters(this);
+        };
 
+        /**
+         * Room for one more stream: by the pool's count of leases and by the codec's count of active
+         * streams, which lags behind when a closed stream's reset is not yet written.
+         */
         boolean canOpen() {
-            return ready && !draining && leased < maxStreams && channel.isActive();
+            return ready && !draining && leased < maxStreams && channel.isActive()
+                    && codec.connection().local().canOpenStream();
         }
 
         @Override
         public void handlerAdded(ChannelHandlerContext ctx) {
             channel = ctx.channel();
+            codec = ctx.pipeline().get(Http2FrameCodec.class);
             streams = new Http2StreamChannelBootstrap(channel).handler(streamInitializer);
         }
 
@@ -272,44 +313,57 @@ public final class Http2Pool implements UpstreamPool {
         public void channelActive(ChannelHandlerContext ctx) {
             // The connection's own window, beyond the 65,535 bytes every connection starts with.
             ctx.writeAndFlush(new DefaultHttp2WindowUpdateFrame(CONNECTION_WINDOW - 65_535));
+            // A backend that connects and then says nothing is a failed connect, as one that does
+            // not connect in time is: the waiters go elsewhere instead of waiting out the pool.
+            settingsDeadline = ctx.executor().schedule(() -> failBeforeReady(new ConnectTimeoutException(
+                    "no HTTP/2 settings from the backend within " + settingsTimeoutMs + " ms")),
+                    settingsTimeoutMs, TimeUnit.MILLISECONDS);
             ctx.fireChannelActive();
         }
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            try {
-                if (msg instanceof Http2SettingsFrame settings) {
-                    Long limit = settings.settings().maxConcurrentStreams();
-                    if (limit != null) {
-                        maxStreams = (int) Math.min(limit, MAX_STREAMS_PER_CONNECTION);
-                    } else if (!ready) {
-                        maxStreams = MAX_STREAMS_PER_CONNECTION; // no limit announced (RFC 9113 section 6.5.2)
-                    }
-                    if (!ready) {
-                        becomeReady();
-                    } else {
-                        serveWaiters(this);
-                    }
-                } else if (msg instanceof Http2GoAwayFrame goAway) {
-                    log.debug("[{}] GOAWAY from backend (last stream {}, {}): no new streams on this connection",
-                            channel.id(), goAway.lastStreamId(), goAway.errorCode());
-                    draining = true;
-                    if (leased == 0) {
-                        channel.close();
-                    }
+            if (msg instanceof Http2SettingsFrame settings) {
+                Long limit = settings.settings().maxConcurrentStreams();
+                if (limit != null) {
+                    maxStreams = (int) Math.min(limit, MAX_STREAMS_PER_CONNECTION);
+                } else if (!ready) {
+                    maxStreams = MAX_STREAMS_PER_CONNECTION; // no limit announced (RFC 9113 section 6.5.2)
                 }
-            } finally {
-                ReferenceCountUtil.release(msg);
+                expectedStreams = Math.max(1, maxStreams);
+                if (!ready) {
+                    becomeReady();
+                } else {
+                    serveWaiters(this);
+                }
+                ctx.fireChannelRead(msg);
+                return;
             }
+            if (msg instanceof Http2GoAwayFrame goAway) {
+                log.debug("[{}] GOAWAY from backend (last stream {}, {}): no new streams on this connection",
+                        channel.id(), goAway.lastStreamId(), goAway.errorCode());
+                draining = true;
+                ctx.fireChannelRead(msg); // the multiplexer tells the streams it leaves unprocessed
+                if (leased == 0) {
+                    channel.close();
+                }
+                return;
+            }
+            ctx.fireChannelRead(msg);
         }
 
         private void becomeReady() {
             SslHandler tls = channel.pipeline().get(SslHandler.class);
-            if (tls != null && !ApplicationProtocolNames.HTTP_2.equals(tls.applicationProtocol())) {
-                return; // the handshake's listener closes it
+            if (failure != null || (tls != null && !ApplicationProtocolNames.HTTP_2.equals(tls.applicationProtocol()))) {
+                return; // failed already, or the handshake's listener closes it
             }
+            settingsDeadline.cancel(false);
             ready = true;
             connecting--;
+            if (closed) {
+                channel.close(); // the pool closed while it connected
+                return;
+            }
             connections.add(this);
             serveWaiters(this);
             openMoreIfNeeded();
@@ -323,11 +377,15 @@ public final class Http2Pool implements UpstreamPool {
                 }
                 return;
             }
-            ReferenceCountUtil.release(evt);
+            ctx.fireUserEventTriggered(evt);
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (cause instanceof Http2FrameStreamException) {
+                ctx.fireExceptionCaught(cause); // one stream's: the multiplexer hands it to that stream
+                return;
+            }
             log.debug("[{}] HTTP/2 connection to backend failed: {}", ctx.channel().id(), Connects.describe(cause));
             if (!ready) {
                 failBeforeReady(cause);
@@ -353,6 +411,9 @@ public final class Http2Pool implements UpstreamPool {
                 return;
             }
             failure = cause;
+            if (settingsDeadline != null) {
+                settingsDeadline.cancel(false);
+            }
             channel.close();
             connectFailed(this, cause);
         }
@@ -377,6 +438,11 @@ public final class Http2Pool implements UpstreamPool {
             acquirer.acquired(opened.getNow());
         }
 
+        /**
+         * A stream closed. Its slot goes to a waiter from a task, after the read or write in progress:
+         * a stream closed on GOAWAY (before the pool may know of it) or whose reset is not yet written
+         * would otherwise hand the waiter a stream the backend refuses.
+         */
         private void streamEnded() {
             leased--;
             if (draining || closed) {
@@ -385,7 +451,10 @@ public final class Http2Pool implements UpstreamPool {
                 }
                 return;
             }
-            serveWaiters(this);
+            if (!serveScheduled && !waiters.isEmpty()) {
+                serveScheduled = true;
+                loop.execute(serve);
+            }
         }
     }
 

@@ -264,6 +264,46 @@ class Http2UpstreamTest {
     }
 
     @Test
+    void aBackendThatConnectsButSendsNoSettingsIsAFailedConnect() throws Exception {
+        // Accepts the TCP connection and then says nothing, never its HTTP/2 settings.
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            ProxyServer alone = proxy("{\"url\": \"http://127.0.0.1:" + silent.getLocalPort() + "\", \"protocol\": \"h2c\"}",
+                    false, ", \"timeouts\": {\"connectMs\": 500}");
+            try {
+                long start = System.nanoTime();
+                HttpResponse<String> response = get(alone, "/silent");
+                assertThat(response.statusCode()).isEqualTo(504);
+                assertThat(response.body()).contains("backend connect timed out");
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(3));
+            } finally {
+                alone.shutdown();
+            }
+            ProxyServer beside = proxy("{\"id\": \"silent\", \"url\": \"http://127.0.0.1:" + silent.getLocalPort()
+                    + "\", \"protocol\": \"h2c\"}, {\"id\": \"up\", \"url\": \"http://127.0.0.1:" + h2c.port()
+                    + "\", \"protocol\": \"h2c\"}", false, ", \"timeouts\": {\"connectMs\": 500}");
+            try {
+                for (int i = 0; i < 3; i++) {
+                    assertThat(get(beside, "/either").statusCode()).isEqualTo(200);
+                }
+            } finally {
+                beside.shutdown();
+            }
+        }
+    }
+
+    @Test
+    void noWaitingRoomIsNeededForTheRequestThatOpensAConnection() throws Exception {
+        ProxyServer p = proxy("{\"url\": \"http://127.0.0.1:" + h2c.port() + "\", \"protocol\": \"h2c\"}", false,
+                ", \"pool\": {\"maxPendingAcquires\": 0}");
+        try {
+            assertThat(get(p, "/first").statusCode()).isEqualTo(200);
+            assertThat(get(p, "/second").statusCode()).isEqualTo(200);
+        } finally {
+            p.shutdown();
+        }
+    }
+
+    @Test
     void moreConnectionsOpenWhenEveryStreamIsBusy() throws Exception {
         try (H2Backend narrow = new H2Backend(2)) {
             ProxyServer p = proxy("{\"url\": \"http://127.0.0.1:" + narrow.port() + "\", \"protocol\": \"h2c\"}", false,
