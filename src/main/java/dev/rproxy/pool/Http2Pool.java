@@ -286,6 +286,8 @@ public final class Http2Pool implements UpstreamPool {
         boolean ready;
         boolean draining;
         private boolean serveScheduled;
+        /** Holds one of the pool's {@code open} places: until it closes, or gets GOAWAY while busy. */
+        private boolean counted = true;
         private ScheduledFuture<?> settingsDeadline;
         private final ChannelFutureListener streamClosed = f -> streamEnded();
         private final Runnable serve = () -> {
@@ -346,6 +348,12 @@ public final class Http2Pool implements UpstreamPool {
                 ctx.fireChannelRead(msg); // the multiplexer tells the streams it leaves unprocessed
                 if (leased == 0) {
                     channel.close();
+                } else if (connections.remove(this)) {
+                    // It finishes its streams but takes no new one: its place among the pool's
+                    // connections goes to a new one now, for the requests that wait (its
+                    // descriptor is counted until it closes).
+                    uncount();
+                    openMoreIfNeeded();
                 }
                 return;
             }
@@ -396,10 +404,18 @@ public final class Http2Pool implements UpstreamPool {
         /** The channel closed, whether it ever connected or not: its slot is free. */
         void closed() {
             failBeforeReady(new ConnectException("the backend closed the connection before its HTTP/2 settings"));
-            open--;
             ledger.upstreamClosed();
+            uncount();
             if (connections.remove(this)) {
                 openMoreIfNeeded(); // a ready connection went away: its waiters need another
+            }
+        }
+
+        /** Gives back its place among the pool's {@code max} connections, once. */
+        private void uncount() {
+            if (counted) {
+                counted = false;
+                open--;
             }
         }
 

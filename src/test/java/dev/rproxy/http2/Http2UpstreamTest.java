@@ -304,6 +304,30 @@ class Http2UpstreamTest {
     }
 
     @Test
+    void aConnectionToldGoAwayWhileBusyMakesWayForANewOneAtOnce() throws Exception {
+        // One connection at most, one stream on it: a request waits while the slow one runs.
+        try (H2Backend b = new H2Backend(1)) {
+            ProxyServer p = proxy("{\"url\": \"http://127.0.0.1:" + b.port() + "\", \"protocol\": \"h2c\"}", false,
+                    ", \"server\": {\"ioThreads\": 1}, \"pool\": {\"maxConnectionsPerBackend\": 1}");
+            try {
+                CompletableFuture<HttpResponse<String>> slow = http.sendAsync(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + p.port(0) + "/goaway-slow")).timeout(Duration.ofSeconds(10)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                await().atMost(Duration.ofSeconds(5)).until(() -> b.requests("/goaway-slow") == 1);
+                // The connection gets GOAWAY while its stream runs: it no longer holds the pool's one
+                // place, so this request gets a new connection instead of waiting for that stream.
+                HttpResponse<String> quick = get(p, "/quick");
+                assertThat(quick.statusCode()).isEqualTo(200);
+                assertThat(slow).as("served before the slow stream ended").isNotDone();
+                assertThat(slow.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+                assertThat(b.connections()).isEqualTo(2);
+            } finally {
+                p.shutdown();
+            }
+        }
+    }
+
+    @Test
     void moreConnectionsOpenWhenEveryStreamIsBusy() throws Exception {
         try (H2Backend narrow = new H2Backend(2)) {
             ProxyServer p = proxy("{\"url\": \"http://127.0.0.1:" + narrow.port() + "\", \"protocol\": \"h2c\"}", false,

@@ -14,6 +14,7 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
@@ -54,6 +55,8 @@ import javax.net.ssl.KeyManagerFactory;
  *   <li>{@code /refuse-once}: the first such stream is reset with REFUSED_STREAM, later ones answered;</li>
  *   <li>{@code /goaway-once}: the first such stream gets GOAWAY with last stream id 0, and the
  *       connection closes; later ones are answered.</li>
+ *   <li>{@code /goaway-slow}: a GOAWAY that lets this stream finish, 300 ms after it arrived, and
+ *       the answer after 1500 ms.</li>
  * </ul>
  */
 public final class H2Backend implements AutoCloseable {
@@ -201,6 +204,15 @@ public final class H2Backend implements AutoCloseable {
                         return;
                     }
                     text(ctx, describe());
+                }
+                case "/goaway-slow" -> {
+                    // GOAWAY that lets this stream finish (its id is the last one), 300 ms after it
+                    // arrived; the answer 1500 ms after it arrived.
+                    Channel parent = ctx.channel().parent();
+                    String text = describe();
+                    ctx.executor().schedule(() -> parent.writeAndFlush(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR)),
+                            300, TimeUnit.MILLISECONDS);
+                    ctx.executor().schedule(() -> text(ctx, text), 1500, TimeUnit.MILLISECONDS);
                 }
                 case "/trailers" -> {
                     ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")
