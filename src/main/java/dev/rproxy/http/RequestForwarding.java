@@ -11,8 +11,7 @@ import java.util.List;
 /**
  * What the proxy changes in a request head that passed {@link RequestRules} before it goes to a
  * backend: the client's hop-by-hop fields go ({@link HopByHopHeaders}), a chunked body stays
- * chunked, an upgrade the proxy offers keeps {@code Upgrade} and {@code Connection: upgrade}, a
- * client that takes trailers keeps {@code TE: trailers}, an
+ * chunked, an upgrade the proxy offers keeps {@code Upgrade} and {@code Connection: upgrade}, an
  * absolute-form target becomes origin-form, and the {@code X-Forwarded-*} fields and {@code
  * X-Real-IP} say who asked and how. A pure function of the head and the connection's facts.
  */
@@ -32,13 +31,7 @@ final class RequestForwarding {
         HttpHeaders headers = request.headers();
         boolean chunked = HttpUtil.isTransferEncodingChunked(request);
         String upgrade = HopByHopHeaders.upgradeToOffer(request);
-        boolean trailers = headers.containsValue(HttpHeaderNames.TE, HttpHeaderValues.TRAILERS, true);
         HopByHopHeaders.strip(headers);
-        if (trailers) {
-            // The client takes trailers: an HTTP/2 backend is told so (gRPC requires it, RFC 9113
-            // section 8.2.2); the exchange removes it again for an HTTP/1.1 one.
-            headers.set(HttpHeaderNames.TE, HttpHeaderValues.TRAILERS);
-        }
         if (chunked) {
             headers.set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED);
         }

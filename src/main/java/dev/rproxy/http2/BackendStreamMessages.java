@@ -9,6 +9,8 @@ import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
@@ -146,14 +148,19 @@ public final class BackendStreamMessages extends ChannelDuplexHandler {
     }
 
     /**
-     * Writes a request head through the codec, which marks it with its scheme field to build the
-     * pseudo-headers; that field is removed again afterwards, since the head is the exchange's and
-     * may yet be sent elsewhere (a retry on another backend).
+     * Writes a request head through the codec, with {@code te: trailers}: the proxy relays trailers
+     * both ways, so it takes them from an HTTP/2 backend whatever the client said (gRPC servers
+     * require the field, RFC 9113 section 8.2.2; nginx's grpc_pass sends it too). The codec marks
+     * the head with its scheme field to build the pseudo-headers. Both are removed again
+     * afterwards: the head is the exchange's and may yet be sent elsewhere (a retry on another,
+     * HTTP/1.1, backend, where TE is hop-by-hop).
      */
     private static void writeRequestHead(ChannelHandlerContext ctx, HttpRequest head, ChannelPromise promise) {
         HttpHeaders headers = head.headers();
+        headers.set(HttpHeaderNames.TE, HttpHeaderValues.TRAILERS);
         ctx.write(head, promise);
         headers.remove(ExtensionHeaderNames.SCHEME.text());
+        headers.remove(HttpHeaderNames.TE);
     }
 
     @Override

@@ -63,8 +63,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final boolean bodyless;
     /** The sanitizer kept {@code Upgrade}: the backend may switch protocols with a 101. */
     private final boolean upgradeRequested;
-    /** The sanitizer kept {@code TE: trailers}, which only an HTTP/2 backend is sent. */
-    private final boolean teTrailers;
 
     private Backend backend;
     private UpstreamPool pool;
@@ -107,7 +105,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
         this.upgradeRequested = request.headers().contains(HttpHeaderNames.UPGRADE);
-        this.teTrailers = request.headers().contains(HttpHeaderNames.TE);
         this.bodyPace = bodyless ? null : new BodyPace(services.limits().minBodyRate(), services.timeouts().idleMs());
     }
 
@@ -253,11 +250,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
                 // (over HTTP/2, as its :authority).
                 request.headers().set(HttpHeaderNames.HOST, backend.authority());
             }
-        }
-        if (!backend.http2() && teTrailers) {
-            // "TE: trailers" goes on only over HTTP/2 (gRPC needs it); over HTTP/1.1 it would need
-            // "Connection: TE" (RFC 9110 section 10.1.4), and the proxy does not add one.
-            request.headers().remove(HttpHeaderNames.TE);
         }
         ch.write(request, ch.voidPromise());
         if (body != null) {

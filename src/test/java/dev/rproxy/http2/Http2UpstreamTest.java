@@ -110,7 +110,7 @@ class Http2UpstreamTest {
         HttpResponse<String> response = get(proxy, "/hello?x=1");
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.body()).isEqualTo("method=GET path=/hello?x=1 authority=127.0.0.1:" + proxy.port(0)
-                + " scheme=http te=null bytes=0 trailers=none protocol=h2\n");
+                + " scheme=http te=trailers bytes=0 trailers=none protocol=h2\n");
         assertThat(response.headers().firstValue("content-length")).hasValue(Integer.toString(response.body().length()));
     }
 
