@@ -8,6 +8,7 @@ import dev.rproxy.server.ProxyServer;
 import dev.rproxy.support.H2Backend;
 import dev.rproxy.support.H2cClient;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.RefusingPort;
 import dev.rproxy.support.TlsBackend;
 import dev.rproxy.testbackend.TestBackend;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
@@ -218,10 +219,12 @@ class Http2UpstreamTest {
 
     @Test
     void anHttp2BackendThatRefusesConnectionsIsLeftForAnotherAtOnce() throws Exception {
-        int closedPort;
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            closedPort = s.getLocalPort();
+        try (RefusingPort refusing = new RefusingPort()) {
+            refusedThenElsewhere(refusing.port());
         }
+    }
+
+    private void refusedThenElsewhere(int closedPort) throws Exception {
         ProxyServer p = proxy("{\"id\": \"down\", \"url\": \"http://127.0.0.1:" + closedPort + "\", \"protocol\": \"h2c\"},"
                 + "{\"id\": \"up\", \"url\": \"http://127.0.0.1:" + h2c.port() + "\", \"protocol\": \"h2c\"}", false, "");
         try {

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.support.ProxyExtension;
 import dev.rproxy.support.RawBackend;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.RefusingPort;
 import dev.rproxy.testbackend.TestBackend;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -56,12 +57,8 @@ class FailureTest {
             .config(PATIENT_PROBES)
             .config("\"timeouts\":{\"responseMs\":300}");
 
-    /**
-     * Holds the refusing backend's port for the whole class: bound, never listening, so connections
-     * to it are refused, and neither a server bound later nor a connection's own local port (a TCP
-     * self-connect) can take it, as they could take a port that was only probed and released.
-     */
-    private static final Socket REFUSING_PORT = boundWithoutListening();
+    /** Holds the refusing backend's port for the whole class. */
+    private static final RefusingPort REFUSING_PORT = new RefusingPort();
 
     /**
      * A healthy backend beside one on a port nobody listens on. Health checks are off, so the
@@ -69,13 +66,13 @@ class FailureTest {
      */
     @RegisterExtension
     static final ProxyExtension refusing = ProxyExtension.withBackends(1)
-            .extraBackend("http://127.0.0.1:" + REFUSING_PORT.getLocalPort())
+            .extraBackend("http://127.0.0.1:" + REFUSING_PORT.port())
             .config("\"healthCheck\":{\"enabled\":false}");
 
     /** The refusing backend alone: nowhere to retry. */
     @RegisterExtension
     static final ProxyExtension refusingAlone = ProxyExtension.withBackends(0)
-            .extraBackend("http://127.0.0.1:" + REFUSING_PORT.getLocalPort())
+            .extraBackend("http://127.0.0.1:" + REFUSING_PORT.port())
             .config("\"healthCheck\":{\"enabled\":false}");
 
     /**
@@ -400,16 +397,6 @@ class FailureTest {
     private static RawBackend scriptedBackend() {
         try {
             return new RawBackend("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    private static Socket boundWithoutListening() {
-        Socket s = new Socket();
-        try {
-            s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            return s;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
