@@ -3,70 +3,121 @@ package dev.rproxy.backend;
 import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.config.UpstreamConfig;
 import java.util.ArrayList;
 import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The configured backends and a copy-on-write snapshot of the healthy ones.
+ * The backends of one upstream and a copy-on-write snapshot of those requests go to.
  *
- * <p>The snapshot is rebuilt only when a backend changes health, so a selector reads one volatile
- * array per request and never filters or allocates.
+ * <p>The snapshot is rebuilt only when a backend changes state, so a balancer reads one volatile
+ * array per request and never filters or allocates. It holds the available backends (healthy and
+ * not ejected), except in panic: when at least one but strictly fewer than {@code
+ * panicThresholdPercent} of them are available, it holds all of them, so the few left are not
+ * buried under the whole load while the others may only be briefly out (Envoy's panic threshold).
+ * With none available it is empty, and requests get 503 at once rather than connection attempts to
+ * backends known to be down.
  */
 public final class BackendGroup {
+    private static final Logger log = LoggerFactory.getLogger(BackendGroup.class);
+
+    private final String name;
     private final List<Backend> all;
-    private volatile Backend[] healthy;
+    private final Backend[] everyone;
+    private final int panicThresholdPercent;
+    private volatile Backend[] routable;
+    private volatile List<Backend> available;
+    // Guarded by this.
+    private boolean panic;
 
     /** Backends whose TLS handshakes (for https ones) get the default connect timeout. */
     public BackendGroup(List<BackendConfig> configs) {
         this(configs, TimeoutsConfig.DEFAULT.connectMs());
     }
 
-    /**
-     * @param tlsHandshakeMs how long the TLS handshake with an https backend may take
-     * @throws ConfigException when the TLS files of a backend do not load (naming {@code backends[i]})
-     */
+    /** The upstream {@code default}, without a panic threshold. */
     public BackendGroup(List<BackendConfig> configs, long tlsHandshakeMs) {
+        this(UpstreamConfig.DEFAULT_NAME, "backends", configs, tlsHandshakeMs, 0);
+    }
+
+    /**
+     * @param at             the JSON path of the backends, for messages ({@code backends} or {@code
+     *                       upstreams.api.backends})
+     * @param tlsHandshakeMs how long the TLS handshake with an https backend may take
+     * @throws ConfigException when the TLS files of a backend do not load (naming {@code at[i]})
+     */
+    public BackendGroup(String name, String at, List<BackendConfig> configs, long tlsHandshakeMs,
+                        int panicThresholdPercent) {
+        this.name = name;
+        this.panicThresholdPercent = panicThresholdPercent;
         List<Backend> list = new ArrayList<>(configs.size());
         for (int i = 0; i < configs.size(); i++) {
             BackendTls tls;
             try {
                 tls = BackendTls.of(configs.get(i), tlsHandshakeMs);
             } catch (ConfigException e) {
-                throw new ConfigException("backends[" + i + "]." + e.getMessage(), e);
+                throw new ConfigException(at + "[" + i + "]." + e.getMessage(), e);
             }
             list.add(new Backend(configs.get(i), tls));
         }
         this.all = List.copyOf(list);
-        this.healthy = all.toArray(new Backend[0]);
+        this.everyone = all.toArray(new Backend[0]);
+        this.routable = everyone;
+        this.available = all;
         for (Backend b : all) {
-            b.setListener((backend, up) -> rebuild());
+            b.setListener(backend -> rebuild());
         }
+    }
+
+    public String name() {
+        return name;
     }
 
     public List<Backend> all() {
         return all;
     }
 
-    /** The healthy backends in configuration order; the array must not be modified. */
-    Backend[] healthySnapshot() {
-        return healthy;
+    /**
+     * The backends requests go to now, in configuration order (all of them in panic); the array
+     * must not be modified.
+     */
+    public Backend[] routableSnapshot() {
+        return routable;
     }
 
     /**
-     * The backends requests are routed to now, in configuration order: one snapshot, so a report
-     * built from it cannot disagree with itself while a backend changes health.
+     * The available backends (healthy, not ejected) in configuration order: one snapshot, so a
+     * report built from it cannot disagree with itself while a backend changes state.
      */
     public List<Backend> routable() {
-        return List.of(healthy);
+        return available;
+    }
+
+    /** Whether requests are balanced over every backend because too few are available. */
+    public synchronized boolean inPanic() {
+        return panic;
     }
 
     private synchronized void rebuild() {
         List<Backend> up = new ArrayList<>(all.size());
         for (Backend b : all) {
-            if (b.isHealthy()) {
+            if (b.isAvailable()) {
                 up.add(b);
             }
         }
-        healthy = up.toArray(new Backend[0]);
+        boolean nowPanic = !up.isEmpty() && up.size() * 100L < (long) panicThresholdPercent * all.size();
+        if (nowPanic != panic) {
+            panic = nowPanic;
+            if (nowPanic) {
+                log.warn("upstream {}: panic, {} of {} backends available (under {}%): balancing over all of them",
+                        name, up.size(), all.size(), panicThresholdPercent);
+            } else {
+                log.info("upstream {}: out of panic, {} of {} backends available", name, up.size(), all.size());
+            }
+        }
+        available = List.copyOf(up);
+        routable = nowPanic ? everyone : up.toArray(new Backend[0]);
     }
 }

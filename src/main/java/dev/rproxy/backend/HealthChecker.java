@@ -38,7 +38,8 @@ import java.util.concurrent.TimeUnit;
  * connection of its own (never a pooled one, so a probe neither waits behind traffic nor hides a
  * broken pool), in the backend's protocol (HTTP/1.1 or HTTP/2, over TLS for https), answered
  * within {@code timeoutMs}; a 2xx is a success, anything else a failure.
- * The rise/fall thresholds live in {@link Backend}, which logs transitions only.
+ * The rise/fall thresholds live in {@link Backend}, which logs transitions only and keeps the last
+ * few probes to explain its state. A passing probe also ends an ejection by passive health.
  *
  * <p>Threading: each backend's probes run on one event loop chosen at start; a probe's state is
  * confined to that loop.
@@ -166,10 +167,12 @@ public final class HealthChecker implements AutoCloseable {
             }
         }
 
-        void done(boolean ok, String reason) {
+        void done(boolean ok, String reason, long latencyMs) {
             inFlight = false;
+            backend.recordProbe(ok, reason, latencyMs);
             if (ok) {
                 backend.recordSuccess(config.healthyThreshold());
+                backend.uneject(0, "an active probe passed"); // as Envoy does: the probe vouches for it
             } else {
                 backend.recordFailure(config.unhealthyThreshold(), reason);
             }
@@ -186,6 +189,7 @@ public final class HealthChecker implements AutoCloseable {
      */
     private final class ProbeHandler extends ChannelInboundHandlerAdapter {
         private final Probe probe;
+        private final long startNanos = System.nanoTime();
         private Channel channel;
         private ScheduledFuture<?> deadline;
         private boolean finished;
@@ -259,7 +263,7 @@ public final class HealthChecker implements AutoCloseable {
             if (channel != null) {
                 channel.close();
             }
-            probe.done(ok, reason);
+            probe.done(ok, reason, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos));
         }
     }
 }

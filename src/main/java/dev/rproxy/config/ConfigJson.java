@@ -19,14 +19,15 @@ final class ConfigJson {
     /** {@code baseDir}: where relative file paths (certificates) start; the config file's directory. */
     static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
-                "limits", "shutdown", "server", "accessLog", "security");
+                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes");
+        HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
+                s -> healthCheck(s, HealthCheckConfig.DEFAULT));
+        HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
         return new ProxyConfig(
                 root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
                         .build(s -> listen(s, baseDir))),
-                root.list("backends", element -> element.section("id", "url", "tls", "protocol", "weight")
-                        .build(s -> backend(s, baseDir))),
-                build(root.section("healthCheck", "enabled", "path", "intervalMs", "timeoutMs", "unhealthyThreshold",
-                        "healthyThreshold"), ConfigJson::healthCheck),
+                root.list("backends", element -> backend(element, baseDir)),
+                healthCheck,
                 build(root.section("timeouts", "connectMs", "responseMs", "idleMs", "requestHeadMs", "tunnelMs"),
                         ConfigJson::timeouts),
                 build(root.section("pool", "maxConnectionsPerBackend", "maxPendingAcquires", "acquireTimeoutMs",
@@ -37,7 +38,50 @@ final class ConfigJson {
                 build(root.section("shutdown", "graceMs"), ConfigJson::shutdown),
                 build(root.section("server", "ioThreads", "transport", "descriptorReserve"), ConfigJson::server),
                 build(root.section("accessLog", "enabled"), ConfigJson::accessLog),
-                build(root.section("security", "rejectDotSegments", "allowedMethods"), ConfigJson::security));
+                build(root.section("security", "rejectDotSegments", "allowedMethods"), ConfigJson::security),
+                root.named("upstreams", (name, element) -> element.section("backends", "balancer", "hashKey",
+                        "healthCheck", "outlierDetection", "retries", "slowStartMs", "panicThresholdPercent")
+                        .build(s -> upstream(s, upstreamHealth, baseDir))),
+                root.list("routes", element -> element.section("match", "upstream", "stripPrefix", "rewriteHost")
+                        .build(ConfigJson::route)));
+    }
+
+    private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",
+        "unhealthyThreshold", "healthyThreshold"};
+
+    /** An upstream; a key its {@code healthCheck} leaves out takes the top-level {@code healthCheck}'s value. */
+    private static UpstreamConfig upstream(JsonSection s, HealthCheckConfig health, Path baseDir) {
+        JsonSection outliers = s.section("outlierDetection", "consecutiveFailures", "baseEjectionMs",
+                "maxEjectionPercent", "maxEjectionMs");
+        JsonSection retries = s.section("retries", "attempts", "on", "budgetPercent", "perTryTimeoutMs");
+        return new UpstreamConfig(s.list("backends", element -> backend(element, baseDir)),
+                s.string("balancer", null), s.string("hashKey", null),
+                build(s.section("healthCheck", HEALTH_CHECK_KEYS), h -> healthCheck(h, health)),
+                build(outliers, ConfigJson::outliers), build(retries, ConfigJson::retries),
+                s.longInteger("slowStartMs", 0), s.integer("panicThresholdPercent", UpstreamConfig.DEFAULT_PANIC_THRESHOLD));
+    }
+
+    private static OutlierConfig outliers(JsonSection s) {
+        OutlierConfig d = OutlierConfig.DEFAULT;
+        long base = s.longInteger("baseEjectionMs", d.baseEjectionMs());
+        return new OutlierConfig(s.integer("consecutiveFailures", d.consecutiveFailures()), base,
+                s.integer("maxEjectionPercent", d.maxEjectionPercent()),
+                s.longInteger("maxEjectionMs", Math.max(base, d.maxEjectionMs())));
+    }
+
+    private static RetryConfig retries(JsonSection s) {
+        RetryConfig d = RetryConfig.DEFAULT;
+        List<String> on = s.list("on", JsonSection.Element::string);
+        return new RetryConfig(s.integer("attempts", d.attempts()), on == null ? d.on() : on,
+                s.integer("budgetPercent", d.budgetPercent()), s.longInteger("perTryTimeoutMs", d.perTryTimeoutMs()));
+    }
+
+    private static RouteConfig route(JsonSection s) {
+        JsonSection match = s.section("match", "host", "pathPrefix", "methods", "headers");
+        return new RouteConfig(build(match, m -> new MatchConfig(m.string("host", null), m.string("pathPrefix", null),
+                        m.list("methods", JsonSection.Element::string),
+                        m.named("headers", (name, value) -> value.string()))),
+                s.string("upstream", null), s.string("stripPrefix", null), s.string("rewriteHost", null));
     }
 
     /** {@code null} for an absent section: the record's default applies. */
@@ -76,6 +120,10 @@ final class ConfigJson {
         }
     }
 
+    private static BackendConfig backend(JsonSection.Element element, Path baseDir) {
+        return element.section("id", "url", "tls", "protocol", "weight").build(s -> backend(s, baseDir));
+    }
+
     private static BackendConfig backend(JsonSection s, Path baseDir) {
         JsonSection tls = s.section("tls", "caFile", "verify", "serverName", "certFile", "keyFile");
         return new BackendConfig(s.string("id", null), s.string("url", null),
@@ -84,8 +132,7 @@ final class ConfigJson {
                         file(t, "keyFile", baseDir))), s.string("protocol", null), s.integer("weight", 1));
     }
 
-    private static HealthCheckConfig healthCheck(JsonSection s) {
-        HealthCheckConfig d = HealthCheckConfig.DEFAULT;
+    private static HealthCheckConfig healthCheck(JsonSection s, HealthCheckConfig d) {
         return new HealthCheckConfig(s.bool("enabled", d.enabled()), s.string("path", d.path()),
                 s.longInteger("intervalMs", d.intervalMs()), s.longInteger("timeoutMs", d.timeoutMs()),
                 s.integer("unhealthyThreshold", d.unhealthyThreshold()),

@@ -2,8 +2,10 @@ package dev.rproxy.config;
 
 import java.math.BigInteger;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
@@ -51,6 +53,28 @@ final class JsonSection {
         List<T> result = new ArrayList<>(array.size());
         for (int i = 0; i < array.size(); i++) {
             result.add(element.apply(new Element(at + "[" + i + "]", array.get(i))));
+        }
+        return result;
+    }
+
+    /**
+     * The object under {@code key} whose keys are names the user chose (upstreams by name, header
+     * fields), each value read by {@code element} with its name; in document order, {@code null}
+     * when absent.
+     */
+    <T> Map<String, T> named(String key, BiFunction<String, Element, T> element) {
+        Object value = fields.get(key);
+        if (value == null) {
+            return null;
+        }
+        String at = pathOf(key);
+        if (!(value instanceof Map<?, ?> object)) {
+            throw mismatch(at, "an object", value);
+        }
+        Map<String, T> result = new LinkedHashMap<>();
+        for (Map.Entry<?, ?> entry : object.entrySet()) {
+            String name = (String) entry.getKey();
+            result.put(name, element.apply(name, new Element(at + "." + name, entry.getValue())));
         }
         return result;
     }
@@ -118,6 +142,7 @@ final class JsonSection {
         String string() {
             return JsonSection.string(path, value);
         }
+
     }
 
     // ---------------------------------------------------------------- helpers

@@ -1,22 +1,44 @@
 package dev.rproxy.config;
 
-import java.util.HashSet;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 
 /**
- * The whole configuration, parsed once at startup and never changed. Only {@code backends} is
- * required: a {@code null} section gets that section's {@code DEFAULT}.
+ * The whole configuration, parsed once and never changed. Only {@code backends} or {@code
+ * upstreams} is required: a {@code null} section gets that section's {@code DEFAULT}.
+ *
+ * <p>The top-level {@code backends} are the upstream named {@code default}, balanced round-robin
+ * with the top-level {@code healthCheck}; without {@code routes}, one route takes every request to
+ * the only upstream, so a configuration from before upstreams and routes runs as it did.
+ *
+ * <p>The components hold what the file says (so a record written as JSON reads back equal); {@link
+ * #allUpstreams()} and {@link #routeList()} are what runs.
+ *
+ * @param backends  the top-level backends, or an empty list when there are none
+ * @param upstreams the named upstream groups, in document order (empty when there are none)
+ * @param routes    in the order they are tried; {@code null} when the file has none
  */
 public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
-                          ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
+                          ServerConfig server, AccessLogConfig accessLog, SecurityConfig security,
+                          Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes) {
 
     public ProxyConfig {
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
-        backends = checkBackends(backends);
         healthCheck = Objects.requireNonNullElse(healthCheck, HealthCheckConfig.DEFAULT);
+        Map<String, UpstreamConfig> all = upstreams(backends, healthCheck, upstreams);
+        backends = backends == null ? List.of() : all.get(UpstreamConfig.DEFAULT_NAME).backends();
+        upstreams = upstreams == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(upstreams));
+        if (routes == null && all.size() > 1) {
+            throw new ConfigException("routes: required with more than one upstream (known: "
+                    + String.join(", ", all.keySet()) + ")");
+        }
+        routes = routes == null ? null : checkRoutes(routes, all);
         timeouts = Objects.requireNonNullElse(timeouts, TimeoutsConfig.DEFAULT);
         pool = Objects.requireNonNullElse(pool, PoolConfig.DEFAULT);
         limits = Objects.requireNonNullElse(limits, LimitsConfig.DEFAULT);
@@ -44,17 +66,81 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
         return List.copyOf(listeners);
     }
 
-    private static List<BackendConfig> checkBackends(List<BackendConfig> backends) {
-        if (backends == null || backends.isEmpty()) {
-            throw new ConfigException("backends: required (at least one backend)");
+    /** The configuration of before upstreams: top-level backends, one route for everything. */
+    public ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
+                       TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
+                       ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
+        this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null);
+    }
+
+    /** Every upstream by name: {@code default} (the top-level backends) first when there are any, then the named ones. */
+    public Map<String, UpstreamConfig> allUpstreams() {
+        return upstreams(backends.isEmpty() ? null : backends, healthCheck, upstreams);
+    }
+
+    /** The routes in force: the configured ones, or one that takes everything to the only upstream. */
+    public List<RouteConfig> routeList() {
+        if (routes != null) {
+            return routes;
         }
-        Set<String> ids = new HashSet<>();
-        for (int i = 0; i < backends.size(); i++) {
-            BackendConfig backend = Checks.required("backends[" + i + "]", backends.get(i));
-            if (!ids.add(backend.id())) {
-                throw new ConfigException("backends[" + i + "].id: duplicate id " + Checks.quote(backend.id()));
+        return List.of(RouteConfig.catchAll(allUpstreams().keySet().iterator().next()));
+    }
+
+    /**
+     * Every upstream: {@code default} from the top-level backends (when given), then the named
+     * ones. Backend ids are unique across all of them: an id names one backend in logs and in
+     * {@code /_health/backends/{id}}.
+     */
+    private static Map<String, UpstreamConfig> upstreams(List<BackendConfig> backends, HealthCheckConfig healthCheck,
+                                                         Map<String, UpstreamConfig> named) {
+        if (backends == null && (named == null || named.isEmpty())) {
+            throw new ConfigException("backends: required (at least one backend, or upstreams)");
+        }
+        Map<String, UpstreamConfig> all = new LinkedHashMap<>();
+        if (backends != null) {
+            if (named != null && named.containsKey(UpstreamConfig.DEFAULT_NAME)) {
+                throw new ConfigException("upstreams.default: the top-level backends are the upstream \"default\"");
+            }
+            // Its messages ("backends[1].id: ...") name top-level paths already.
+            all.put(UpstreamConfig.DEFAULT_NAME, new UpstreamConfig(backends, healthCheck));
+        }
+        if (named != null) {
+            for (Map.Entry<String, UpstreamConfig> entry : named.entrySet()) {
+                Checks.token("upstreams", entry.getKey());
+                all.put(entry.getKey(), Checks.required("upstreams." + entry.getKey(), entry.getValue()));
             }
         }
-        return List.copyOf(backends);
+        Map<String, String> owners = new HashMap<>();
+        for (Map.Entry<String, UpstreamConfig> upstream : all.entrySet()) {
+            String name = upstream.getKey();
+            List<BackendConfig> list = upstream.getValue().backends();
+            for (int i = 0; i < list.size(); i++) {
+                String owner = owners.putIfAbsent(list.get(i).id(), name);
+                if (owner != null) {
+                    String at = name.equals(UpstreamConfig.DEFAULT_NAME) && backends != null
+                            ? "backends[" + i + "]" : "upstreams." + name + ".backends[" + i + "]";
+                    throw new ConfigException(at + ".id: duplicate id " + Checks.quote(list.get(i).id())
+                            + " (a backend of upstream " + Checks.quote(owner) + " already)");
+                }
+            }
+        }
+        return Collections.unmodifiableMap(all);
+    }
+
+    /** The routes, each naming a known upstream. */
+    private static List<RouteConfig> checkRoutes(List<RouteConfig> routes, Map<String, UpstreamConfig> upstreams) {
+        if (routes.isEmpty()) {
+            throw new ConfigException("routes: empty (expected: at least one route)");
+        }
+        List<RouteConfig> checked = new ArrayList<>(routes.size());
+        for (int i = 0; i < routes.size(); i++) {
+            RouteConfig route = Checks.required("routes[" + i + "]", routes.get(i));
+            if (!upstreams.containsKey(route.upstream())) {
+                throw new ConfigException("routes[" + i + "].upstream: " + Checks.quote(route.upstream())
+                        + " is not an upstream (known: " + String.join(", ", upstreams.keySet()) + ")");
+            }
+            checked.add(route);
+        }
+        return List.copyOf(checked);
     }
 }

@@ -44,6 +44,7 @@ public final class ErrorResponses {
         CONNECT_NOT_ALLOWED(HttpResponseStatus.METHOD_NOT_ALLOWED, "CONNECT is not supported"),
         VERSION_NOT_SUPPORTED(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are supported"),
         MISSING_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: HTTP/1.1 needs exactly one Host header"),
+        NO_ROUTE(HttpResponseStatus.NOT_FOUND, "no route for this request"),
         NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
         POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted", 1),
         OVERLOADED(HttpResponseStatus.SERVICE_UNAVAILABLE, "proxy overloaded: buffer memory exhausted", 1),

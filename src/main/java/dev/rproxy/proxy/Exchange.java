@@ -1,6 +1,7 @@
 package dev.rproxy.proxy;
 
 import dev.rproxy.backend.Backend;
+import dev.rproxy.config.RetryConfig;
 import dev.rproxy.http.ErrorResponses;
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.ResponseRules;
@@ -10,6 +11,8 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import dev.rproxy.pool.Connects;
 import dev.rproxy.pool.UpstreamPool;
+import dev.rproxy.routing.Route;
+import dev.rproxy.routing.Upstream;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpResponse;
@@ -25,6 +28,7 @@ import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -50,6 +54,7 @@ import org.slf4j.LoggerFactory;
 final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private static final Logger log = LoggerFactory.getLogger(Exchange.class);
     private static final Logger accessLog = LoggerFactory.getLogger("dev.rproxy.access");
+    private static final AsciiString IDEMPOTENCY_KEY = AsciiString.cached("idempotency-key");
 
     private final RelayHandler relay;
     private final ChannelHandlerContext client;
@@ -59,12 +64,21 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final String uri;
     private final long startNanos = System.nanoTime();
     private final long responseTimeoutNanos;
+    /** How long one try may wait for its response head: {@code retries.perTryTimeoutMs}, else the above. */
+    private long tryTimeoutNanos;
     private final boolean clientHttp10;
     private final boolean bodyless;
     /** The sanitizer kept {@code Upgrade}: the backend may switch protocols with a 101. */
     private final boolean upgradeRequested;
 
+    /** The upstream group the route chose; {@code null} until then (and for no route at all). */
+    private Upstream group;
     private Backend backend;
+    /** The backends tried before the current one, for retries; allocated at the first retry. */
+    private Backend[] tried;
+    private int retries;
+    private boolean retryBudgetHeld;
+    private boolean ended;
     private UpstreamPool pool;
     private boolean acquiring;
     private Channel upstream;
@@ -75,7 +89,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final BodyPace bodyPace;
 
     private boolean retried;
-    private boolean retriedElsewhere;
     /** The start of the body, read before a backend is chosen; {@code null} when not buffered. */
     private RequestBuffer body;
     /** Reading the body into {@link #body}; no backend is chosen yet. */
@@ -104,6 +117,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.clientHttp10 = request.protocolVersion().minorVersion() == 0;
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
+        this.tryTimeoutNanos = responseTimeoutNanos;
         this.upgradeRequested = request.headers().contains(HttpHeaderNames.UPGRADE);
         this.bodyPace = bodyless ? null : new BodyPace(services.limits().minBodyRate(), services.timeouts().idleMs());
     }
@@ -115,8 +129,20 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
      * the connection is ready.
      */
     void start() {
+        Route route = services.upstreams().router().route(request);
+        if (route == null) {
+            fail(Failure.NO_ROUTE, request.headers().get(HttpHeaderNames.HOST) + " " + uri);
+            return;
+        }
+        group = route.upstream();
+        group.requestStarted();
+        long perTry = group.retries().perTryTimeoutMs();
+        if (perTry > 0) {
+            tryTimeoutNanos = Math.min(responseTimeoutNanos, TimeUnit.MILLISECONDS.toNanos(perTry));
+        }
         int bufferLimit = services.limits().requestBufferBytes();
-        Backend chosen = services.selector().select(request, client.channel().remoteAddress());
+        Backend chosen = group.balancer().pick(request, client.channel().remoteAddress());
+        route.apply(request);
         if (chosen == null || bodyless || bufferLimit == 0 || upgradeRequested) {
             // With no healthy backend a body is not awaited: 503 from the head alone.
             connect(chosen, true);
@@ -188,22 +214,57 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     }
 
     /**
-     * Tries once more on another healthy backend, the way nginx's {@code proxy_next_upstream error
-     * timeout} does by default, without waiting for the health checker; false when there is none.
+     * The backend to try next after a failure of kind {@code condition} ({@link RetryConfig}), or
+     * {@code null} when the request is not retried: the upstream's {@code retries} do not name the
+     * condition or are used up, the request cannot be sent again as it was ({@code anyMethod}: only
+     * for a connect failure, where nothing reached the backend), the exchange is past {@code
+     * timeouts.responseMs} overall, no other backend is routable, or the retry budget is spent.
+     * Like nginx's {@code proxy_next_upstream}, without waiting for the health checker.
      */
-    private boolean retryOnAnotherBackend(String why) {
-        if (retriedElsewhere) {
-            return false;
+    private Backend nextTry(String condition, boolean anyMethod) {
+        RetryConfig policy = group.retries();
+        if (retries >= policy.attempts() || !canResend() || (!anyMethod && !isIdempotent())
+                || (condition != null && !policy.on(condition))
+                || System.nanoTime() - startNanos >= responseTimeoutNanos) {
+            return null;
         }
-        Backend other = services.selector().selectOther(request, client.channel().remoteAddress(), backend);
+        if (tried == null) {
+            tried = new Backend[policy.attempts() + 1];
+        }
+        tried[retries] = backend;
+        Backend other = group.balancer().pickAnother(request, client.channel().remoteAddress(), tried, retries + 1,
+                group.backends());
         if (other == null) {
-            return false;
+            return null;
         }
-        retriedElsewhere = true;
-        log.debug("[{}] {} {}: {} on {}, retrying on {}", client.channel().id(), method, uri, why, backend.id(), other.id());
+        if (!retryBudgetHeld) {
+            if (!group.startRetry()) {
+                log.debug("[{}] {} {}: not retried, the retry budget of upstream {} is spent ({} in flight)",
+                        client.channel().id(), method, uri, group.name(), group.retriesInFlight());
+                return null;
+            }
+            retryBudgetHeld = true;
+        }
+        return other;
+    }
+
+    /** Sends the request again, to {@code other}. */
+    private void retryOn(Backend other, String why) {
+        retries++;
+        log.debug("[{}] {} {}: {} on {}, retry {} on {}", client.channel().id(), method, uri, why, backend.id(), retries,
+                other.id());
         relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM); // as in retryOnFreshConnection
         relay.resumeReads(RelayHandler.PAUSE_BACKPRESSURE);
         connect(other, false);
+    }
+
+    /** Retries elsewhere after a failure of kind {@code condition}, when {@link #nextTry} allows; false when not. */
+    private boolean retryOnAnotherBackend(String why, String condition, boolean anyMethod) {
+        Backend other = nextTry(condition, anyMethod);
+        if (other == null) {
+            return false;
+        }
+        retryOn(other, why);
         return true;
     }
 
@@ -223,12 +284,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         boolean backendFault = failure == Failure.CONNECT_FAILED || failure == Failure.CONNECT_TIMEOUT
                 || failure == Failure.TLS_FAILED;
         String detail = Connects.describe(cause);
-        if (backendFault && services.healthChecker() != null) {
-            services.healthChecker().recordPassiveFailure(backend, failure.message + ": " + detail);
+        if (backendFault) {
+            group.failed(backend, failure.message + ": " + detail, true);
         }
         // Nothing reached the backend: any request may go elsewhere, POST included; the client's
         // reads were paused, so whatever of the body was not buffered is still unread.
-        if (backendFault && retryOnAnotherBackend(failure.message)) {
+        if (backendFault && retryOnAnotherBackend(failure.message, RetryConfig.CONNECT_FAILURE, true)) {
             return;
         }
         fail(failure, detail);
@@ -260,7 +321,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             ch.write(LastHttpContent.EMPTY_LAST_CONTENT, ch.voidPromise());
         }
         touch();
-        relay.ensureDeadlineCheck(responseTimeoutNanos);
+        relay.ensureDeadlineCheck(tryTimeoutNanos);
         ch.config().setAutoRead(true);
         // Delivers what the client already sent (queued in FlowControlHandler) synchronously.
         relay.resumeReads(RelayHandler.PAUSE_NO_UPSTREAM);
@@ -308,7 +369,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             body.add(content);
             if (last || body.isFull()) {
                 buffering = false;
-                connect(backend.isHealthy() ? backend : services.selector().select(request, client.channel().remoteAddress()),
+                connect(backend.isAvailable() ? backend : group.balancer().pick(request, client.channel().remoteAddress()),
                         true);
             }
             return;
@@ -393,6 +454,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         int code = response.status().code();
+        if (code >= 500) {
+            group.failed(backend, "status " + code, false);
+            if (retryStatus(response, code)) {
+                return;
+            }
+        } else if (code >= 200) {
+            group.succeeded(backend);
+        }
         if (response.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
             if (code == 101) {
                 switchProtocols(response);
@@ -416,6 +485,26 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         status = code;
         backendReusable = ResponseRules.leavesConnectionReusable(response, request.method());
         held.hold(response);
+    }
+
+    /**
+     * A 502, 503 or 504 the upstream's {@code retries} name, for a request that can be sent again:
+     * the response is dropped (its connection closed rather than read to the end) and the request
+     * goes to another backend. A 503 with {@code Retry-After} is the backend asking for a pause,
+     * which the client is told of rather than another backend asked at once.
+     */
+    private boolean retryStatus(HttpResponse response, int code) {
+        if (!group.retries().onStatus(code) || (code == 503 && response.headers().contains(HttpHeaderNames.RETRY_AFTER))) {
+            return false;
+        }
+        Backend other = nextTry(null, false);
+        if (other == null) {
+            return false;
+        }
+        ReferenceCountUtil.release(response);
+        releaseUpstream(false);
+        retryOn(other, "status " + code);
+        return true;
     }
 
     private void onResponseContent(HttpContent content) {
@@ -560,7 +649,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             });
             return;
         }
-        if (noAnswerYet && isIdempotent(request.method())) {
+        if (noAnswerYet && isIdempotent()) {
             if (upstreamHandler.isReused() && !retried) {
                 // A kept-alive connection that the backend closed as we reused it: nothing reached the
                 // backend's application, so the request is sent once more on a new connection.
@@ -571,8 +660,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             }
             // A new connection reset before any response byte: the backend may be dying. An
             // idempotent request may be sent again, elsewhere.
+            group.failed(backend, "connection closed before a response", false);
             releaseUpstream(false);
-            if (retryOnAnotherBackend("connection closed before a response")) {
+            if (retryOnAnotherBackend("connection closed before a response", RetryConfig.RESET, false)) {
                 return;
             }
         }
@@ -594,11 +684,22 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             // slow client (the client's timeouts own that).
             return responseTimeoutNanos;
         }
+        long limit = responseStarted || informational ? responseTimeoutNanos : tryTimeoutNanos;
         long idle = System.nanoTime() - lastProgressNanos;
-        if (idle < responseTimeoutNanos) {
-            return responseTimeoutNanos - idle;
+        if (idle < limit) {
+            return limit - idle;
         }
-        fail(Failure.RESPONSE_TIMEOUT, "silent for " + services.timeouts().responseMs() + " ms");
+        String silent = "silent for " + TimeUnit.NANOSECONDS.toMillis(limit) + " ms";
+        if (!responseStarted && !informational) {
+            group.failed(backend, "no response: " + silent, false);
+            Backend other = nextTry(RetryConfig.TIMEOUT, false);
+            if (other != null) {
+                releaseUpstream(false);
+                retryOn(other, "no response, " + silent);
+                return tryTimeoutNanos;
+            }
+        }
+        fail(Failure.RESPONSE_TIMEOUT, silent);
         return 0;
     }
 
@@ -756,9 +857,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     }
 
     /**
-     * RFC 9110 section 9.2.2. A request that is not idempotent is never sent twice: the backend may
-     * have acted on it before the connection died.
+     * RFC 9110 section 9.2.2, or a request with an {@code Idempotency-Key} field (the IETF httpapi
+     * draft): one that is not is never sent twice, as the backend may have acted on it before the
+     * connection died.
      */
+    private boolean isIdempotent() {
+        return isIdempotent(request.method()) || request.headers().contains(IDEMPOTENCY_KEY);
+    }
+
     private static boolean isIdempotent(HttpMethod method) {
         return HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method) || HttpMethod.OPTIONS.equals(method)
                 || HttpMethod.PUT.equals(method) || HttpMethod.DELETE.equals(method) || HttpMethod.TRACE.equals(method);
@@ -768,7 +874,21 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         lastProgressNanos = System.nanoTime();
     }
 
+    /** Leaves the upstream's counts of requests and retries in flight, once. */
+    private void leaveUpstream() {
+        if (ended || group == null) {
+            return;
+        }
+        ended = true;
+        group.requestEnded();
+        if (retryBudgetHeld) {
+            group.retryEnded();
+        }
+    }
+
+    /** The exchange is over (every way it can end comes here once): counts and the access log line. */
     private void logAccess() {
+        leaveUpstream();
         if (services.accessLog() && accessLog.isInfoEnabled()) {
             accessLog.info("{} \"{} {}\" {} {} {} {} {}ms",
                     relay.clientAddress(), method, uri, status, bytesIn, bytesOut,

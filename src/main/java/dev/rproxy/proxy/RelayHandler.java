@@ -160,6 +160,10 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
      * is in flight, so back-to-back keep-alive exchanges schedule and cancel nothing.
      */
     void ensureDeadlineCheck(long delayNanos) {
+        if (deadlineCheck != null && deadlineCheck.getDelay(TimeUnit.NANOSECONDS) > delayNanos) {
+            deadlineCheck.cancel(false); // a shorter deadline (a retry's per-try timeout) than the one pending
+            deadlineCheck = null;
+        }
         if (deadlineCheck == null) {
             deadlineCheck = ctx.executor().schedule(this::checkDeadline, delayNanos, TimeUnit.NANOSECONDS);
         }

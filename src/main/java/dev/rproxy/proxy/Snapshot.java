@@ -1,25 +1,24 @@
 package dev.rproxy.proxy;
 
-import dev.rproxy.backend.BackendSelector;
-import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.http.IdleClients;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamPools;
+import dev.rproxy.routing.Upstreams;
 import io.netty.util.concurrent.EventExecutor;
 import java.util.Map;
 
 /**
- * Everything an exchange uses, in one immutable value: how to pick a backend, where its
+ * Everything an exchange uses, in one immutable value: its route and how to pick a backend, where its
  * connections come from, where failures are reported, the deadlines and limits. An exchange reads
  * the {@link Current current} snapshot once, when its request head arrives, and keeps it to its
  * end; a new configuration is a new snapshot swapped in, and objects that outlive it (backend
  * state, pools, the buffer budget) are carried over by identity.
  *
- * @param healthChecker receives passive failures; {@code null} when active checks are off (a backend
- *     marked down by traffic alone would never be marked up again)
+ * @param upstreams the upstream groups (backends, balancers, passive health, retry budgets) and the
+ *     router that picks one for a request
  * @param limits request bodies over {@code maxBodyBytes} are cut off, and ones slower than {@code
  *     minBodyRate} refused
  * @param security the optional request checks at the edge
@@ -28,9 +27,8 @@ import java.util.Map;
  * @param idleClients each event loop's idle client connections, oldest first
  */
 public record Snapshot(
-        BackendSelector selector,
+        Upstreams upstreams,
         UpstreamPools pools,
-        HealthChecker healthChecker,
         TimeoutsConfig timeouts,
         boolean accessLog,
         LimitsConfig limits,

@@ -2,10 +2,9 @@ package dev.rproxy.server;
 
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.BackendTls;
-import dev.rproxy.backend.HealthChecker;
-import dev.rproxy.backend.RoundRobinSelector;
 import dev.rproxy.config.ListenConfig;
 import dev.rproxy.config.ProxyConfig;
+import dev.rproxy.config.UpstreamConfig;
 import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
@@ -15,6 +14,8 @@ import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.Tunnel;
 import dev.rproxy.proxy.UpstreamChannelInitializer;
 import dev.rproxy.proxy.Snapshot;
+import dev.rproxy.routing.Upstream;
+import dev.rproxy.routing.Upstreams;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -47,7 +48,7 @@ public final class ProxyServer implements AutoCloseable {
 
     private final ProxyConfig config;
     private final Transport transport;
-    private final BackendGroup backends;
+    private final Upstreams upstreamGroups;
     private final EventLoopGroup bossGroup;
     private final EventLoopGroup workerGroup;
     private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
@@ -60,7 +61,6 @@ public final class ProxyServer implements AutoCloseable {
     private ScheduledFuture<?> budgetSampler;
     private int samplesUnderPressure;
     private final UpstreamPools pools;
-    private final HealthChecker healthChecker;
     /** One per listener, in the order of {@code listen}; a plaintext listener's is {@code null}. */
     private final List<TlsContexts> tls;
     private ScheduledFuture<?> certificateWatch;
@@ -85,7 +85,7 @@ public final class ProxyServer implements AutoCloseable {
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.idleClients = IdleClients.forLoops(workerGroup);
-        this.backends = new BackendGroup(config.backends(), config.timeouts().connectMs());
+        this.upstreamGroups = new Upstreams(config, workerGroup, transport.channelClass());
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
@@ -93,9 +93,6 @@ public final class ProxyServer implements AutoCloseable {
                 new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams),
                 UpstreamChannelInitializer.streams(), config.pool(),
                 config.timeouts(), budget, ledger, threads);
-        this.healthChecker = config.healthCheck().enabled()
-                ? new HealthChecker(backends, config.healthCheck(), workerGroup, transport.channelClass())
-                : null;
     }
 
     /**
@@ -105,7 +102,7 @@ public final class ProxyServer implements AutoCloseable {
      */
     public static void check(ProxyConfig config) {
         loadTls(config);
-        new BackendGroup(config.backends(), config.timeouts().connectMs());
+        new Upstreams(config, null, null);
     }
 
     /** Each listener's TLS, in the order of {@code listen}; {@code null} for a plaintext one. */
@@ -122,19 +119,17 @@ public final class ProxyServer implements AutoCloseable {
 
     /** Probes the backends once, binds the listening sockets and returns the first one's address. */
     public InetSocketAddress start() throws InterruptedException {
-        if (healthChecker != null) {
-            healthChecker.start();
-            long wait = config.healthCheck().timeoutMs() + 100;
-            if (!healthChecker.awaitFirstRound(wait, TimeUnit.MILLISECONDS)) {
-                log.warn("first health probes not all answered within {} ms; starting anyway", wait);
-            }
+        upstreamGroups.start();
+        long wait = upstreamGroups.all().stream().mapToLong(u -> u.config().healthCheck().timeoutMs()).max().orElse(0) + 100;
+        if (!upstreamGroups.awaitFirstRound(wait)) {
+            log.warn("first health probes not all answered within {} ms; starting anyway", wait);
         }
         budget.listener(this::onPressure);
         budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
-        snapshots = new Snapshot.Current(new Snapshot(new RoundRobinSelector(backends), pools, healthChecker,
+        snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
                 config.timeouts(), config.accessLog().enabled(), config.limits(), config.security(),
-                new HealthEndpoint(backends), budget, idleClients));
+                new HealthEndpoint(upstreamGroups), budget, idleClients));
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
         if (configuredCap > maxConnections) {
@@ -185,12 +180,12 @@ public final class ProxyServer implements AutoCloseable {
                     CERTIFICATE_CHECK_MS, TimeUnit.MILLISECONDS);
         }
         log.info("listening on {} ({}, {} io threads, at most {} client connections, with backend connections"
-                + " at most {}; {}); backends: {}",
+                + " at most {}; {}); upstreams: {}",
                 String.join(", ", bound), transport.name(),
                 ioThreads,
                 maxConnections == Integer.MAX_VALUE ? "unlimited" : maxConnections,
                 ledger.budget() == Integer.MAX_VALUE ? "unlimited" : ledger.budget(), descriptors.describe(),
-                backends.all());
+                describeUpstreams());
         if (budget.counting()) {
             log.info("buffer budget {} MiB ({})", budget.limit() >> 20,
                     config.limits().maxBufferBytes() > 0 ? "limits.maxBufferBytes" : "the JVM's direct memory limit");
@@ -289,8 +284,23 @@ public final class ProxyServer implements AutoCloseable {
         return ((InetSocketAddress) serverChannels.get(index).localAddress()).getPort();
     }
 
+    /** The upstream {@code default} (the top-level backends), or else the first upstream. */
     public BackendGroup backends() {
-        return backends;
+        Upstream u = upstreamGroups.get(UpstreamConfig.DEFAULT_NAME);
+        return (u != null ? u : upstreamGroups.all().iterator().next()).backends();
+    }
+
+    public Upstreams upstreams() {
+        return upstreamGroups;
+    }
+
+    private String describeUpstreams() {
+        StringBuilder out = new StringBuilder();
+        for (Upstream u : upstreamGroups.all()) {
+            out.append(out.length() > 0 ? "; " : "").append(u.name()).append(" (").append(u.config().balancer())
+                    .append("): ").append(u.backends().all());
+        }
+        return out.toString();
     }
 
     /** Number of open client connections. */
@@ -329,9 +339,7 @@ public final class ProxyServer implements AutoCloseable {
             log.warn("grace period over, closing {} remaining connections", clients.size());
         }
         clients.close().awaitUninterruptibly(1000);
-        if (healthChecker != null) {
-            healthChecker.close();
-        }
+        upstreamGroups.close();
         if (budgetSampler != null) {
             budgetSampler.cancel(false);
         }

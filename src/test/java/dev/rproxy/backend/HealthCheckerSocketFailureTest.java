@@ -55,7 +55,7 @@ class HealthCheckerSocketFailureTest {
             BackendGroup group = new BackendGroup(List.of(new BackendConfig("b", server.url())));
             Backend backend = group.all().get(0);
             List<Boolean> transitions = new CopyOnWriteArrayList<>();
-            backend.setListener((b, healthy) -> transitions.add(healthy));
+            backend.setListener(b -> transitions.add(b.isHealthy()));
             ScarceSocketChannel.failuresLeft.set(3);
             ScarceSocketChannel.attempts.set(0);
             HealthCheckConfig config = new HealthCheckConfig(true, "/_health", 50, 1000, 1, 1);

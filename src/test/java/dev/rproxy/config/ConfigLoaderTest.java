@@ -264,7 +264,7 @@ class ConfigLoaderTest {
         String b = ONE_BACKEND + ", ";
         return Stream.of(new String[][] {
             // required backends
-            {"{}", "backends: required (at least one backend)"},
+            {"{}", "backends: required (at least one backend, or upstreams)"},
             {"{\"backends\": []}", "backends: required (at least one backend)"},
             {"{\"backends\": [{\"id\": \"a\"}]}", "backends[0].url: required"},
             {"{\"backends\": [{\"id\": \"backend1\", \"url\": \"http://a:1\"}, {\"id\": \"backend1\", \"url\": \"http://b:1\"}]}",
@@ -277,7 +277,7 @@ class ConfigLoaderTest {
                 "backends[0].id: \"a\\nb\" (expected: non-empty, no spaces or control characters)"},
             // unknown keys
             {"{" + b + "\"listne\": {}}",
-                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
+                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weigth\": 2}]}",
@@ -285,7 +285,7 @@ class ConfigLoaderTest {
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 0}]}", "backends[0].weight: 0 (expected: 1..1000)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 1001}]}", "backends[0].weight: 1001 (expected: 1..1000)"},
             {"{" + b + "\"Listen\": {}}",
-                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security)"},
+                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes)"},
             // wrong types
             {"{" + b + "\"listen\": {\"port\": \"80\"}}", "listen.port: expected an integer, got \"80\""},
             {"{" + b + "\"listen\": {\"port\": 80.5}}", "listen.port: expected an integer, got 80.5"},

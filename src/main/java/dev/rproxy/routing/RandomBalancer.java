@@ -1,0 +1,40 @@
+package dev.rproxy.routing;
+
+import dev.rproxy.backend.Backend;
+import dev.rproxy.backend.BackendGroup;
+import io.netty.handler.codec.http.HttpRequest;
+import java.net.SocketAddress;
+import java.util.concurrent.ThreadLocalRandom;
+
+/** A routable backend at random, each with a chance in proportion to its weight (of the moment, while warming up). */
+public final class RandomBalancer implements Balancer {
+    private final BackendGroup group;
+    private final long slowStartNanos;
+
+    public RandomBalancer(BackendGroup group, long slowStartNanos) {
+        this.group = group;
+        this.slowStartNanos = slowStartNanos;
+    }
+
+    @Override
+    public Backend pick(HttpRequest request, SocketAddress client) {
+        Backend[] routable = group.routableSnapshot();
+        int n = routable.length;
+        if (n <= 1) {
+            return n == 0 ? null : routable[0];
+        }
+        long now = slowStartNanos > 0 ? System.nanoTime() : 0;
+        double total = 0;
+        for (Backend b : routable) {
+            total += slowStartNanos > 0 ? b.weightAt(now, slowStartNanos) : b.weight();
+        }
+        double point = ThreadLocalRandom.current().nextDouble(total);
+        for (Backend b : routable) {
+            point -= slowStartNanos > 0 ? b.weightAt(now, slowStartNanos) : b.weight();
+            if (point < 0) {
+                return b;
+            }
+        }
+        return routable[n - 1];
+    }
+}

@@ -1,0 +1,94 @@
+package dev.rproxy.routing;
+
+import dev.rproxy.backend.Backend;
+import dev.rproxy.config.ProxyConfig;
+import dev.rproxy.config.RouteConfig;
+import dev.rproxy.config.UpstreamConfig;
+import io.netty.channel.Channel;
+import io.netty.channel.EventLoopGroup;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Every upstream of a configuration, by name, and the router over them. */
+public final class Upstreams implements AutoCloseable {
+    private final Map<String, Upstream> byName = new LinkedHashMap<>();
+    private final Map<String, Backend> byId = new HashMap<>();
+    private final Map<Backend, Upstream> ofBackend = new HashMap<>();
+    private final Router router;
+
+    /**
+     * @param loops where probes and ejection timers run; {@code null} to only load and check
+     *     (nothing is started, nothing probes)
+     * @throws dev.rproxy.config.ConfigException when a backend's TLS files do not load, naming it
+     */
+    public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass) {
+        boolean topLevel = !config.backends().isEmpty();
+        for (Map.Entry<String, UpstreamConfig> u : config.allUpstreams().entrySet()) {
+            String name = u.getKey();
+            String at = topLevel && name.equals(UpstreamConfig.DEFAULT_NAME) ? "backends" : "upstreams." + name + ".backends";
+            Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), loops, channelClass);
+            byName.put(name, upstream);
+            for (Backend b : upstream.backends().all()) {
+                byId.put(b.id(), b);
+                ofBackend.put(b, upstream);
+            }
+        }
+        List<Route> routes = new ArrayList<>();
+        for (RouteConfig r : config.routeList()) {
+            routes.add(new Route(r, byName.get(r.upstream())));
+        }
+        this.router = new Router(routes);
+    }
+
+    public Router router() {
+        return router;
+    }
+
+    public Collection<Upstream> all() {
+        return byName.values();
+    }
+
+    public Upstream get(String name) {
+        return byName.get(name);
+    }
+
+    /** The backend with this id, in whichever upstream; {@code null} when there is none. */
+    public Backend backend(String id) {
+        return byId.get(id);
+    }
+
+    /** The upstream {@code backend} belongs to. */
+    public Upstream upstreamOf(Backend backend) {
+        return ofBackend.get(backend);
+    }
+
+    public void start() {
+        for (Upstream u : byName.values()) {
+            u.start();
+        }
+    }
+
+    /** Waits, from a thread that is not an event loop, for every probing upstream's first round. */
+    public boolean awaitFirstRound(long timeoutMs) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        boolean all = true;
+        for (Upstream u : byName.values()) {
+            if (u.healthChecker() != null) {
+                long left = Math.max(0, deadline - System.nanoTime());
+                all &= u.healthChecker().awaitFirstRound(left, java.util.concurrent.TimeUnit.NANOSECONDS);
+            }
+        }
+        return all;
+    }
+
+    @Override
+    public void close() {
+        for (Upstream u : byName.values()) {
+            u.close();
+        }
+    }
+}
