@@ -4,6 +4,7 @@ import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.function.Function;
 
 /**
@@ -56,7 +57,8 @@ final class ConfigJson {
         JsonSection retries = s.section("retries", "attempts", "on", "budgetPercent", "perTryTimeoutMs");
         return new UpstreamConfig(s.list("backends", element -> backend(element, baseDir)),
                 s.string("balancer", null), s.string("hashKey", null),
-                build(s.section("healthCheck", HEALTH_CHECK_KEYS), h -> healthCheck(h, health)),
+                Objects.requireNonNullElse(build(s.section("healthCheck", HEALTH_CHECK_KEYS), h -> healthCheck(h, health)),
+                        health),
                 build(outliers, ConfigJson::outliers), build(retries, ConfigJson::retries),
                 s.longInteger("slowStartMs", 0), s.integer("panicThresholdPercent", UpstreamConfig.DEFAULT_PANIC_THRESHOLD));
     }

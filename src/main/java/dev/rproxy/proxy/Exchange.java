@@ -74,6 +74,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     /** The upstream group the route chose; {@code null} until then (and for no route at all). */
     private Upstream group;
     private Backend backend;
+    /** The backend whose count of exchanges in flight includes this one, from its pick to the end. */
+    private Backend counted;
     /** The backends tried before the current one, for retries; allocated at the first retry. */
     private Backend[] tried;
     private int retries;
@@ -149,6 +151,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         backend = chosen; // kept while the body is read; chosen again if it turns unhealthy
+        countOn(chosen);
         body = new RequestBuffer(client.alloc(), bufferLimit);
         buffering = true;
         bodyPace.start();
@@ -175,6 +178,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         backend = chosen;
+        countOn(chosen);
         pool = services.pools().pool(client.channel().eventLoop(), backend);
         acquiring = inClientRead;
         pool.acquire(this);
@@ -300,7 +304,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         upstream = ch;
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
         upstreamHandler.attach(this);
-        backend.exchangeStarted();
         if (bodyPace != null) {
             bodyPace.start();
         }
@@ -616,7 +619,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     public void tunnelClosed(long fromClient, long fromBackend) {
         bytesIn = fromClient;
         bytesOut = fromBackend;
-        backend.exchangeEnded();
         logAccess();
     }
 
@@ -844,7 +846,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         upstream = null;
         upstreamHandler.detach(reusable);
-        backend.exchangeEnded();
         if (!reusable) {
             ch.close(); // the pool counts closes
         } else {
@@ -874,8 +875,26 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         lastProgressNanos = System.nanoTime();
     }
 
-    /** Leaves the upstream's counts of requests and retries in flight, once. */
+    /**
+     * Counts this exchange among {@code b}'s in flight (and no longer among the one before): from
+     * the pick, so that balancers that weigh load see requests still waiting for a connection.
+     */
+    private void countOn(Backend b) {
+        if (counted != b) {
+            if (counted != null) {
+                counted.exchangeEnded();
+            }
+            counted = b;
+            b.exchangeStarted();
+        }
+    }
+
+    /** Leaves the upstream's counts of requests and retries in flight, and its backend's, once. */
     private void leaveUpstream() {
+        if (counted != null) {
+            counted.exchangeEnded();
+            counted = null;
+        }
         if (ended || group == null) {
             return;
         }

@@ -24,17 +24,7 @@ public final class RandomBalancer implements Balancer {
             return n == 0 ? null : routable[0];
         }
         long now = slowStartNanos > 0 ? System.nanoTime() : 0;
-        double total = 0;
-        for (Backend b : routable) {
-            total += slowStartNanos > 0 ? b.weightAt(now, slowStartNanos) : b.weight();
-        }
-        double point = ThreadLocalRandom.current().nextDouble(total);
-        for (Backend b : routable) {
-            point -= slowStartNanos > 0 ? b.weightAt(now, slowStartNanos) : b.weight();
-            if (point < 0) {
-                return b;
-            }
-        }
-        return routable[n - 1];
+        double total = Weights.total(routable, now, slowStartNanos);
+        return Weights.draw(routable, ThreadLocalRandom.current().nextDouble(total), now, slowStartNanos);
     }
 }

@@ -65,7 +65,7 @@ public final class RoundRobinBalancer implements Balancer {
             double total = 0;
             int best = 0;
             for (int i = 0; i < routable.length; i++) {
-                double weight = slowStartNanos > 0 ? routable[i].weightAt(now, slowStartNanos) : routable[i].weight();
+                double weight = Weights.of(routable[i], now, slowStartNanos);
                 current[i] += weight;
                 total += weight;
                 if (current[i] > current[best]) {

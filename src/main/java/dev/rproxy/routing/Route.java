@@ -12,10 +12,10 @@ import java.util.Map;
  * One route at run time: its conditions, prepared once so that a match allocates nothing, and
  * what it changes in the request it takes.
  *
- * <p>The path is matched as the request has it (no percent-decoding, no dot-segment removal):
- * with {@code security.rejectDotSegments} on (the default) a target with {@code .} or {@code ..}
- * segments, plain or encoded, never gets here, so {@code /v1/../admin} cannot be taken by the
- * {@code /v1} route and then resolved by the backend to {@code /admin}.
+ * <p>The path is matched as {@link Router} hands it over: with {@code security.rejectDotSegments}
+ * on, a target with {@code .} or {@code ..} segments, plain or encoded, never gets here, so {@code
+ * /v1/../admin} cannot be taken by the {@code /v1} route and then resolved by the backend to
+ * {@code /admin}; with it off, it can (see the README).
  */
 public final class Route {
     private final RouteConfig config;

@@ -41,7 +41,7 @@ public final class Upstreams implements AutoCloseable {
         for (RouteConfig r : config.routeList()) {
             routes.add(new Route(r, byName.get(r.upstream())));
         }
-        this.router = new Router(routes);
+        this.router = new Router(routes, config.security().rejectDotSegments());
     }
 
     public Router router() {

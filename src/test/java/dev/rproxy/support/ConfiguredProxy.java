@@ -1,0 +1,40 @@
+package dev.rproxy.support;
+
+import dev.rproxy.config.ConfigLoader;
+import dev.rproxy.server.ProxyServer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** A proxy started from a whole config.json text, on a port of its own; closing it shuts it down. */
+public final class ConfiguredProxy implements AutoCloseable {
+    private final ProxyServer server;
+
+    /**
+     * @param members the JSON members after {@code "listen"} (which is one loopback listener on
+     *     port 0), such as {@code "upstreams": {...}, "routes": [...]}
+     */
+    public ConfiguredProxy(Path dir, String members) throws Exception {
+        Path config = Files.writeString(dir.resolve("proxy-" + System.nanoTime() + ".json"),
+                "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0}, " + members + "}");
+        server = new ProxyServer(ConfigLoader.load(config));
+        try {
+            server.start();
+        } catch (Exception | Error e) {
+            server.shutdown();
+            throw e;
+        }
+    }
+
+    public ProxyServer server() {
+        return server;
+    }
+
+    public int port() {
+        return server.port();
+    }
+
+    @Override
+    public void close() {
+        server.shutdown();
+    }
+}
