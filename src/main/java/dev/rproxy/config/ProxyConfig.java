@@ -32,7 +32,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
         healthCheck = Objects.requireNonNullElse(healthCheck, HealthCheckConfig.DEFAULT);
         Map<String, UpstreamConfig> all = upstreams(backends, healthCheck, upstreams);
-        backends = backends == null ? List.of() : all.get(UpstreamConfig.DEFAULT_NAME).backends();
+        backends = backends == null || backends.isEmpty() ? List.of() : all.get(UpstreamConfig.DEFAULT_NAME).backends();
         upstreams = upstreams == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(upstreams));
         if (routes == null && all.size() > 1) {
             throw new ConfigException("routes: required with more than one upstream (known: "
@@ -93,6 +93,9 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
      */
     private static Map<String, UpstreamConfig> upstreams(List<BackendConfig> backends, HealthCheckConfig healthCheck,
                                                          Map<String, UpstreamConfig> named) {
+        if (backends != null && backends.isEmpty() && named != null && !named.isEmpty()) {
+            backends = null; // "backends": [] beside upstreams: no default upstream (as the record is written)
+        }
         if (backends == null && (named == null || named.isEmpty())) {
             throw new ConfigException("backends: required (at least one backend, or upstreams)");
         }

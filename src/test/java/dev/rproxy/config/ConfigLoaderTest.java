@@ -128,6 +128,48 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void upstreamsTakeTheirDefaultsAndTheTopLevelHealthCheckKeyByKey() throws IOException {
+        ProxyConfig config = ConfigLoader.parse("{\"healthCheck\": {\"intervalMs\": 700, \"path\": \"/ping\"},"
+                + "\"upstreams\": {"
+                + "  \"api\": {\"backends\": [{\"id\": \"a1\", \"url\": \"http://a:1\", \"weight\": 3}],"
+                + "    \"balancer\": \"least_request\", \"healthCheck\": {\"timeoutMs\": 300},"
+                + "    \"outlierDetection\": {\"consecutiveFailures\": 7}, \"retries\": {\"attempts\": 2, \"on\": [\"503\"]},"
+                + "    \"slowStartMs\": 30000},"
+                + "  \"web\": {\"backends\": [{\"url\": \"http://w:1\"}], \"balancer\": \"consistent_hash\"}},"
+                + "\"routes\": [{\"match\": {\"host\": \"API.Example.test\", \"pathPrefix\": \"/v1\", \"methods\": [\"GET\"],"
+                + "  \"headers\": {\"X-Canary\": \"1\"}}, \"upstream\": \"api\", \"stripPrefix\": \"/v1\"},"
+                + "  {\"upstream\": \"web\"}]}");
+
+        assertThat(config.backends()).isEmpty();
+        assertThat(config.allUpstreams()).containsOnlyKeys("api", "web");
+        UpstreamConfig api = config.allUpstreams().get("api");
+        assertThat(api.healthCheck()).isEqualTo(new HealthCheckConfig(true, "/ping", 700, 300, 2, 1));
+        assertThat(api.outlierDetection()).isEqualTo(new OutlierConfig(7, 30_000, 50, 300_000));
+        assertThat(api.retries()).isEqualTo(new RetryConfig(2, List.of("503"), 20, 0));
+        assertThat(api.slowStartMs()).isEqualTo(30_000);
+        assertThat(api.panicThresholdPercent()).isEqualTo(50);
+        UpstreamConfig web = config.allUpstreams().get("web");
+        assertThat(web.hashKey()).isEqualTo("client_ip");
+        assertThat(web.outlierDetection()).as("off unless configured").isNull();
+        assertThat(web.retries()).isEqualTo(RetryConfig.DEFAULT);
+        assertThat(web.healthCheck()).isEqualTo(new HealthCheckConfig(true, "/ping", 700, 2000, 2, 1));
+        RouteConfig first = config.routeList().get(0);
+        assertThat(first.match().host()).isEqualTo("api.example.test");
+        assertThat(first.match().headers()).containsEntry("X-Canary", "1");
+        assertThat(config.routeList().get(1).match()).isEqualTo(MatchConfig.ANY);
+        String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(config);
+        assertThat(ConfigLoader.parse(json)).as("written as JSON, read back equal").isEqualTo(config);
+    }
+
+    @Test
+    void withoutRoutesTheOnlyUpstreamTakesEverything() throws IOException {
+        ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + "}");
+        assertThat(config.routes()).isNull();
+        assertThat(config.routeList()).containsExactly(RouteConfig.catchAll("default"));
+        assertThat(config.allUpstreams().get("default").backends()).isEqualTo(config.backends());
+    }
+
+    @Test
     void recordsWrittenAsJsonReadBackEqual() throws IOException {
         // The public records' component names are the JSON keys, so a plain serialisation round-trips.
         String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(FULL);
@@ -275,6 +317,41 @@ class ConfigLoaderTest {
                 "backends[0].id: \"\" (expected: non-empty, no spaces or control characters)"},
             {"{\"backends\": [{\"id\": \"a\\nb\", \"url\": \"http://a:1\"}]}",
                 "backends[0].id: \"a\\nb\" (expected: non-empty, no spaces or control characters)"},
+            // upstreams and routes
+            {"{\"upstreams\": {}}", "backends: required (at least one backend, or upstreams)"},
+            {"{\"upstreams\": {\"api\": {}}}", "upstreams.api.backends: required (at least one backend)"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"balancer\": \"leastconn\"}}}",
+                "upstreams.api.balancer: \"leastconn\" (expected: one of \"round_robin\", \"least_request\", \"consistent_hash\", \"random\")"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"hashKey\": \"path\"}}}",
+                "upstreams.api.hashKey: only with \"balancer\": \"consistent_hash\""},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"balancer\": \"consistent_hash\", \"hashKey\": \"query:x\"}}}",
+                "upstreams.api.hashKey: \"query:x\" (expected: client_ip, path, header:NAME or cookie:NAME)"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"retries\": {\"on\": [\"500\"]}}}}",
+                "upstreams.api.retries.on[0]: \"500\" (expected: one of \"connect-failure\", \"reset-before-response\", \"timeout\", \"502\", \"503\", \"504\")"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"outlierDetection\": {\"maxEjectionPercent\": 101}}}}",
+                "upstreams.api.outlierDetection.maxEjectionPercent: 101 (expected: 0..100)"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"healthCheck\": {\"path\": \"x\"}}}}",
+                "upstreams.api.healthCheck.path: \"x\" (expected: starting with \"/\")"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"slowstartMs\": 1}}}",
+                "upstreams.api.slowstartMs: unknown key (known: backends, balancer, hashKey, healthCheck, outlierDetection, retries, slowStartMs, panicThresholdPercent)"},
+            {"{" + b + "\"upstreams\": {\"default\": {\"backends\": [{\"url\": \"http://a:1\"}]}}}",
+                "upstreams.default: the top-level backends are the upstream \"default\""},
+            {"{" + b + "\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}]}}}",
+                "routes: required with more than one upstream (known: default, api)"},
+            {"{\"upstreams\": {\"a\": {\"backends\": [{\"id\": \"x\", \"url\": \"http://a:1\"}]}, \"b\": {\"backends\": [{\"id\": \"x\", \"url\": \"http://b:1\"}]}},"
+                + " \"routes\": [{\"upstream\": \"a\"}]}",
+                "upstreams.b.backends[0].id: duplicate id \"x\" (a backend of upstream \"a\" already)"},
+            {"{" + b + "\"routes\": [{\"upstream\": \"api\"}]}", "routes[0].upstream: \"api\" is not an upstream (known: default)"},
+            {"{" + b + "\"routes\": []}", "routes: empty (expected: at least one route)"},
+            {"{" + b + "\"routes\": [{\"match\": {\"path\": \"/\"}, \"upstream\": \"default\"}]}",
+                "routes[0].match.path: unknown key (known: host, pathPrefix, methods, headers)"},
+            {"{" + b + "\"routes\": [{\"match\": {\"pathPrefix\": \"v1\"}, \"upstream\": \"default\"}]}",
+                "routes[0].match.pathPrefix: \"v1\" (expected: a path starting with \"/\", visible ASCII, no query)"},
+            {"{" + b + "\"routes\": [{\"match\": {\"host\": \"api.test:80\"}, \"upstream\": \"default\"}]}",
+                "routes[0].match.host: \"api.test:80\" (expected: a host name such as api.example.test or *.example.test, no port)"},
+            {"{" + b + "\"routes\": [{\"upstream\": \"default\", \"stripPrefix\": \"/v1/\"}]}",
+                "routes[0].stripPrefix: \"/v1/\" (expected: a path such as \"/v1\": starting with \"/\", not ending with one)"},
+            {"{" + b + "\"routes\": [{\"match\": {\"pathPrefix\": \"/\"}}]}", "routes[0].upstream: required"},
             // unknown keys
             {"{" + b + "\"listne\": {}}",
                 "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes)"},
