@@ -1,6 +1,7 @@
 package dev.rproxy.backend;
 
 import dev.rproxy.config.BackendConfig;
+import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -28,6 +29,8 @@ public final class Backend {
     /** Read on every exchange: kept here rather than compared from the configuration's string. */
     private final boolean http2;
     private final int weight;
+    /** Its upstream's connection pool limits; {@code null}: the top-level {@code pool}. */
+    private final PoolConfig pool;
     private final AtomicInteger activeConnections = new AtomicInteger();
     private volatile boolean healthy = true;
     /** While ejected by passive health: when the ejection ends ({@link System#nanoTime}); else 0. */
@@ -70,10 +73,21 @@ public final class Backend {
 
     /** @param tls its TLS, for an https backend; {@code null} for http */
     public Backend(BackendConfig config, BackendTls tls) {
+        this(config, tls, null);
+    }
+
+    /** @param pool its upstream's connection pool limits; {@code null}: the top-level {@code pool} */
+    public Backend(BackendConfig config, BackendTls tls, PoolConfig pool) {
         this.config = config;
+        this.pool = pool;
         this.tls = tls;
         this.http2 = config.http2();
         this.weight = config.weight();
+    }
+
+    /** Its upstream's connection pool limits, or {@code null} for the top-level {@code pool}. */
+    public PoolConfig pool() {
+        return pool;
     }
 
     /** TLS to this backend, or {@code null} for plaintext. */

@@ -2,6 +2,7 @@ package dev.rproxy.backend;
 
 import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.ConfigException;
+import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.config.UpstreamConfig;
 import java.util.ArrayList;
@@ -39,17 +40,18 @@ public final class BackendGroup {
 
     /** The upstream {@code default}, without a panic threshold. */
     public BackendGroup(List<BackendConfig> configs, long tlsHandshakeMs) {
-        this(UpstreamConfig.DEFAULT_NAME, "backends", configs, tlsHandshakeMs, 0);
+        this(UpstreamConfig.DEFAULT_NAME, "backends", configs, tlsHandshakeMs, 0, null);
     }
 
     /**
      * @param at             the JSON path of the backends, for messages ({@code backends} or {@code
      *                       upstreams.api.backends})
      * @param tlsHandshakeMs how long the TLS handshake with an https backend may take
+     * @param pool           the group's connection pool limits; {@code null}: the top-level ones
      * @throws ConfigException when the TLS files of a backend do not load (naming {@code at[i]})
      */
     public BackendGroup(String name, String at, List<BackendConfig> configs, long tlsHandshakeMs,
-                        int panicThresholdPercent) {
+                        int panicThresholdPercent, PoolConfig pool) {
         this.name = name;
         this.panicThresholdPercent = panicThresholdPercent;
         List<Backend> list = new ArrayList<>(configs.size());
@@ -60,7 +62,7 @@ public final class BackendGroup {
             } catch (ConfigException e) {
                 throw new ConfigException(at + "[" + i + "]." + e.getMessage(), e);
             }
-            list.add(new Backend(configs.get(i), tls));
+            list.add(new Backend(configs.get(i), tls, pool));
         }
         this.all = List.copyOf(list);
         this.everyone = all.toArray(new Backend[0]);

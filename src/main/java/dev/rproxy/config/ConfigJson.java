@@ -24,6 +24,9 @@ final class ConfigJson {
         HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
                 s -> healthCheck(s, HealthCheckConfig.DEFAULT));
         HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
+        PoolConfig pool = build(root.section("pool", "maxConnectionsPerBackend", "maxPendingAcquires", "acquireTimeoutMs",
+                "idleTimeoutMs"), ConfigJson::pool);
+        PoolConfig upstreamPool = pool == null ? PoolConfig.DEFAULT : pool;
         return new ProxyConfig(
                 root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
                         .build(s -> listen(s, baseDir))),
@@ -31,8 +34,7 @@ final class ConfigJson {
                 healthCheck,
                 build(root.section("timeouts", "connectMs", "responseMs", "idleMs", "requestHeadMs", "tunnelMs"),
                         ConfigJson::timeouts),
-                build(root.section("pool", "maxConnectionsPerBackend", "maxPendingAcquires", "acquireTimeoutMs",
-                        "idleTimeoutMs"), ConfigJson::pool),
+                pool,
                 build(root.section("limits", "maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes",
                         "maxConnections", "minBodyRate", "requestBufferBytes", "maxBufferBytes",
                         "maxConnectionsPerClient"), ConfigJson::limits),
@@ -41,8 +43,8 @@ final class ConfigJson {
                 build(root.section("accessLog", "enabled"), ConfigJson::accessLog),
                 build(root.section("security", "rejectDotSegments", "allowedMethods"), ConfigJson::security),
                 root.named("upstreams", (name, element) -> element.section("backends", "balancer", "hashKey",
-                        "healthCheck", "outlierDetection", "retries", "slowStartMs", "panicThresholdPercent")
-                        .build(s -> upstream(s, upstreamHealth, baseDir))),
+                        "healthCheck", "outlierDetection", "retries", "slowStartMs", "panicThresholdPercent", "pool",
+                        "maxRequests").build(s -> upstream(s, upstreamHealth, upstreamPool, baseDir))),
                 root.list("routes", element -> element.section("match", "upstream", "stripPrefix", "rewriteHost")
                         .build(ConfigJson::route)));
     }
@@ -51,7 +53,7 @@ final class ConfigJson {
         "unhealthyThreshold", "healthyThreshold"};
 
     /** An upstream; a key its {@code healthCheck} leaves out takes the top-level {@code healthCheck}'s value. */
-    private static UpstreamConfig upstream(JsonSection s, HealthCheckConfig health, Path baseDir) {
+    private static UpstreamConfig upstream(JsonSection s, HealthCheckConfig health, PoolConfig pool, Path baseDir) {
         JsonSection outliers = s.section("outlierDetection", "consecutiveFailures", "baseEjectionMs",
                 "maxEjectionPercent", "maxEjectionMs");
         JsonSection retries = s.section("retries", "attempts", "on", "budgetPercent", "perTryTimeoutMs");
@@ -60,7 +62,12 @@ final class ConfigJson {
                 Objects.requireNonNullElse(build(s.section("healthCheck", HEALTH_CHECK_KEYS), h -> healthCheck(h, health)),
                         health),
                 build(outliers, ConfigJson::outliers), build(retries, ConfigJson::retries),
-                s.longInteger("slowStartMs", 0), s.integer("panicThresholdPercent", UpstreamConfig.DEFAULT_PANIC_THRESHOLD));
+                s.longInteger("slowStartMs", 0), s.integer("panicThresholdPercent", UpstreamConfig.DEFAULT_PANIC_THRESHOLD),
+                build(s.section("pool", "maxConnectionsPerBackend", "maxPendingAcquires", "acquireTimeoutMs"),
+                        p -> new UpstreamPoolConfig(p.integer("maxConnectionsPerBackend", pool.maxConnectionsPerBackend()),
+                                p.integer("maxPendingAcquires", pool.maxPendingAcquires()),
+                                p.longInteger("acquireTimeoutMs", pool.acquireTimeoutMs()))),
+                s.integer("maxRequests", 0));
     }
 
     private static OutlierConfig outliers(JsonSection s) {

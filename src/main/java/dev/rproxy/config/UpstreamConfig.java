@@ -21,10 +21,15 @@ import java.util.Set;
  *                              to its full weight over this long; 0: off
  * @param panicThresholdPercent when strictly fewer than this share of the backends are healthy
  *                              (and at least one is), requests are balanced over all of them, 0..100
+ * @param pool                  its backends' connection limits (connections, waiting requests and
+ *                              how long they wait); {@code null}: the top-level {@code pool}'s. A
+ *                              request over them gets a fast 503 with {@code Retry-After}.
+ * @param maxRequests           requests in flight on the upstream at most, >= 0 (0: no limit); one
+ *                              more gets a fast 503 with {@code Retry-After}
  */
 public record UpstreamConfig(List<BackendConfig> backends, String balancer, String hashKey,
                              HealthCheckConfig healthCheck, OutlierConfig outlierDetection, RetryConfig retries,
-                             long slowStartMs, int panicThresholdPercent) {
+                             long slowStartMs, int panicThresholdPercent, UpstreamPoolConfig pool, int maxRequests) {
 
     public static final String ROUND_ROBIN = "round_robin";
     public static final String LEAST_REQUEST = "least_request";
@@ -56,11 +61,12 @@ public record UpstreamConfig(List<BackendConfig> backends, String balancer, Stri
         retries = Objects.requireNonNullElse(retries, RetryConfig.DEFAULT);
         Checks.atLeast("slowStartMs", slowStartMs, 0);
         Checks.between("panicThresholdPercent", panicThresholdPercent, 0, 100);
+        Checks.atLeast("maxRequests", maxRequests, 0);
     }
 
     /** A round-robin group with the default settings. */
     public UpstreamConfig(List<BackendConfig> backends, HealthCheckConfig healthCheck) {
-        this(backends, null, null, healthCheck, null, null, 0, DEFAULT_PANIC_THRESHOLD);
+        this(backends, null, null, healthCheck, null, null, 0, DEFAULT_PANIC_THRESHOLD, null, 0);
     }
 
     private static String checkHashKey(String key) {

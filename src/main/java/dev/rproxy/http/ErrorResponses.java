@@ -47,6 +47,7 @@ public final class ErrorResponses {
         NO_ROUTE(HttpResponseStatus.NOT_FOUND, "no route for this request"),
         NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
         POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted", 1),
+        UPSTREAM_FULL(HttpResponseStatus.SERVICE_UNAVAILABLE, "upstream at its limit of requests in flight", 1),
         OVERLOADED(HttpResponseStatus.SERVICE_UNAVAILABLE, "proxy overloaded: buffer memory exhausted", 1),
         CONNECT_FAILED(HttpResponseStatus.BAD_GATEWAY, "backend connection failed"),
         TLS_FAILED(HttpResponseStatus.BAD_GATEWAY, "TLS handshake with the backend failed"),

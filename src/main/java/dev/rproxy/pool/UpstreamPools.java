@@ -41,8 +41,7 @@ public final class UpstreamPools implements AutoCloseable {
     private final ChannelHandler streamInitializer;
     private final PoolConfig config;
     private final ConnectionLedger ledger;
-    private final int perLoopConnections;
-    private final int perLoopPending;
+    private final int loops;
     private final ConcurrentHashMap<EventExecutor, LoopPools> byLoop = new ConcurrentHashMap<>();
 
     public UpstreamPools(
@@ -58,8 +57,7 @@ public final class UpstreamPools implements AutoCloseable {
         this.config = config;
         this.initializer = initializer;
         this.streamInitializer = streamInitializer;
-        this.perLoopConnections = ceilDiv(config.maxConnectionsPerBackend(), loops);
-        this.perLoopPending = ceilDiv(config.maxPendingAcquires(), loops);
+        this.loops = loops;
         this.template = new Bootstrap()
                 .channel(channelClass)
                 .handler(initializer)
@@ -72,6 +70,11 @@ public final class UpstreamPools implements AutoCloseable {
 
     private static int ceilDiv(int a, int b) {
         return a == 0 ? 0 : (a + b - 1) / b;
+    }
+
+    /** The limits of {@code backend}'s pools: its upstream's {@code pool}, else the top-level one. */
+    private PoolConfig limits(Backend backend) {
+        return backend.pool() != null ? backend.pool() : config;
     }
 
     /** The pool for {@code backend} on {@code loop}; called on {@code loop}. */
@@ -124,9 +127,10 @@ public final class UpstreamPools implements AutoCloseable {
         }
 
         private UpstreamPool http2Pool(Backend backend) {
+            PoolConfig limits = limits(backend);
             return new Http2Pool(loop, template.clone(loop).remoteAddress(backend.host(), backend.port()), backend.tls(),
-                    streamInitializer, perLoopConnections, perLoopPending, config.acquireTimeoutMs(),
-                    config.idleTimeoutMs(), ledger);
+                    streamInitializer, ceilDiv(limits.maxConnectionsPerBackend(), loops),
+                    ceilDiv(limits.maxPendingAcquires(), loops), limits.acquireTimeoutMs(), limits.idleTimeoutMs(), ledger);
         }
 
         private UpstreamPool http1Pool(Backend backend) {
@@ -142,7 +146,9 @@ public final class UpstreamPools implements AutoCloseable {
                     }
                 });
             }
-            return new Http1Pool(loop, bootstrap, perLoopConnections, perLoopPending, config.acquireTimeoutMs(), ledger);
+            PoolConfig limits = limits(backend);
+            return new Http1Pool(loop, bootstrap, ceilDiv(limits.maxConnectionsPerBackend(), loops),
+                    ceilDiv(limits.maxPendingAcquires(), loops), limits.acquireTimeoutMs(), ledger);
         }
 
         void close() {

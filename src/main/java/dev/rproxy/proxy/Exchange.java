@@ -136,8 +136,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             fail(Failure.NO_ROUTE, request.headers().get(HttpHeaderNames.HOST) + " " + uri);
             return;
         }
+        if (!route.upstream().requestStarted()) {
+            fail(Failure.UPSTREAM_FULL, route.upstream().name() + ": " + route.upstream().config().maxRequests()
+                    + " requests in flight");
+            return;
+        }
         group = route.upstream();
-        group.requestStarted();
         long perTry = group.retries().perTryTimeoutMs();
         if (perTry > 0) {
             tryTimeoutNanos = Math.min(responseTimeoutNanos, TimeUnit.MILLISECONDS.toNanos(perTry));
@@ -771,7 +775,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         String backendId = backend == null ? "-" : backend.id();
         // The proxy's own refusals are counted, not logged per request (the budget logs its level).
         boolean clientFault = failure.status.code() < 500 || failure == Failure.SHUTTING_DOWN
-                || failure == Failure.OVERLOADED;
+                || failure == Failure.OVERLOADED || failure == Failure.UPSTREAM_FULL;
         if (responseStarted) {
             log.warn("[{}] {} {}: {} after the response began (backend {}: {}); closing the client connection",
                     client.channel().id(), method, uri, failure.message, backendId, detail);

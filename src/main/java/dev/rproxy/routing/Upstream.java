@@ -3,6 +3,7 @@ package dev.rproxy.routing;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.HealthChecker;
+import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.RetryConfig;
 import dev.rproxy.config.UpstreamConfig;
 import io.netty.channel.Channel;
@@ -26,6 +27,7 @@ public final class Upstream implements AutoCloseable {
     private final HealthChecker healthChecker;
     private final OutlierDetector outliers;
     private final AtomicInteger inFlight = new AtomicInteger();
+    private final int maxRequests;
     private final AtomicInteger retriesInFlight = new AtomicInteger();
 
     /**
@@ -33,12 +35,13 @@ public final class Upstream implements AutoCloseable {
      * @param loops    where probes and ejection timers run
      * @throws dev.rproxy.config.ConfigException when a backend's TLS files do not load
      */
-    public Upstream(String name, UpstreamConfig config, String at, long tlsHandshakeMs, EventLoopGroup loops,
-                    Class<? extends Channel> channelClass) {
+    public Upstream(String name, UpstreamConfig config, String at, long tlsHandshakeMs, PoolConfig topPool,
+                    EventLoopGroup loops, Class<? extends Channel> channelClass) {
         this.name = name;
         this.config = config;
         this.group = new BackendGroup(name, at, config.backends(), tlsHandshakeMs,
-                config.panicThresholdPercent());
+                config.panicThresholdPercent(), config.pool() == null ? null : config.pool().within(topPool));
+        this.maxRequests = config.maxRequests() > 0 ? config.maxRequests() : Integer.MAX_VALUE;
         this.balancer = Balancer.of(config, group);
         this.healthChecker = config.healthCheck().enabled() && loops != null
                 ? new HealthChecker(group, config.healthCheck(), loops, channelClass) : null;
@@ -101,8 +104,24 @@ public final class Upstream implements AutoCloseable {
 
     // ---------------------------------------------------------------- in flight, retry budget
 
-    public void requestStarted() {
-        inFlight.incrementAndGet();
+    /**
+     * Counts one more request in flight, unless {@code maxRequests} are already: then false, and
+     * the request gets a fast 503 (nothing was counted).
+     */
+    public boolean requestStarted() {
+        if (maxRequests == Integer.MAX_VALUE) {
+            inFlight.incrementAndGet();
+            return true;
+        }
+        while (true) {
+            int now = inFlight.get();
+            if (now >= maxRequests) {
+                return false;
+            }
+            if (inFlight.compareAndSet(now, now + 1)) {
+                return true;
+            }
+        }
     }
 
     public void requestEnded() {

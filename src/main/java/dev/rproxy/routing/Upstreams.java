@@ -30,7 +30,8 @@ public final class Upstreams implements AutoCloseable {
         for (Map.Entry<String, UpstreamConfig> u : config.allUpstreams().entrySet()) {
             String name = u.getKey();
             String at = topLevel && name.equals(UpstreamConfig.DEFAULT_NAME) ? "backends" : "upstreams." + name + ".backends";
-            Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), loops, channelClass);
+            Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), config.pool(), loops,
+                    channelClass);
             byName.put(name, upstream);
             for (Backend b : upstream.backends().all()) {
                 byId.put(b.id(), b);

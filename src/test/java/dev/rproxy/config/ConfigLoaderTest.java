@@ -134,7 +134,7 @@ class ConfigLoaderTest {
                 + "  \"api\": {\"backends\": [{\"id\": \"a1\", \"url\": \"http://a:1\", \"weight\": 3}],"
                 + "    \"balancer\": \"least_request\", \"healthCheck\": {\"timeoutMs\": 300},"
                 + "    \"outlierDetection\": {\"consecutiveFailures\": 7}, \"retries\": {\"attempts\": 2, \"on\": [\"503\"]},"
-                + "    \"slowStartMs\": 30000},"
+                + "    \"slowStartMs\": 30000, \"pool\": {\"maxPendingAcquires\": 8}, \"maxRequests\": 100},"
                 + "  \"web\": {\"backends\": [{\"url\": \"http://w:1\"}], \"balancer\": \"consistent_hash\"}},"
                 + "\"routes\": [{\"match\": {\"host\": \"API.Example.test\", \"pathPrefix\": \"/v1\", \"methods\": [\"GET\"],"
                 + "  \"headers\": {\"X-Canary\": \"1\"}}, \"upstream\": \"api\", \"stripPrefix\": \"/v1\"},"
@@ -148,6 +148,8 @@ class ConfigLoaderTest {
         assertThat(api.retries()).isEqualTo(new RetryConfig(2, List.of("503"), 20, 0));
         assertThat(api.slowStartMs()).isEqualTo(30_000);
         assertThat(api.panicThresholdPercent()).isEqualTo(50);
+        assertThat(api.pool()).isEqualTo(new UpstreamPoolConfig(1024, 8, 5000));
+        assertThat(api.maxRequests()).isEqualTo(100);
         UpstreamConfig web = config.allUpstreams().get("web");
         assertThat(web.hashKey()).isEqualTo("client_ip");
         assertThat(web.outlierDetection()).as("off unless configured").isNull();
@@ -333,7 +335,11 @@ class ConfigLoaderTest {
             {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"healthCheck\": {\"path\": \"x\"}}}}",
                 "upstreams.api.healthCheck.path: \"x\" (expected: starting with \"/\")"},
             {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"slowstartMs\": 1}}}",
-                "upstreams.api.slowstartMs: unknown key (known: backends, balancer, hashKey, healthCheck, outlierDetection, retries, slowStartMs, panicThresholdPercent)"},
+                "upstreams.api.slowstartMs: unknown key (known: backends, balancer, hashKey, healthCheck, outlierDetection, retries, slowStartMs, panicThresholdPercent, pool, maxRequests)"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"pool\": {\"idleTimeoutMs\": 1}}}}",
+                "upstreams.api.pool.idleTimeoutMs: unknown key (known: maxConnectionsPerBackend, maxPendingAcquires, acquireTimeoutMs)"},
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"maxRequests\": -1}}}",
+                "upstreams.api.maxRequests: -1 (expected: >= 0)"},
             {"{" + b + "\"upstreams\": {\"default\": {\"backends\": [{\"url\": \"http://a:1\"}]}}}",
                 "upstreams.default: the top-level backends are the upstream \"default\""},
             {"{" + b + "\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}]}}}",
