@@ -236,6 +236,8 @@ class ConfigLoaderTest {
                 new BackendConfig("backend1", "http://localhost:3001"),
                 new BackendConfig("backend2", "http://localhost:3002"));
         assertThat(config.healthCheck().intervalMs()).isEqualTo(2000);
+        assertThat(config.allUpstreams()).containsOnlyKeys("default", "api");
+        assertThat(config.routeList()).extracting(RouteConfig::upstream).containsExactly("api", "default");
     }
 
     @Test
