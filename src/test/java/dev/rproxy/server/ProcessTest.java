@@ -102,12 +102,4 @@ class ProcessTest {
             executor.shutdownNow();
         }
     }
-
-    @Test
-    void configFileInRepositoryIsValid() throws Exception {
-        assertThat(Files.exists(Path.of("config.json"))).isTrue();
-        dev.rproxy.config.ProxyConfig config = dev.rproxy.config.ConfigLoader.load(Path.of("config.json"));
-        assertThat(config.backends()).extracting(b -> b.url())
-                .containsExactly("http://localhost:3001", "http://localhost:3002");
-    }
 }
