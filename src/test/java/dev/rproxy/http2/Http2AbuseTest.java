@@ -44,12 +44,14 @@ class Http2AbuseTest {
     void rapidResetEndsTheConnectionAndOthersAreStillServed() throws Exception {
         try (H2cClient abuser = new H2cClient(proxy.port())) {
             // CVE-2023-44487: streams opened and reset at once, far more than any client needs.
+            // The client does not wait for the proxy between streams: the bound leaves the proxy time to
+            // read the first 200 resets and close while the client goes on opening.
             int sent = 0;
-            while (sent < 400 && abuser.openAndReset(H2cClient.get("/delay?ms=2000&i=" + sent))) {
+            while (sent < 5000 && abuser.openAndReset(H2cClient.get("/delay?ms=2000&i=" + sent))) {
                 sent++;
             }
             // Cut short within the burst (Netty's limit: 200 resets in 30 s), not by the idle timeout.
-            assertThat(sent).as("streams opened before the proxy closed the connection").isLessThan(400);
+            assertThat(sent).as("streams opened before the proxy closed the connection").isLessThan(5000);
             assertThat(abuser.connection().closeFuture().await(10, TimeUnit.SECONDS)).as("closed by the proxy").isTrue();
         }
         try (H2cClient other = new H2cClient(proxy.port())) {

@@ -5,10 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.support.ConfiguredProxy;
+import dev.rproxy.support.H2cClient;
 import dev.rproxy.support.RawHttp;
 import dev.rproxy.testbackend.TestBackend;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -197,6 +201,26 @@ class RoutingTest {
                 assertThat(encoded.get("path").asText()).isEqualTo("/x~");
                 assertThat(encoded.get("query").asText()).isEqualTo("q=%76");
             }
+        }
+    }
+
+    @Test
+    void anHttp2RequestIsRoutedByItsAuthority() throws Exception {
+        try (ConfiguredProxy h2 = new ConfiguredProxy(dir, "{\"host\": \"127.0.0.1\", \"port\": 0, \"protocols\": [\"h2c\", \"http/1.1\"]}",
+                "\"healthCheck\": {\"enabled\": false},"
+                + "\"upstreams\": {\"api\": {\"backends\": [" + backend(api1) + "]}, \"web\": {\"backends\": [" + backend(web) + "]}},"
+                + "\"routes\": [{\"match\": {\"host\": \"api.example.test\"}, \"upstream\": \"api\", \"stripPrefix\": \"/v1\"},"
+                + "  {\"upstream\": \"web\"}]");
+                H2cClient client = new H2cClient(h2.port())) {
+            H2cClient.Response api = client.send(new DefaultHttp2Headers().method("GET").scheme("http")
+                    .authority("api.example.test:80").path("/v1/items"), null).get(10, TimeUnit.SECONDS);
+            assertThat(api.status()).isEqualTo(200);
+            JsonNode answer = JSON.readTree(new String(api.body(), StandardCharsets.UTF_8));
+            assertThat(answer.get("backend").asText()).isEqualTo("api1");
+            assertThat(answer.get("path").asText()).isEqualTo("/items");
+            H2cClient.Response other = client.send(new DefaultHttp2Headers().method("GET").scheme("http")
+                    .authority("www.example.test").path("/v1/items"), null).get(10, TimeUnit.SECONDS);
+            assertThat(new String(other.body(), StandardCharsets.UTF_8)).contains("\"backend\":\"web\"");
         }
     }
 

@@ -14,8 +14,13 @@ public final class ConfiguredProxy implements AutoCloseable {
      *     port 0), such as {@code "upstreams": {...}, "routes": [...]}
      */
     public ConfiguredProxy(Path dir, String members) throws Exception {
+        this(dir, "{\"host\": \"127.0.0.1\", \"port\": 0}", members);
+    }
+
+    /** With {@code listen} as given (one listener object or an array of them). */
+    public ConfiguredProxy(Path dir, String listen, String members) throws Exception {
         Path config = Files.writeString(dir.resolve("proxy-" + System.nanoTime() + ".json"),
-                "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0}, " + members + "}");
+                "{\"listen\": " + listen + ", " + members + "}");
         server = new ProxyServer(ConfigLoader.load(config));
         try {
             server.start();
@@ -31,6 +36,11 @@ public final class ConfiguredProxy implements AutoCloseable {
 
     public int port() {
         return server.port();
+    }
+
+    /** The bound port of listener {@code index}. */
+    public int port(int index) {
+        return server.port(index);
     }
 
     @Override
