@@ -36,9 +36,14 @@ public final class ProxyMain {
         if (System.getProperty("io.netty.jfr.enabled") == null) {
             System.setProperty("io.netty.jfr.enabled", "false");
         }
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("--help") || args[0].equals("-h"))) {
+            System.out.println(args[0].equals("--version") ? "rproxy " + version() : HELP);
+            System.exit(0);
+            return;
+        }
         boolean checkOnly = args.length == 2 && args[0].equals("--check");
         if (!checkOnly && (args.length != 1 || args[0].startsWith("-"))) {
-            exit(2, "usage: java -jar proxy.jar [--check] <config.json>");
+            exit(2, "usage: java -jar proxy.jar [--check] <config.json> (--help for more)");
             return;
         }
         String file = args[args.length - 1];
@@ -62,6 +67,13 @@ public final class ProxyMain {
         // instead of the JVM's 128+signal.
         Signal.handle(new Signal("TERM"), s -> stop.countDown());
         Signal.handle(new Signal("INT"), s -> stop.countDown());
+        ProxyServer[] running = new ProxyServer[1];
+        // Log rotation: the access log file is reopened (nothing to do when it goes to stdout).
+        Signal.handle(new Signal("USR1"), s -> {
+            if (running[0] != null) {
+                running[0].reopenLogs();
+            }
+        });
         ProxyServer server;
         try {
             server = new ProxyServer(config); // loads certificates
@@ -69,6 +81,7 @@ public final class ProxyMain {
             exit(2, "invalid configuration: " + e.getMessage());
             return;
         }
+        running[0] = server;
         try {
             server.start();
         } catch (Exception e) {
@@ -83,6 +96,19 @@ public final class ProxyMain {
         }
         server.shutdown();
         exit(0, null);
+    }
+
+    private static final String HELP = String.join("\n",
+            "usage: java -jar proxy.jar <config.json>          run the proxy in the foreground",
+            "       java -jar proxy.jar --check <config.json>  validate the configuration and the files it names; exit 0 or 2",
+            "       java -jar proxy.jar --version | --help",
+            "signals: TERM or INT stop gracefully (shutdown.graceMs); USR1 reopens the access log file",
+            "see README.md for the configuration keys");
+
+    /** The jar's version (its manifest's Implementation-Version), or "dev" outside a jar. */
+    private static String version() {
+        String v = ProxyMain.class.getPackage().getImplementationVersion();
+        return v != null ? v : "dev";
     }
 
     private static void exit(int code, String message) {

@@ -40,7 +40,7 @@ final class ConfigJson {
                         "maxConnectionsPerClient"), ConfigJson::limits),
                 build(root.section("shutdown", "graceMs"), ConfigJson::shutdown),
                 build(root.section("server", "ioThreads", "transport", "descriptorReserve"), ConfigJson::server),
-                build(root.section("accessLog", "enabled"), ConfigJson::accessLog),
+                build(root.section("accessLog", "enabled", "format", "file"), s -> accessLog(s, baseDir)),
                 build(root.section("security", "rejectDotSegments", "allowedMethods"), ConfigJson::security),
                 root.named("upstreams", (name, element) -> element.section("backends", "balancer", "hashKey",
                         "healthCheck", "outlierDetection", "retries", "slowStartMs", "panicThresholdPercent", "pool",
@@ -184,8 +184,9 @@ final class ConfigJson {
                 s.integer("descriptorReserve", d.descriptorReserve()));
     }
 
-    private static AccessLogConfig accessLog(JsonSection s) {
-        return new AccessLogConfig(s.bool("enabled", AccessLogConfig.DEFAULT.enabled()));
+    private static AccessLogConfig accessLog(JsonSection s, Path baseDir) {
+        return new AccessLogConfig(s.bool("enabled", AccessLogConfig.DEFAULT.enabled()), s.string("format", null),
+                file(s, "file", baseDir));
     }
 
     private static SecurityConfig security(JsonSection s) {

@@ -28,8 +28,10 @@ import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -53,8 +55,8 @@ import org.slf4j.LoggerFactory;
  */
 final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private static final Logger log = LoggerFactory.getLogger(Exchange.class);
-    private static final Logger accessLog = LoggerFactory.getLogger("dev.rproxy.access");
     private static final AsciiString IDEMPOTENCY_KEY = AsciiString.cached("idempotency-key");
+    private static final AsciiString X_REQUEST_ID = AsciiString.cached("x-request-id");
 
     private final RelayHandler relay;
     private final ChannelHandlerContext client;
@@ -62,6 +64,13 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final HttpRequest request;
     private final String method;
     private final String uri;
+    /** The client's protocol, as the access log names it. */
+    private final String protocol;
+    /** The access log wants the upstream timings: their clock readings are taken. */
+    private final boolean timed;
+    private long acquireStartNanos;
+    private long connectedNanos;
+    private long firstByteNanos;
     private final long startNanos = System.nanoTime();
     private final long responseTimeoutNanos;
     /** How long one try may wait for its response head: {@code retries.perTryTimeoutMs}, else the above. */
@@ -116,6 +125,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.request = request;
         this.method = request.method().name();
         this.uri = request.uri();
+        this.protocol = client.channel() instanceof Http2StreamChannel ? "HTTP/2.0" : request.protocolVersion().text();
+        this.timed = services.accessLog() != null && services.accessLog().detailed();
         this.clientHttp10 = request.protocolVersion().minorVersion() == 0;
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
@@ -183,6 +194,11 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         backend = chosen;
         countOn(chosen);
+        if (timed) {
+            acquireStartNanos = System.nanoTime();
+            connectedNanos = 0;
+            firstByteNanos = 0;
+        }
         pool = services.pools().pool(client.channel().eventLoop(), backend);
         acquiring = inClientRead;
         pool.acquire(this);
@@ -308,6 +324,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         upstream = ch;
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
         upstreamHandler.attach(this);
+        if (timed) {
+            connectedNanos = System.nanoTime();
+        }
         if (bodyPace != null) {
             bodyPace.start();
         }
@@ -461,6 +480,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         int code = response.status().code();
+        if (timed && firstByteNanos == 0) {
+            firstByteNanos = System.nanoTime();
+        }
         if (code >= 500) {
             group.failed(backend, "status " + code, false);
             if (retryStatus(response, code)) {
@@ -912,11 +934,27 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     /** The exchange is over (every way it can end comes here once): counts and the access log line. */
     private void logAccess() {
         leaveUpstream();
-        if (services.accessLog() && accessLog.isInfoEnabled()) {
-            accessLog.info("{} \"{} {}\" {} {} {} {} {}ms",
-                    relay.clientAddress(), method, uri, status, bytesIn, bytesOut,
-                    backend == null ? "-" : backend.id(),
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos));
+        AccessLog sink = services.accessLog();
+        if (sink != null && sink.enabled()) {
+            boolean agent = sink.wantsAgent();
+            sink.log(new AccessLog.Entry(System.currentTimeMillis(), timed ? requestId() : null, relay.clientAddress(),
+                    method, uri, protocol, status, bytesIn, bytesOut, group == null ? "-" : group.name(),
+                    backend == null ? "-" : backend.id(), retries + 1,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos),
+                    timed && connectedNanos != 0 ? TimeUnit.NANOSECONDS.toMillis(connectedNanos - acquireStartNanos) : -1,
+                    timed && firstByteNanos != 0 && connectedNanos != 0
+                            ? TimeUnit.NANOSECONDS.toMillis(firstByteNanos - connectedNanos) : -1,
+                    agent ? request.headers().get(HttpHeaderNames.REFERER) : null,
+                    agent ? request.headers().get(HttpHeaderNames.USER_AGENT) : null));
         }
+    }
+
+    /** The client's {@code X-Request-Id} when it sent a usable one, else a new random id. */
+    private String requestId() {
+        String given = request.headers().get(X_REQUEST_ID);
+        if (given != null && !given.isEmpty() && given.length() <= 128) {
+            return given;
+        }
+        return String.format("%016x", ThreadLocalRandom.current().nextLong());
     }
 }

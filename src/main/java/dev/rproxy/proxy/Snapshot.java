@@ -30,7 +30,7 @@ public record Snapshot(
         Upstreams upstreams,
         UpstreamPools pools,
         TimeoutsConfig timeouts,
-        boolean accessLog,
+        AccessLog accessLog,
         LimitsConfig limits,
         SecurityConfig security,
         LocalResponder local,

@@ -10,6 +10,7 @@ import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.http.IdleClients;
+import dev.rproxy.proxy.AccessLog;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.Tunnel;
 import dev.rproxy.proxy.UpstreamChannelInitializer;
@@ -67,6 +68,7 @@ public final class ProxyServer implements AutoCloseable {
     private final List<Channel> serverChannels = new ArrayList<>();
     /** The settings exchanges use, swapped as a whole; set by {@link #start()}. */
     private Snapshot.Current snapshots;
+    private AccessLog accessLog;
     private boolean stopped;
 
     /** How often certificate files are checked for a change on disk. */
@@ -127,8 +129,9 @@ public final class ProxyServer implements AutoCloseable {
         budget.listener(this::onPressure);
         budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
+        accessLog = AccessLog.open(config.accessLog());
         snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
-                config.timeouts(), config.accessLog().enabled(), config.limits(), config.security(),
+                config.timeouts(), accessLog, config.limits(), config.security(),
                 new HealthEndpoint(upstreamGroups), budget, idleClients));
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
@@ -269,6 +272,14 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
+    /** Reopens the access log file (after it was moved away for rotation); nothing when it goes to stdout. */
+    public void reopenLogs() {
+        AccessLog log = accessLog;
+        if (log != null) {
+            log.reopen();
+        }
+    }
+
     /** The I/O transport in use: {@code epoll}, {@code io_uring} or {@code nio}. */
     public String transportName() {
         return transport.name();
@@ -344,6 +355,9 @@ public final class ProxyServer implements AutoCloseable {
             budgetSampler.cancel(false);
         }
         pools.close();
+        if (accessLog != null) {
+            accessLog.close(); // what is queued is written
+        }
         workerGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5000);
         bossGroup.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(5000);
         log.info("stopped");

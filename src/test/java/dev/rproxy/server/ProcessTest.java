@@ -74,6 +74,18 @@ class ProcessTest {
     }
 
     @Test
+    void versionAndHelpPrintAndExitZero() throws Exception {
+        try (ProxyProcess p = ProxyProcess.start(List.of(), "--version")) {
+            assertThat(p.awaitExit(30, TimeUnit.SECONDS)).isEqualTo(0);
+            assertThat(p.output()).anyMatch(line -> line.matches("rproxy \\S+"));
+        }
+        try (ProxyProcess p = ProxyProcess.start(List.of(), "--help")) {
+            assertThat(p.awaitExit(30, TimeUnit.SECONDS)).isEqualTo(0);
+            assertThat(String.join("\n", p.output())).contains("--check <config.json>").contains("USR1");
+        }
+    }
+
+    @Test
     void sigtermLetsInFlightExchangesFinishThenExitsZero() throws Exception {
         ExecutorService executor = Executors.newCachedThreadPool();
         try (TestBackend backend = TestBackend.start("slow", "127.0.0.1", 0)) {

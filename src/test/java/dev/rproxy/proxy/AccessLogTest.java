@@ -1,0 +1,148 @@
+package dev.rproxy.proxy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.rproxy.support.ConfiguredProxy;
+import dev.rproxy.support.ProxyProcess;
+import dev.rproxy.support.RawHttp;
+import dev.rproxy.testbackend.TestBackend;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code accessLog.format} and {@code accessLog.file}: the lines log tools read, and rotation by SIGUSR1. */
+class AccessLogTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static TestBackend backend;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void startBackend() throws IOException {
+        backend = TestBackend.start("b1", "127.0.0.1", 0);
+    }
+
+    @AfterAll
+    static void stopBackend() {
+        backend.close();
+    }
+
+    private String config(String format, Path file) {
+        return "\"healthCheck\": {\"enabled\": false}, \"accessLog\": {\"format\": \"" + format + "\", \"file\": \""
+                + file + "\"}, \"upstreams\": {\"app\": {\"backends\": [{\"id\": \"b1\", \"url\": \"" + backend.url()
+                + "\"}]}}, \"routes\": [{\"match\": {\"pathPrefix\": \"/app\"}, \"upstream\": \"app\"}]";
+    }
+
+    private static RawHttp.Response send(int port, String head) throws Exception {
+        try (RawHttp raw = new RawHttp(port)) {
+            raw.send(head);
+            return raw.read();
+        }
+    }
+
+    /** The file's lines once it has at least {@code n}. */
+    private static List<String> lines(Path file, int n) {
+        List<String> lines = new ArrayList<>();
+        await().atMost(Duration.ofSeconds(5)).until(() -> {
+            lines.clear();
+            if (Files.exists(file)) {
+                lines.addAll(Files.readAllLines(file));
+            }
+            return lines.size() >= n;
+        });
+        return lines;
+    }
+
+    @Test
+    void jsonLinesAreOneObjectEachWithTheDocumentedFields() throws Exception {
+        Path file = dir.resolve("access.json");
+        try (ConfiguredProxy proxy = new ConfiguredProxy(dir, config("json", file))) {
+            assertThat(send(proxy.port(), "GET /app/x?y=1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: req-42\r\n\r\n").status())
+                    .isEqualTo(200);
+            assertThat(send(proxy.port(), "GET /elsewhere HTTP/1.1\r\nHost: h\r\n\r\n").status()).isEqualTo(404);
+            List<String> lines = lines(file, 2);
+            JsonNode ok = JSON.readTree(lines.get(0));
+            List<String> names = new ArrayList<>();
+            for (Iterator<String> it = ok.fieldNames(); it.hasNext(); ) {
+                names.add(it.next());
+            }
+            assertThat(names).containsExactly("time", "requestId", "client", "method", "target", "protocol", "status",
+                    "bytesIn", "bytesOut", "upstream", "backend", "attempts", "durationMs", "upstreamConnectMs",
+                    "upstreamFirstByteMs");
+            assertThat(ok.get("requestId").asText()).isEqualTo("req-42");
+            assertThat(ok.get("client").asText()).isEqualTo("127.0.0.1");
+            assertThat(ok.get("method").asText()).isEqualTo("GET");
+            assertThat(ok.get("target").asText()).isEqualTo("/app/x?y=1");
+            assertThat(ok.get("protocol").asText()).isEqualTo("HTTP/1.1");
+            assertThat(ok.get("status").intValue()).isEqualTo(200);
+            assertThat(ok.get("bytesOut").longValue()).isPositive();
+            assertThat(ok.get("upstream").asText()).isEqualTo("app");
+            assertThat(ok.get("backend").asText()).isEqualTo("b1");
+            assertThat(ok.get("attempts").intValue()).isEqualTo(1);
+            assertThat(ok.get("upstreamConnectMs").isIntegralNumber()).isTrue();
+            assertThat(ok.get("upstreamFirstByteMs").isIntegralNumber()).isTrue();
+
+            JsonNode none = JSON.readTree(lines.get(1));
+            assertThat(none.get("status").intValue()).isEqualTo(404);
+            assertThat(none.get("upstream").asText()).isEqualTo("-");
+            assertThat(none.get("upstreamConnectMs").isNull()).isTrue();
+            assertThat(none.get("requestId").asText()).matches("[0-9a-f]{16}");
+        }
+    }
+
+    @Test
+    void combinedLinesParseAsApacheAndNginxWriteThem() throws Exception {
+        Path file = dir.resolve("access.log");
+        try (ConfiguredProxy proxy = new ConfiguredProxy(dir, config("combined", file))) {
+            send(proxy.port(), "GET /app/c?q=1 HTTP/1.1\r\nHost: h\r\nReferer: http://ref/\"q\r\nUser-Agent: agent/1\r\n\r\n");
+            send(proxy.port(), "GET /app/plain HTTP/1.0\r\n\r\n");
+            List<String> lines = lines(file, 2);
+            assertThat(lines.get(0)).matches("127\\.0\\.0\\.1 - - \\[\\d{2}/[A-Z][a-z]{2}/\\d{4}:\\d{2}:\\d{2}:\\d{2} \\+0000\\] "
+                    + "\"GET /app/c\\?q=1 HTTP/1\\.1\" 200 \\d+ \"http://ref/\\\\x22q\" \"agent/1\"");
+            assertThat(lines.get(1)).endsWith("\"GET /app/plain HTTP/1.0\" 200 " + lines.get(1).split(" ")[9] + " \"-\" \"-\"");
+        }
+    }
+
+    @Test
+    void theDefaultLineGoesToAFileWithItsTime() throws Exception {
+        Path file = dir.resolve("plain.log");
+        try (ConfiguredProxy proxy = new ConfiguredProxy(dir, config("default", file))) {
+            send(proxy.port(), "GET /app/d HTTP/1.1\r\nHost: h\r\n\r\n");
+            assertThat(lines(file, 1).get(0)).matches("\\S+Z access 127\\.0\\.0\\.1 \"GET /app/d\" 200 0 \\d+ b1 \\d+ms");
+        }
+    }
+
+    @Test
+    void sigusr1ReopensTheFileAfterItWasMovedAway() throws Exception {
+        Path file = dir.resolve("rotated.log");
+        Path config = ProxyProcess.configFile(dir, "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0}, " + config("json", file) + "}");
+        try (ProxyProcess process = ProxyProcess.start(List.of(), config.toString())) {
+            int port = process.awaitListening(20, TimeUnit.SECONDS);
+            send(port, "GET /app/before HTTP/1.1\r\nHost: h\r\n\r\n");
+            lines(file, 1);
+            Path moved = dir.resolve("rotated.log.1");
+            Files.move(file, moved);
+            new ProcessBuilder("kill", "-USR1", Long.toString(process.pid())).start().waitFor(5, TimeUnit.SECONDS);
+            // Until the writer has reopened, a line may still go to the moved file: send until one reaches the new one.
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                send(port, "GET /app/after HTTP/1.1\r\nHost: h\r\n\r\n");
+                return Files.exists(file) && Files.readString(file).contains("/app/after");
+            });
+            assertThat(Files.readString(moved)).contains("/app/before");
+            assertThat(Files.readString(file)).doesNotContain("/app/before");
+        }
+    }
+}
