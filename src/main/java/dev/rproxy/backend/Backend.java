@@ -35,6 +35,8 @@ public final class Backend {
     private volatile boolean healthy = true;
     /** While ejected by passive health: when the ejection ends ({@link System#nanoTime}); else 0. */
     private volatile long ejectedUntilNanos;
+    /** Taken out of service by the operator (admin API): no new requests; those in flight finish. */
+    private volatile boolean draining;
     /** When it last became available after being out; 0: available from the start (full share at once). */
     private volatile long availableSinceNanos;
     private volatile HealthListener listener = b -> {};
@@ -137,9 +139,33 @@ public final class Backend {
         return ejectedUntilNanos != 0;
     }
 
-    /** Whether requests may go to it: healthy and not ejected. */
+    /** Whether requests may go to it: healthy, not ejected, not draining. */
     public boolean isAvailable() {
-        return healthy && ejectedUntilNanos == 0;
+        return healthy && ejectedUntilNanos == 0 && !draining;
+    }
+
+    /** Taken out of service by the operator. */
+    public boolean isDraining() {
+        return draining;
+    }
+
+    /**
+     * Takes it out of service ({@code true}: no new requests, those in flight finish) or puts it
+     * back ({@code false}, with slow start as any return); false when that was its state already.
+     */
+    public boolean setDraining(boolean drain) {
+        synchronized (this) {
+            if (draining == drain) {
+                return false;
+            }
+            draining = drain;
+            if (!drain && healthy && ejectedUntilNanos == 0) {
+                availableSinceNanos = Math.max(1, System.nanoTime());
+            }
+        }
+        log.info("backend {} ({}) {}", id(), url(), drain ? "draining: no new requests" : "enabled again");
+        listener.stateChanged(this);
+        return true;
     }
 
     /**

@@ -19,14 +19,13 @@ import org.slf4j.LoggerFactory;
  * panicThresholdPercent} of them are available, it holds all of them, so the few left are not
  * buried under the whole load while the others may only be briefly out (Envoy's panic threshold).
  * With none available it is empty, and requests get 503 at once rather than connection attempts to
- * backends known to be down.
+ * backends known to be down. A draining backend (taken out by the operator) is left out of both.
  */
 public final class BackendGroup {
     private static final Logger log = LoggerFactory.getLogger(BackendGroup.class);
 
     private final String name;
     private final List<Backend> all;
-    private final Backend[] everyone;
     private final int panicThresholdPercent;
     private volatile Backend[] routable;
     private volatile List<Backend> available;
@@ -65,8 +64,7 @@ public final class BackendGroup {
             list.add(new Backend(configs.get(i), tls, pool));
         }
         this.all = List.copyOf(list);
-        this.everyone = all.toArray(new Backend[0]);
-        this.routable = everyone;
+        this.routable = all.toArray(new Backend[0]);
         this.available = all;
         for (Backend b : all) {
             b.setListener(backend -> rebuild());
@@ -104,22 +102,26 @@ public final class BackendGroup {
 
     private synchronized void rebuild() {
         List<Backend> up = new ArrayList<>(all.size());
+        List<Backend> inService = new ArrayList<>(all.size());
         for (Backend b : all) {
             if (b.isAvailable()) {
                 up.add(b);
             }
+            if (!b.isDraining()) {
+                inService.add(b);
+            }
         }
-        boolean nowPanic = !up.isEmpty() && up.size() * 100L < (long) panicThresholdPercent * all.size();
+        boolean nowPanic = !up.isEmpty() && up.size() * 100L < (long) panicThresholdPercent * inService.size();
         if (nowPanic != panic) {
             panic = nowPanic;
             if (nowPanic) {
                 log.warn("upstream {}: panic, {} of {} backends available (under {}%): balancing over all of them",
-                        name, up.size(), all.size(), panicThresholdPercent);
+                        name, up.size(), inService.size(), panicThresholdPercent);
             } else {
                 log.info("upstream {}: out of panic, {} of {} backends available", name, up.size(), all.size());
             }
         }
         available = List.copyOf(up);
-        routable = nowPanic ? everyone : up.toArray(new Backend[0]);
+        routable = (nowPanic ? inService : up).toArray(new Backend[0]);
     }
 }

@@ -22,11 +22,12 @@ import java.util.Objects;
  * @param backends  the top-level backends, or an empty list when there are none
  * @param upstreams the named upstream groups, in document order (empty when there are none)
  * @param routes    in the order they are tried; {@code null} when the file has none
+ * @param admin     the admin listener; {@code null}: none
  */
 public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                           ServerConfig server, AccessLogConfig accessLog, SecurityConfig security,
-                          Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes) {
+                          Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes, AdminConfig admin) {
 
     public ProxyConfig {
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
@@ -39,6 +40,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
                     + String.join(", ", all.keySet()) + ")");
         }
         routes = routes == null ? null : checkRoutes(routes, all);
+        checkAdmin(admin, listen);
         timeouts = Objects.requireNonNullElse(timeouts, TimeoutsConfig.DEFAULT);
         pool = Objects.requireNonNullElse(pool, PoolConfig.DEFAULT);
         limits = Objects.requireNonNullElse(limits, LimitsConfig.DEFAULT);
@@ -70,7 +72,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
     public ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                        TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                        ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
-        this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null);
+        this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null, null);
     }
 
     /** Every upstream by name: {@code default} (the top-level backends) first when there are any, then the named ones. */
@@ -128,6 +130,22 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
             }
         }
         return Collections.unmodifiableMap(all);
+    }
+
+    /** The admin listener is never one of the proxied ports. */
+    private static void checkAdmin(AdminConfig admin, List<ListenConfig> listeners) {
+        if (admin == null || admin.port() == 0) {
+            return;
+        }
+        for (int i = 0; i < listeners.size(); i++) {
+            ListenConfig listener = listeners.get(i);
+            boolean sameHost = listener.host().equals(admin.host()) || listener.host().equals("0.0.0.0")
+                    || listener.host().equals("::") || admin.host().equals("0.0.0.0") || admin.host().equals("::");
+            if (listener.port() == admin.port() && sameHost) {
+                throw new ConfigException("admin.port: " + admin.port() + " is a proxied port (listen"
+                        + (listeners.size() == 1 ? "" : "[" + i + "]") + "); the admin API needs a port of its own");
+            }
+        }
     }
 
     /** The routes, each naming a known upstream. */

@@ -36,7 +36,7 @@ import java.util.List;
  *
  * <p>{@code /_health/backends/{id}}: why one backend is in or out, 200 whatever its state (404 for
  * an unknown id): its {@code state} ({@code healthy}, {@code slow_start}, {@code ejected}, {@code
- * down}), the last probes, the failures seen on traffic, its ejections, slow-start progress,
+ * down}, {@code draining}), the last probes, the failures seen on traffic, its ejections, slow-start progress,
  * requests in flight and weight.
  */
 public final class HealthEndpoint implements LocalResponder {
@@ -115,8 +115,11 @@ public final class HealthEndpoint implements LocalResponder {
         return json(any ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, out.toByteArray(), head);
     }
 
-    /** {@code healthy}, {@code slow_start}, {@code ejected} or {@code down} (by its probes). */
+    /** {@code draining}, {@code down} (by its probes), {@code ejected}, {@code slow_start} or {@code healthy}. */
     static String state(Upstream u, Backend b, long now) {
+        if (b.isDraining()) {
+            return "draining";
+        }
         if (!b.isHealthy()) {
             return "down";
         }
@@ -141,64 +144,68 @@ public final class HealthEndpoint implements LocalResponder {
                 json.close();
                 return json(HttpResponseStatus.NOT_FOUND, out.toByteArray(), head);
             }
-            Upstream u = upstreams.upstreamOf(b);
-            long now = System.nanoTime();
-            String state = state(u, b, now);
-            json.writeStringField("id", b.id());
-            json.writeStringField("url", b.url());
-            json.writeStringField("upstream", u.name());
-            json.writeStringField("state", state);
-            json.writeStringField("reason", reason(b, state));
-            json.writeBooleanField("routed", List.of(u.backends().routableSnapshot()).contains(b));
-            json.writeBooleanField("panic", u.backends().inPanic());
-            json.writeNumberField("inFlight", b.activeConnections());
-            json.writeNumberField("weight", b.weight());
-            long slowStartNanos = u.config().slowStartMs() * 1_000_000L;
-            json.writeNumberField("effectiveWeight", Math.round(b.weightAt(now, slowStartNanos) * 100) / 100.0);
-            if (state.equals("slow_start")) {
-                json.writeObjectFieldStart("slowStart");
-                json.writeNumberField("elapsedMs", (now - b.availableSinceNanos()) / 1_000_000L);
-                json.writeNumberField("durationMs", u.config().slowStartMs());
-                json.writeEndObject();
-            }
-            json.writeObjectFieldStart("activeChecks");
-            json.writeBooleanField("enabled", u.healthChecker() != null);
-            if (u.healthChecker() != null) {
-                json.writeStringField("path", u.config().healthCheck().path());
-                json.writeNumberField("intervalMs", u.config().healthCheck().intervalMs());
-            }
-            json.writeArrayFieldStart("probes");
-            for (Backend.ProbeResult p : b.probes()) {
-                json.writeStartObject();
-                json.writeStringField("time", Instant.ofEpochMilli(p.timeMillis()).toString());
-                json.writeBooleanField("ok", p.ok());
-                json.writeStringField("outcome", p.outcome());
-                json.writeNumberField("latencyMs", p.latencyMs());
-                json.writeEndObject();
-            }
-            json.writeEndArray();
-            json.writeEndObject();
-            json.writeObjectFieldStart("passive");
-            json.writeBooleanField("outlierDetection", u.outlierDetection());
-            json.writeNumberField("failures", b.passiveFailures());
-            json.writeNumberField("failuresInARow", b.passiveFailuresInARow());
-            json.writeNumberField("ejectionCount", b.ejectionCount());
-            json.writeNumberField("ejectionLeftMs", b.ejectionLeftMs());
-            json.writeArrayFieldStart("ejections");
-            for (Backend.Ejection e : b.ejections()) {
-                json.writeStartObject();
-                json.writeStringField("time", Instant.ofEpochMilli(e.timeMillis()).toString());
-                json.writeNumberField("durationMs", e.durationMs());
-                json.writeStringField("reason", e.reason());
-                json.writeEndObject();
-            }
-            json.writeEndArray();
-            json.writeEndObject();
+            writeBackend(json, upstreams.upstreamOf(b), b);
             json.writeEndObject();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         return json(HttpResponseStatus.OK, out.toByteArray(), head);
+    }
+
+    /** The fields of {@code /_health/backends/{id}} for {@code b} of {@code u}, into an open object. */
+    static void writeBackend(JsonGenerator json, Upstream u, Backend b) throws IOException {
+        long now = System.nanoTime();
+        String state = state(u, b, now);
+        json.writeStringField("id", b.id());
+        json.writeStringField("url", b.url());
+        json.writeStringField("upstream", u.name());
+        json.writeStringField("state", state);
+        json.writeStringField("reason", reason(b, state));
+        json.writeBooleanField("routed", List.of(u.backends().routableSnapshot()).contains(b));
+        json.writeBooleanField("panic", u.backends().inPanic());
+        json.writeNumberField("inFlight", b.activeConnections());
+        json.writeNumberField("weight", b.weight());
+        long slowStartNanos = u.config().slowStartMs() * 1_000_000L;
+        json.writeNumberField("effectiveWeight", Math.round(b.weightAt(now, slowStartNanos) * 100) / 100.0);
+        if (state.equals("slow_start")) {
+            json.writeObjectFieldStart("slowStart");
+            json.writeNumberField("elapsedMs", (now - b.availableSinceNanos()) / 1_000_000L);
+            json.writeNumberField("durationMs", u.config().slowStartMs());
+            json.writeEndObject();
+        }
+        json.writeObjectFieldStart("activeChecks");
+        json.writeBooleanField("enabled", u.healthChecker() != null);
+        if (u.healthChecker() != null) {
+            json.writeStringField("path", u.config().healthCheck().path());
+            json.writeNumberField("intervalMs", u.config().healthCheck().intervalMs());
+        }
+        json.writeArrayFieldStart("probes");
+        for (Backend.ProbeResult p : b.probes()) {
+            json.writeStartObject();
+            json.writeStringField("time", Instant.ofEpochMilli(p.timeMillis()).toString());
+            json.writeBooleanField("ok", p.ok());
+            json.writeStringField("outcome", p.outcome());
+            json.writeNumberField("latencyMs", p.latencyMs());
+            json.writeEndObject();
+        }
+        json.writeEndArray();
+        json.writeEndObject();
+        json.writeObjectFieldStart("passive");
+        json.writeBooleanField("outlierDetection", u.outlierDetection());
+        json.writeNumberField("failures", b.passiveFailures());
+        json.writeNumberField("failuresInARow", b.passiveFailuresInARow());
+        json.writeNumberField("ejectionCount", b.ejectionCount());
+        json.writeNumberField("ejectionLeftMs", b.ejectionLeftMs());
+        json.writeArrayFieldStart("ejections");
+        for (Backend.Ejection e : b.ejections()) {
+            json.writeStartObject();
+            json.writeStringField("time", Instant.ofEpochMilli(e.timeMillis()).toString());
+            json.writeNumberField("durationMs", e.durationMs());
+            json.writeStringField("reason", e.reason());
+            json.writeEndObject();
+        }
+        json.writeEndArray();
+        json.writeEndObject();
     }
 
     /** One sentence on why the backend is in the state it is. */
@@ -213,6 +220,8 @@ public final class HealthEndpoint implements LocalResponder {
                         + (ejections.isEmpty() ? "?" : ejections.get(ejections.size() - 1).reason());
             case "slow_start":
                 return "back in service, warming up: its share of traffic rises to its full weight";
+            case "draining":
+                return "taken out of service through the admin API: no new requests, those in flight finish";
             default:
                 return "in service";
         }

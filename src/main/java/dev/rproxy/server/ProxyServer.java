@@ -24,6 +24,8 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.group.ChannelGroup;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.GlobalEventExecutor;
@@ -66,6 +68,8 @@ public final class ProxyServer implements AutoCloseable {
     private final List<TlsContexts> tls;
     private ScheduledFuture<?> certificateWatch;
     private final List<Channel> serverChannels = new ArrayList<>();
+    /** The admin listener; {@code null} when none is configured. */
+    private Channel adminChannel;
     /** The settings exchanges use, swapped as a whole; set by {@link #start()}. */
     private Snapshot.Current snapshots;
     private AccessLog accessLog;
@@ -178,6 +182,9 @@ public final class ProxyServer implements AutoCloseable {
                     : " (https: " + protocols + ", " + BackendTls.provider() + " TLS, certificates for "
                             + contexts.names() + ")"));
         }
+        if (config.admin() != null) {
+            startAdmin();
+        }
         if (tls.stream().anyMatch(t -> t != null)) {
             certificateWatch = bossGroup.next().scheduleWithFixedDelay(this::checkCertificates, CERTIFICATE_CHECK_MS,
                     CERTIFICATE_CHECK_MS, TimeUnit.MILLISECONDS);
@@ -197,6 +204,32 @@ public final class ProxyServer implements AutoCloseable {
                     + " cannot act on memory pressure");
         }
         return (InetSocketAddress) serverChannels.get(0).localAddress();
+    }
+
+    /**
+     * The admin listener: HTTP/1.1, requests aggregated (64 KiB at most) for {@link AdminHandler};
+     * its connections are not counted among the clients and never proxied.
+     */
+    private void startAdmin() throws InterruptedException {
+        adminChannel = new ServerBootstrap()
+                .group(bossGroup, workerGroup)
+                .channel(transport.serverChannelClass())
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(64 * 1024),
+                                new AdminHandler(config, upstreamGroups));
+                    }
+                })
+                .bind(config.admin().host(), config.admin().port()).sync().channel();
+        log.info("admin API on {}:{}", config.admin().host(), adminPort());
+    }
+
+    /** The admin listener's bound port, or -1 without one; valid after {@link #start()}. */
+    public int adminPort() {
+        return adminChannel == null ? -1 : ((InetSocketAddress) adminChannel.localAddress()).getPort();
     }
 
     /** Runs on the accept loop; a failure is logged and the next check still runs. */
@@ -332,6 +365,9 @@ public final class ProxyServer implements AutoCloseable {
         log.info("shutting down: {} client connections, grace {} ms", clients.size(), graceMs);
         for (Channel listener : serverChannels) {
             listener.close().awaitUninterruptibly();
+        }
+        if (adminChannel != null) {
+            adminChannel.close().awaitUninterruptibly();
         }
         if (certificateWatch != null) {
             certificateWatch.cancel(false);

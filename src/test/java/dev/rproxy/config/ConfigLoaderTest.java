@@ -351,6 +351,9 @@ class ConfigLoaderTest {
                 "upstreams.b.backends[0].id: duplicate id \"x\" (a backend of upstream \"a\" already)"},
             {"{" + b + "\"routes\": [{\"upstream\": \"api\"}]}", "routes[0].upstream: \"api\" is not an upstream (known: default)"},
             {"{" + b + "\"routes\": []}", "routes: empty (expected: at least one route)"},
+            {"{" + b + "\"listen\": {\"port\": 8080}, \"admin\": {\"port\": 8080}}",
+                "admin.port: 8080 is a proxied port (listen); the admin API needs a port of its own"},
+            {"{" + b + "\"admin\": {\"prot\": 1}}", "admin.prot: unknown key (known: host, port)"},
             {"{" + b + "\"routes\": [{\"match\": {\"path\": \"/\"}, \"upstream\": \"default\"}]}",
                 "routes[0].match.path: unknown key (known: host, pathPrefix, methods, headers)"},
             {"{" + b + "\"routes\": [{\"match\": {\"pathPrefix\": \"v1\"}, \"upstream\": \"default\"}]}",
@@ -362,7 +365,7 @@ class ConfigLoaderTest {
             {"{" + b + "\"routes\": [{\"match\": {\"pathPrefix\": \"/\"}}]}", "routes[0].upstream: required"},
             // unknown keys
             {"{" + b + "\"listne\": {}}",
-                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes)"},
+                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weigth\": 2}]}",
@@ -370,7 +373,7 @@ class ConfigLoaderTest {
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 0}]}", "backends[0].weight: 0 (expected: 1..1000)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 1001}]}", "backends[0].weight: 1001 (expected: 1..1000)"},
             {"{" + b + "\"Listen\": {}}",
-                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes)"},
+                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin)"},
             // wrong types
             {"{" + b + "\"listen\": {\"port\": \"80\"}}", "listen.port: expected an integer, got \"80\""},
             {"{" + b + "\"listen\": {\"port\": 80.5}}", "listen.port: expected an integer, got 80.5"},

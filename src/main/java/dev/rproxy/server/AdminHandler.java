@@ -1,0 +1,192 @@
+package dev.rproxy.server;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.rproxy.backend.Backend;
+import dev.rproxy.config.ProxyConfig;
+import dev.rproxy.routing.Upstream;
+import dev.rproxy.routing.Upstreams;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The admin API, on the admin listener only (never the proxied ports):
+ *
+ * <ul>
+ *   <li>{@code GET /admin/upstreams}: every upstream and each backend's state, with the same facts
+ *       as {@code /_health/backends/{id}};
+ *   <li>{@code GET /admin/config}: the running configuration as JSON, fields that hold secrets
+ *       (any name with password, secret or token in it) written {@code "***"};
+ *   <li>{@code POST /admin/backends/{id}/drain}: no new requests to that backend, those in flight
+ *       finish; {@code POST /admin/backends/{id}/enable}: back in service (with slow start, when
+ *       its upstream has it).
+ * </ul>
+ *
+ * Answers are JSON; an unknown path is 404, a known path with another method 405 with {@code Allow}.
+ * Requests are small and whole (aggregated up to 64 KiB before this handler).
+ */
+final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+    private static final Logger log = LoggerFactory.getLogger(AdminHandler.class);
+    private static final JsonFactory JSON = new JsonFactory();
+    private static final String BACKENDS = "/admin/backends/";
+
+    private final ProxyConfig config;
+    private final Upstreams upstreams;
+
+    AdminHandler(ProxyConfig config, Upstreams upstreams) {
+        this.config = config;
+        this.upstreams = upstreams;
+    }
+
+    @Override
+    protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+        FullHttpResponse response;
+        if (!request.decoderResult().isSuccess()) {
+            response = error(HttpResponseStatus.BAD_REQUEST, "bad request");
+            HttpUtil.setKeepAlive(response, false);
+        } else {
+            response = answer(request);
+        }
+        boolean keepAlive = HttpUtil.isKeepAlive(request) && HttpUtil.isKeepAlive(response);
+        HttpUtil.setKeepAlive(response, keepAlive);
+        if (HttpMethod.HEAD.equals(request.method())) {
+            response = response.replace(Unpooled.EMPTY_BUFFER);
+        }
+        if (keepAlive) {
+            ctx.writeAndFlush(response, ctx.voidPromise());
+        } else {
+            ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    private FullHttpResponse answer(FullHttpRequest request) {
+        String path = new QueryStringDecoder(request.uri()).path();
+        HttpMethod method = request.method();
+        boolean read = HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method);
+        if (path.equals("/admin/upstreams")) {
+            return read ? json(HttpResponseStatus.OK, upstreamsReport()) : notAllowed("GET, HEAD");
+        }
+        if (path.equals("/admin/config")) {
+            return read ? json(HttpResponseStatus.OK, configReport()) : notAllowed("GET, HEAD");
+        }
+        if (path.startsWith(BACKENDS)) {
+            String rest = path.substring(BACKENDS.length());
+            int slash = rest.lastIndexOf('/');
+            String action = slash < 0 ? "" : rest.substring(slash + 1);
+            if (slash > 0 && (action.equals("drain") || action.equals("enable"))) {
+                if (!HttpMethod.POST.equals(method)) {
+                    return notAllowed("POST");
+                }
+                return setDraining(rest.substring(0, slash), action.equals("drain"));
+            }
+        }
+        return error(HttpResponseStatus.NOT_FOUND, "no such admin endpoint: " + path);
+    }
+
+    private FullHttpResponse setDraining(String id, boolean drain) {
+        Backend b = upstreams.backend(id);
+        if (b == null) {
+            return error(HttpResponseStatus.NOT_FOUND, "no backend with id \"" + id + "\"");
+        }
+        boolean changed = b.setDraining(drain);
+        log.info("admin: backend {} {}{}", id, drain ? "drain" : "enable", changed ? "" : " (already so)");
+        Upstream u = upstreams.upstreamOf(b);
+        return json(HttpResponseStatus.OK, write(json -> {
+            json.writeStartObject();
+            json.writeBooleanField("changed", changed);
+            HealthEndpoint.writeBackend(json, u, b);
+            json.writeEndObject();
+        }));
+    }
+
+    private byte[] upstreamsReport() {
+        return write(json -> {
+            json.writeStartObject();
+            json.writeObjectFieldStart("upstreams");
+            for (Upstream u : upstreams.all()) {
+                json.writeObjectFieldStart(u.name());
+                json.writeStringField("balancer", u.config().balancer());
+                json.writeBooleanField("panic", u.backends().inPanic());
+                json.writeNumberField("available", u.backends().routable().size());
+                json.writeNumberField("requestsInFlight", u.requestsInFlight());
+                json.writeNumberField("retriesInFlight", u.retriesInFlight());
+                json.writeArrayFieldStart("backends");
+                for (Backend b : u.backends().all()) {
+                    json.writeStartObject();
+                    HealthEndpoint.writeBackend(json, u, b);
+                    json.writeEndObject();
+                }
+                json.writeEndArray();
+                json.writeEndObject();
+            }
+            json.writeEndObject();
+            json.writeEndObject();
+        });
+    }
+
+    /** The configuration as its records write themselves ({@link ConfigReport}), secrets replaced. */
+    private byte[] configReport() {
+        return write(json -> ConfigReport.write(json, config));
+    }
+
+    @FunctionalInterface
+    private interface JsonWriting {
+        void write(JsonGenerator json) throws IOException;
+    }
+
+    private static byte[] write(JsonWriting writing) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(1024);
+        try (JsonGenerator json = JSON.createGenerator(out)) {
+            writing.write(json);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out.toByteArray();
+    }
+
+    private static FullHttpResponse notAllowed(String allow) {
+        FullHttpResponse response = error(HttpResponseStatus.METHOD_NOT_ALLOWED, "method not allowed");
+        response.headers().set(HttpHeaderNames.ALLOW, allow);
+        return response;
+    }
+
+    private static FullHttpResponse error(HttpResponseStatus status, String message) {
+        return json(status, write(json -> {
+            json.writeStartObject();
+            json.writeStringField("error", message);
+            json.writeEndObject();
+        }));
+    }
+
+    private static FullHttpResponse json(HttpResponseStatus status, byte[] body) {
+        FullHttpResponse response = new DefaultFullHttpResponse(io.netty.handler.codec.http.HttpVersion.HTTP_1_1, status,
+                Unpooled.wrappedBuffer(body));
+        response.headers()
+                .set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.APPLICATION_JSON)
+                .set(HttpHeaderNames.CONTENT_LENGTH, body.length)
+                .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE);
+        return response;
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("[{}] admin connection failed: {}", ctx.channel().id(), cause.toString());
+        ctx.close();
+    }
+}
