@@ -32,6 +32,8 @@ public final class Backend {
     /** Its upstream's connection pool limits; {@code null}: the top-level {@code pool}. */
     private final PoolConfig pool;
     private final AtomicInteger activeConnections = new AtomicInteger();
+    /** Its (upstream, backend) slot in the request counters; set once, before traffic. */
+    private int metricsSlot;
     private volatile boolean healthy = true;
     /** While ejected by passive health: when the ejection ends ({@link System#nanoTime}); else 0. */
     private volatile long ejectedUntilNanos;
@@ -52,6 +54,7 @@ public final class Backend {
     private final ArrayDeque<ProbeResult> probes = new ArrayDeque<>(PROBES_KEPT);
     private final ArrayDeque<Ejection> ejections = new ArrayDeque<>(EJECTIONS_KEPT);
     private int ejectionCount;
+    private long ejectionsSinceStart;
     private long lastEjectionEndNanos;
 
     static final int PROBES_KEPT = 5;
@@ -103,6 +106,14 @@ public final class Backend {
 
     public String url() {
         return config.url();
+    }
+
+    public int metricsSlot() {
+        return metricsSlot;
+    }
+
+    public void metricsSlot(int slot) {
+        this.metricsSlot = slot;
     }
 
     /** Its share of the requests relative to the other backends' (1 unless configured). */
@@ -249,6 +260,7 @@ public final class Backend {
             }
             durationMs = Math.min(maxMs, baseMs << Math.min(20, ejectionCount));
             ejectionCount++;
+            ejectionsSinceStart++;
             until = now + durationMs * 1_000_000L;
             if (until == 0) {
                 until = 1;
@@ -291,6 +303,11 @@ public final class Backend {
     /** Its ejections so far (the last few kept), oldest first. */
     public synchronized List<Ejection> ejections() {
         return new ArrayList<>(ejections);
+    }
+
+    /** How many times it was ejected since the proxy started. */
+    public synchronized long ejectionsSinceStart() {
+        return ejectionsSinceStart;
     }
 
     /** How many times it was ejected since the count last started again. */

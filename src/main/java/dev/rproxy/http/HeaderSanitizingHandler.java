@@ -1,5 +1,6 @@
 package dev.rproxy.http;
 
+import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.config.SecurityConfig;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -48,6 +49,7 @@ import java.util.ArrayDeque;
  * keeps the accepted {@code Upgrade} on the way back (see {@link dev.rproxy.proxy.Tunnel}).
  */
 public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
+    private final ProxyMetrics metrics;
     private final String scheme;
     private final SecurityConfig security;
     private final int maxHeaderCount;
@@ -77,10 +79,12 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
      * @param maxHeaderCount more header fields than this: 431
      * @param maxBodyBytes a declared {@code Content-Length} above this: 413 (0: no limit)
      * @param security optional checks: dot segments, allowed methods
+     * @param metrics counts the requests refused here
      */
     public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes,
-            SecurityConfig security) {
+            SecurityConfig security, ProxyMetrics metrics) {
         this.scheme = scheme;
+        this.metrics = metrics;
         this.security = security;
         this.maxHeaderCount = maxHeaderCount;
         this.maxBodyBytes = maxBodyBytes;
@@ -143,6 +147,7 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
 
     private void sendReject(ChannelHandlerContext ctx, ErrorResponses.Failure failure) {
         closing = true;
+        metrics.refused(failure.status.code());
         FullHttpResponse response = ErrorResponses.response(failure.status, failure.message, true);
         if (failure.status.code() == 405) {
             response.headers().set(HttpHeaderNames.ALLOW, RequestRules.allowed(security));

@@ -190,6 +190,21 @@ public final class Http1Pool implements UpstreamPool {
 
     /** Closes idle connections and refuses new acquires; connections in use close when released. */
     @Override
+    public int openConnections() {
+        return open;
+    }
+
+    @Override
+    public int leases() {
+        return Math.max(0, open - idle.size());
+    }
+
+    @Override
+    public int pendingAcquires() {
+        return waiters.size();
+    }
+
+    @Override
     public void close() {
         assert loop.inEventLoop();
         closed = true;

@@ -83,6 +83,8 @@ public final class Http2Pool implements UpstreamPool {
     private final Waiters waiters;
     private final long settingsTimeoutMs;
     private int open;
+    /** Streams leased out over all connections (for metrics). */
+    private int leasedStreams;
     private int connecting;
     /** How many streams a connection being opened is expected to take: the backend's last word. */
     private int expectedStreams = MAX_STREAMS_PER_CONNECTION;
@@ -149,6 +151,21 @@ public final class Http2Pool implements UpstreamPool {
      * As {@link #acquire}: a connection the backend has said GOAWAY on, or that closed, is never
      * chosen again, so any stream of a ready connection is as good as a fresh one.
      */
+    @Override
+    public int openConnections() {
+        return open;
+    }
+
+    @Override
+    public int leases() {
+        return leasedStreams;
+    }
+
+    @Override
+    public int pendingAcquires() {
+        return waiters.size();
+    }
+
     @Override
     public void acquireFresh(Acquirer acquirer) {
         acquire(acquirer);
@@ -436,6 +453,7 @@ public final class Http2Pool implements UpstreamPool {
 
         void openStream(Acquirer acquirer) {
             leased++;
+            leasedStreams++;
             Future<Http2StreamChannel> opened = streams.open();
             if (opened.isDone()) {
                 streamOpened(opened, acquirer);
@@ -461,6 +479,7 @@ public final class Http2Pool implements UpstreamPool {
          */
         private void streamEnded() {
             leased--;
+            leasedStreams--;
             if (draining || closed) {
                 if (leased == 0) {
                     channel.close();

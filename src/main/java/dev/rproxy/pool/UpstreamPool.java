@@ -39,4 +39,15 @@ public interface UpstreamPool {
 
     /** Refuses new acquires and fails the waiting ones; leases in use end when released. */
     void close();
+
+    // For metrics: read from another thread without a lock, so each is a moment's approximation.
+
+    /** Connections open or being opened. */
+    int openConnections();
+
+    /** Leases in use: HTTP/1 connections carrying an exchange, HTTP/2 streams. */
+    int leases();
+
+    /** Acquires waiting for a lease. */
+    int pendingAcquires();
 }

@@ -16,7 +16,6 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -77,6 +76,13 @@ public final class UpstreamPools implements AutoCloseable {
         return backend.pool() != null ? backend.pool() : config;
     }
 
+    /** Each pool of every loop with its backend, for metrics (from any thread; counts are approximate). */
+    public void forEach(java.util.function.BiConsumer<Backend, UpstreamPool> each) {
+        for (LoopPools loopPools : byLoop.values()) {
+            loopPools.pools.forEach(each);
+        }
+    }
+
     /** The pool for {@code backend} on {@code loop}; called on {@code loop}. */
     public UpstreamPool pool(EventLoop loop, Backend backend) {
         assert loop.inEventLoop();
@@ -107,7 +113,8 @@ public final class UpstreamPools implements AutoCloseable {
     /** The pools of one event loop; touched only on that loop. */
     private final class LoopPools {
         private final EventLoop loop;
-        private final IdentityHashMap<Backend, UpstreamPool> pools = new IdentityHashMap<>();
+        /** Written on the loop; concurrent so that metrics may read it from another thread. */
+        private final ConcurrentHashMap<Backend, UpstreamPool> pools = new ConcurrentHashMap<>();
         private boolean closed;
 
         LoopPools(EventLoop loop) {

@@ -263,6 +263,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         if (!retryBudgetHeld) {
             if (!group.startRetry()) {
+                services.metrics().retryRefused(group.metricsIndex());
                 log.debug("[{}] {} {}: not retried, the retry budget of upstream {} is spent ({} in flight)",
                         client.channel().id(), method, uri, group.name(), group.retriesInFlight());
                 return null;
@@ -275,6 +276,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     /** Sends the request again, to {@code other}. */
     private void retryOn(Backend other, String why) {
         retries++;
+        services.metrics().retried(group.metricsIndex());
         log.debug("[{}] {} {}: {} on {}, retry {} on {}", client.channel().id(), method, uri, why, backend.id(), retries,
                 other.id());
         relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM); // as in retryOnFreshConnection
@@ -807,6 +809,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         status = failure.status.code();
+        if (clientFault || failure.status.code() == 503) {
+            services.metrics().refused(status);
+        }
         if (clientFault) {
             log.debug("[{}] {} {} -> {} {} ({})", client.channel().id(), method, uri, status, failure.message, detail);
         } else {
@@ -934,6 +939,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     /** The exchange is over (every way it can end comes here once): counts and the access log line. */
     private void logAccess() {
         leaveUpstream();
+        int slot = group == null ? 0 : backend != null ? backend.metricsSlot() : group.metricsSlot();
+        services.metrics().request(slot, group == null ? -1 : group.metricsIndex(), request.method(), status,
+                System.nanoTime() - startNanos, bytesIn, bytesOut);
         AccessLog sink = services.accessLog();
         if (sink != null && sink.enabled()) {
             boolean agent = sink.wantsAgent();

@@ -1,5 +1,6 @@
 package dev.rproxy.proxy;
 
+import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
@@ -25,6 +26,7 @@ import java.util.Map;
  * @param local requests answered by the proxy itself
  * @param budget the process-wide buffer budget: new requests are refused while it is exhausted
  * @param idleClients each event loop's idle client connections, oldest first
+ * @param metrics the per-event-loop request counters
  */
 public record Snapshot(
         Upstreams upstreams,
@@ -35,7 +37,8 @@ public record Snapshot(
         SecurityConfig security,
         LocalResponder local,
         BufferBudget budget,
-        Map<EventExecutor, IdleClients> idleClients) {
+        Map<EventExecutor, IdleClients> idleClients,
+        ProxyMetrics metrics) {
 
     /**
      * The snapshot in force. Read on event loops once per exchange (one volatile read); swapped

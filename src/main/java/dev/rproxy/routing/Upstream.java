@@ -1,5 +1,6 @@
 package dev.rproxy.routing;
 
+import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.HealthChecker;
@@ -28,6 +29,8 @@ public final class Upstream implements AutoCloseable {
     private final OutlierDetector outliers;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final int maxRequests;
+    private int metricsIndex = -1;
+    private int metricsSlot;
     private final AtomicInteger retriesInFlight = new AtomicInteger();
 
     /**
@@ -51,6 +54,20 @@ public final class Upstream implements AutoCloseable {
 
     public String name() {
         return name;
+    }
+
+    /** Its index among the per-upstream counts of {@link ProxyMetrics}, and the slot of its requests no backend took. */
+    void metrics(int index, int slot) {
+        this.metricsIndex = index;
+        this.metricsSlot = slot;
+    }
+
+    public int metricsIndex() {
+        return metricsIndex;
+    }
+
+    public int metricsSlot() {
+        return metricsSlot;
     }
 
     public UpstreamConfig config() {

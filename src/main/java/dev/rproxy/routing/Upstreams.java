@@ -1,5 +1,6 @@
 package dev.rproxy.routing;
 
+import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.RouteConfig;
@@ -26,6 +27,12 @@ public final class Upstreams implements AutoCloseable {
      * @throws dev.rproxy.config.ConfigException when a backend's TLS files do not load, naming it
      */
     public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass) {
+        this(config, loops, channelClass, new ProxyMetrics());
+    }
+
+    /** As above, each upstream and backend named in {@code metrics}' counters. */
+    public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass,
+                     ProxyMetrics metrics) {
         boolean topLevel = !config.backends().isEmpty();
         for (Map.Entry<String, UpstreamConfig> u : config.allUpstreams().entrySet()) {
             String name = u.getKey();
@@ -33,7 +40,9 @@ public final class Upstreams implements AutoCloseable {
             Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), config.pool(), loops,
                     channelClass);
             byName.put(name, upstream);
+            upstream.metrics(metrics.upstream(name), metrics.slot(name, "-"));
             for (Backend b : upstream.backends().all()) {
+                b.metricsSlot(metrics.slot(name, b.id()));
                 byId.put(b.id(), b);
                 ofBackend.put(b, upstream);
             }

@@ -7,6 +7,8 @@ import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.routing.Upstream;
 import dev.rproxy.routing.Upstreams;
 import io.netty.buffer.Unpooled;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
@@ -29,6 +31,8 @@ import org.slf4j.LoggerFactory;
  * The admin API, on the admin listener only (never the proxied ports):
  *
  * <ul>
+ *   <li>{@code GET /metrics}: the Prometheus text exposition of the request counters, the state
+ *       gauges and the JVM;
  *   <li>{@code GET /admin/upstreams}: every upstream and each backend's state, with the same facts
  *       as {@code /_health/backends/{id}};
  *   <li>{@code GET /admin/config}: the running configuration as JSON, fields that hold secrets
@@ -46,12 +50,16 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private static final JsonFactory JSON = new JsonFactory();
     private static final String BACKENDS = "/admin/backends/";
 
+    private static final PrometheusTextFormatWriter TEXT = PrometheusTextFormatWriter.create();
+
     private final ProxyConfig config;
     private final Upstreams upstreams;
+    private final PrometheusRegistry registry;
 
-    AdminHandler(ProxyConfig config, Upstreams upstreams) {
+    AdminHandler(ProxyConfig config, Upstreams upstreams, PrometheusRegistry registry) {
         this.config = config;
         this.upstreams = upstreams;
+        this.registry = registry;
     }
 
     @Override
@@ -79,6 +87,9 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String path = new QueryStringDecoder(request.uri()).path();
         HttpMethod method = request.method();
         boolean read = HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method);
+        if (path.equals("/metrics")) {
+            return read ? metrics() : notAllowed("GET, HEAD");
+        }
         if (path.equals("/admin/upstreams")) {
             return read ? json(HttpResponseStatus.OK, upstreamsReport()) : notAllowed("GET, HEAD");
         }
@@ -97,6 +108,19 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             }
         }
         return error(HttpResponseStatus.NOT_FOUND, "no such admin endpoint: " + path);
+    }
+
+    /** The Prometheus text exposition (format 0.0.4) of everything registered. */
+    private FullHttpResponse metrics() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(16 * 1024);
+        try {
+            TEXT.write(out, registry.scrape());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        FullHttpResponse response = json(HttpResponseStatus.OK, out.toByteArray());
+        response.headers().set(HttpHeaderNames.CONTENT_TYPE, PrometheusTextFormatWriter.CONTENT_TYPE);
+        return response;
     }
 
     private FullHttpResponse setDraining(String id, boolean drain) {

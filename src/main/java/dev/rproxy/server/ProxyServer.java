@@ -10,6 +10,7 @@ import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.http.IdleClients;
+import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.proxy.AccessLog;
 import dev.rproxy.proxy.RelayHandler;
 import dev.rproxy.proxy.Tunnel;
@@ -18,6 +19,8 @@ import dev.rproxy.proxy.Snapshot;
 import dev.rproxy.routing.Upstream;
 import dev.rproxy.routing.Upstreams;
 import io.netty.bootstrap.ServerBootstrap;
+import io.prometheus.metrics.instrumentation.jvm.JvmMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
@@ -73,6 +76,9 @@ public final class ProxyServer implements AutoCloseable {
     /** The settings exchanges use, swapped as a whole; set by {@link #start()}. */
     private Snapshot.Current snapshots;
     private AccessLog accessLog;
+    private final ProxyMetrics metrics = new ProxyMetrics();
+    /** What /metrics on the admin listener exposes: the request counters, the state gauges, the JVM. */
+    private final PrometheusRegistry registry = new PrometheusRegistry();
     private boolean stopped;
 
     /** How often certificate files are checked for a change on disk. */
@@ -91,7 +97,7 @@ public final class ProxyServer implements AutoCloseable {
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.idleClients = IdleClients.forLoops(workerGroup);
-        this.upstreamGroups = new Upstreams(config, workerGroup, transport.channelClass());
+        this.upstreamGroups = new Upstreams(config, workerGroup, transport.channelClass(), metrics);
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
@@ -134,9 +140,13 @@ public final class ProxyServer implements AutoCloseable {
         budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
         accessLog = AccessLog.open(config.accessLog());
+        metrics.freeze();
+        registry.register(metrics);
+        registry.register(new ServerMetrics(upstreamGroups, pools, clients, budget));
+        JvmMetrics.builder().register(registry);
         snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
                 config.timeouts(), accessLog, config.limits(), config.security(),
-                new HealthEndpoint(upstreamGroups), budget, idleClients));
+                new HealthEndpoint(upstreamGroups), budget, idleClients, metrics));
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
         if (configuredCap > maxConnections) {
@@ -220,7 +230,7 @@ public final class ProxyServer implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(64 * 1024),
-                                new AdminHandler(config, upstreamGroups));
+                                new AdminHandler(config, upstreamGroups, registry));
                     }
                 })
                 .bind(config.admin().host(), config.admin().port()).sync().channel();

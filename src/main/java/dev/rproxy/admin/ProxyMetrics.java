@@ -1,0 +1,233 @@
+package dev.rproxy.admin;
+
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.util.concurrent.FastThreadLocal;
+import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * The request counters: per event loop, summed when scraped.
+ *
+ * <p>Each thread that counts (an event loop) has its own arrays, which only it writes: an
+ * increment is a plain read and an ordered write of one slot, with no lock, no atomic
+ * read-modify-write and no allocation. A scrape reads every thread's arrays and adds them up, so
+ * it sees each count at most a moment late. The labels are fixed before traffic starts: {@link
+ * #slot} names an (upstream, backend) pair once, at start, and requests carry the number.
+ *
+ * <p>What is counted: requests by upstream, backend, method and status class with their bytes; the
+ * duration of requests per upstream (a classic histogram); requests the proxy refused itself, by
+ * status; retries and the retries the budget refused, per upstream.
+ */
+public final class ProxyMetrics implements MultiCollector {
+    static final String[] METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "OTHER"};
+    static final String[] CLASSES = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    /** Upper bounds of the duration buckets, in seconds; the last is +Inf. */
+    static final double[] BOUNDS = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+        Double.POSITIVE_INFINITY};
+    private static final long[] BOUNDS_NANOS = new long[BOUNDS.length - 1];
+    /** Statuses the proxy answers itself when it refuses a request. */
+    static final int[] REFUSALS = {400, 403, 404, 405, 408, 413, 414, 421, 429, 431, 501, 503, 505};
+
+    static {
+        for (int i = 0; i < BOUNDS_NANOS.length; i++) {
+            BOUNDS_NANOS[i] = (long) (BOUNDS[i] * 1e9);
+        }
+    }
+
+    private final List<String[]> slots = new ArrayList<>();
+    private final List<String> upstreams = new ArrayList<>();
+    private volatile boolean frozen;
+    private final List<Counters> all = new CopyOnWriteArrayList<>();
+    private final FastThreadLocal<Counters> local = new FastThreadLocal<>() {
+        @Override
+        protected Counters initialValue() {
+            Counters c = new Counters(slots.size(), upstreams.size());
+            all.add(c);
+            return c;
+        }
+    };
+
+    public ProxyMetrics() {
+        slots.add(new String[] {"-", "-"}); // slot 0: no route
+    }
+
+    /** Names an upstream for the per-upstream counts; returns its index. Only before traffic. */
+    public int upstream(String name) {
+        check();
+        upstreams.add(name);
+        return upstreams.size() - 1;
+    }
+
+    /** Names an (upstream, backend) pair ({@code backend} "-": the upstream's requests no backend took); returns its slot. */
+    public int slot(String upstream, String backend) {
+        check();
+        slots.add(new String[] {upstream, backend});
+        return slots.size() - 1;
+    }
+
+    private void check() {
+        if (frozen) {
+            throw new IllegalStateException("labels are fixed once counting started");
+        }
+    }
+
+    /** No more labels: counting may start. */
+    public void freeze() {
+        frozen = true;
+    }
+
+    // ---------------------------------------------------------------- counting, on event loops
+
+    /** One exchange ended: {@code slot} from {@link #slot}, {@code upstream} from {@link #upstream} or -1. */
+    public void request(int slot, int upstream, HttpMethod method, int status, long durationNanos, long bytesIn,
+                        long bytesOut) {
+        Counters c = local.get();
+        int classIndex = Math.max(0, Math.min(4, status / 100 - 1));
+        add(c.requests, (slot * METHODS.length + methodIndex(method)) * CLASSES.length + classIndex, 1);
+        add(c.bytesIn, slot, bytesIn);
+        add(c.bytesOut, slot, bytesOut);
+        if (upstream >= 0) {
+            int bucket = 0;
+            while (bucket < BOUNDS_NANOS.length && durationNanos > BOUNDS_NANOS[bucket]) {
+                bucket++;
+            }
+            add(c.durations, upstream * BOUNDS.length + bucket, 1);
+            add(c.durationNanos, upstream, durationNanos);
+        }
+    }
+
+    /** A request the proxy refused itself with {@code status}. */
+    public void refused(int status) {
+        for (int i = 0; i < REFUSALS.length; i++) {
+            if (REFUSALS[i] == status) {
+                add(local.get().refusals, i, 1);
+                return;
+            }
+        }
+    }
+
+    public void retried(int upstream) {
+        add(local.get().retries, upstream, 1);
+    }
+
+    public void retryRefused(int upstream) {
+        add(local.get().budgetRefused, upstream, 1);
+    }
+
+    private static int methodIndex(HttpMethod method) {
+        String name = method.name();
+        for (int i = 0; i < METHODS.length - 1; i++) {
+            if (METHODS[i].equals(name)) {
+                return i;
+            }
+        }
+        return METHODS.length - 1;
+    }
+
+    /** One writer per array (its thread): a plain read and an ordered write, no read-modify-write. */
+    private static void add(AtomicLongArray array, int i, long n) {
+        array.lazySet(i, array.get(i) + n);
+    }
+
+    /** One thread's counts. */
+    private static final class Counters {
+        final AtomicLongArray requests;
+        final AtomicLongArray bytesIn;
+        final AtomicLongArray bytesOut;
+        final AtomicLongArray durations;
+        final AtomicLongArray durationNanos;
+        final AtomicLongArray refusals = new AtomicLongArray(REFUSALS.length);
+        final AtomicLongArray retries;
+        final AtomicLongArray budgetRefused;
+
+        Counters(int slots, int upstreams) {
+            requests = new AtomicLongArray(slots * METHODS.length * CLASSES.length);
+            bytesIn = new AtomicLongArray(slots);
+            bytesOut = new AtomicLongArray(slots);
+            durations = new AtomicLongArray(upstreams * BOUNDS.length);
+            durationNanos = new AtomicLongArray(upstreams);
+            retries = new AtomicLongArray(upstreams);
+            budgetRefused = new AtomicLongArray(upstreams);
+        }
+    }
+
+    private long sum(java.util.function.ToLongFunction<Counters> read) {
+        long total = 0;
+        for (Counters c : all) {
+            total += read.applyAsLong(c);
+        }
+        return total;
+    }
+
+    // ---------------------------------------------------------------- scraping
+
+    @Override
+    public MetricSnapshots collect() {
+        CounterSnapshot.Builder requests = CounterSnapshot.builder().name("rproxy_requests")
+                .help("Requests answered, by upstream, backend, method and status class");
+        CounterSnapshot.Builder bytesIn = CounterSnapshot.builder().name("rproxy_request_body_bytes")
+                .help("Request body bytes received from clients");
+        CounterSnapshot.Builder bytesOut = CounterSnapshot.builder().name("rproxy_response_body_bytes")
+                .help("Response body bytes sent to clients");
+        for (int s = 0; s < slots.size(); s++) {
+            String[] slot = slots.get(s);
+            for (int m = 0; m < METHODS.length; m++) {
+                for (int k = 0; k < CLASSES.length; k++) {
+                    int i = (s * METHODS.length + m) * CLASSES.length + k;
+                    long n = sum(c -> c.requests.get(i));
+                    if (n > 0) {
+                        requests.dataPoint(CounterDataPointSnapshot.builder().value(n).labels(Labels.of(
+                                "upstream", slot[0], "backend", slot[1], "method", METHODS[m], "code", CLASSES[k])).build());
+                    }
+                }
+            }
+            int si = s;
+            long in = sum(c -> c.bytesIn.get(si));
+            long out = sum(c -> c.bytesOut.get(si));
+            if (in > 0 || out > 0) {
+                Labels labels = Labels.of("upstream", slot[0], "backend", slot[1]);
+                bytesIn.dataPoint(CounterDataPointSnapshot.builder().value(in).labels(labels).build());
+                bytesOut.dataPoint(CounterDataPointSnapshot.builder().value(out).labels(labels).build());
+            }
+        }
+        HistogramSnapshot.Builder durations = HistogramSnapshot.builder().name("rproxy_request_duration_seconds")
+                .help("Time from a request's head to the end of its response, per upstream");
+        CounterSnapshot.Builder retries = CounterSnapshot.builder().name("rproxy_retries")
+                .help("Requests sent again to another backend, per upstream");
+        CounterSnapshot.Builder budget = CounterSnapshot.builder().name("rproxy_retry_budget_refused")
+                .help("Retries not made because the upstream's retry budget was spent");
+        for (int u = 0; u < upstreams.size(); u++) {
+            int ui = u;
+            long[] counts = new long[BOUNDS.length];
+            for (int b = 0; b < BOUNDS.length; b++) {
+                int bi = b;
+                counts[b] = sum(c -> c.durations.get(ui * BOUNDS.length + bi));
+            }
+            Labels labels = Labels.of("upstream", upstreams.get(u));
+            durations.dataPoint(HistogramDataPointSnapshot.builder()
+                    .classicHistogramBuckets(ClassicHistogramBuckets.of(BOUNDS, counts))
+                    .sum(sum(c -> c.durationNanos.get(ui)) / 1e9).labels(labels).build());
+            retries.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.retries.get(ui))).labels(labels).build());
+            budget.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.budgetRefused.get(ui))).labels(labels).build());
+        }
+        CounterSnapshot.Builder refusals = CounterSnapshot.builder().name("rproxy_refused_requests")
+                .help("Requests the proxy answered itself with a refusal, by status");
+        for (int r = 0; r < REFUSALS.length; r++) {
+            int ri = r;
+            refusals.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.refusals.get(ri)))
+                    .labels(Labels.of("status", Integer.toString(REFUSALS[r]))).build());
+        }
+        return MetricSnapshots.of(requests.build(), bytesIn.build(), bytesOut.build(), durations.build(), retries.build(),
+                budget.build(), refusals.build());
+    }
+}
