@@ -68,6 +68,12 @@ public final class ProxyMain {
         Signal.handle(new Signal("TERM"), s -> stop.countDown());
         Signal.handle(new Signal("INT"), s -> stop.countDown());
         ProxyServer[] running = new ProxyServer[1];
+        // Reload: the file is read again and applied; a refused one is logged and changes nothing.
+        Signal.handle(new Signal("HUP"), s -> {
+            if (running[0] != null) {
+                running[0].reloadAsync();
+            }
+        });
         // Log rotation: the access log file is reopened (nothing to do when it goes to stdout).
         Signal.handle(new Signal("USR1"), s -> {
             if (running[0] != null) {
@@ -76,7 +82,7 @@ public final class ProxyMain {
         });
         ProxyServer server;
         try {
-            server = new ProxyServer(config); // loads certificates
+            server = new ProxyServer(config, Path.of(file)); // loads certificates
         } catch (ConfigException e) {
             exit(2, "invalid configuration: " + e.getMessage());
             return;
@@ -102,7 +108,8 @@ public final class ProxyMain {
             "usage: java -jar proxy.jar <config.json>          run the proxy in the foreground",
             "       java -jar proxy.jar --check <config.json>  validate the configuration and the files it names; exit 0 or 2",
             "       java -jar proxy.jar --version | --help",
-            "signals: TERM or INT stop gracefully (shutdown.graceMs); USR1 reopens the access log file",
+            "signals: TERM or INT stop gracefully (shutdown.graceMs); HUP reloads the configuration file;",
+            "         USR1 reopens the access log file",
             "see README.md for the configuration keys");
 
     /** The jar's version (its manifest's Implementation-Version), or "dev" outside a jar. */

@@ -10,8 +10,9 @@ import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
 import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
-import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -21,8 +22,10 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * <p>Each thread that counts (an event loop) has its own arrays, which only it writes: an
  * increment is a plain read and an ordered write of one slot, with no lock, no atomic
  * read-modify-write and no allocation. A scrape reads every thread's arrays and adds them up, so
- * it sees each count at most a moment late. The labels are fixed before traffic starts: {@link
- * #slot} names an (upstream, backend) pair once, at start, and requests carry the number.
+ * it sees each count at most a moment late. {@link #slot} names an (upstream, backend) pair once
+ * (at start, or when a reload adds it; the same pair keeps its number), and requests carry the
+ * number; a thread whose arrays are too short for a new number grows them, itself, when it next
+ * counts.
  *
  * <p>What is counted: requests by upstream, backend, method and status class with their bytes; the
  * duration of requests per upstream (a classic histogram); requests the proxy refused itself, by
@@ -44,14 +47,16 @@ public final class ProxyMetrics implements MultiCollector {
         }
     }
 
-    private final List<String[]> slots = new ArrayList<>();
-    private final List<String> upstreams = new ArrayList<>();
-    private volatile boolean frozen;
+    /** Appended by a start or a reload, read by event loops: copy-on-write. */
+    private final List<String[]> slots = new CopyOnWriteArrayList<>();
+    private final List<String> upstreams = new CopyOnWriteArrayList<>();
+    private final Map<String, Integer> slotNumbers = new ConcurrentHashMap<>();
     private final List<Counters> all = new CopyOnWriteArrayList<>();
     private final FastThreadLocal<Counters> local = new FastThreadLocal<>() {
         @Override
         protected Counters initialValue() {
-            Counters c = new Counters(slots.size(), upstreams.size());
+            Counters c = new Counters();
+            c.grow(slots.size(), upstreams.size());
             all.add(c);
             return c;
         }
@@ -61,29 +66,25 @@ public final class ProxyMetrics implements MultiCollector {
         slots.add(new String[] {"-", "-"}); // slot 0: no route
     }
 
-    /** Names an upstream for the per-upstream counts; returns its index. Only before traffic. */
-    public int upstream(String name) {
-        check();
+    /** Names an upstream for the per-upstream counts; returns its index (the same for the same name). */
+    public synchronized int upstream(String name) {
+        int i = upstreams.indexOf(name);
+        if (i >= 0) {
+            return i;
+        }
         upstreams.add(name);
         return upstreams.size() - 1;
     }
 
-    /** Names an (upstream, backend) pair ({@code backend} "-": the upstream's requests no backend took); returns its slot. */
-    public int slot(String upstream, String backend) {
-        check();
-        slots.add(new String[] {upstream, backend});
-        return slots.size() - 1;
-    }
-
-    private void check() {
-        if (frozen) {
-            throw new IllegalStateException("labels are fixed once counting started");
-        }
-    }
-
-    /** No more labels: counting may start. */
-    public void freeze() {
-        frozen = true;
+    /**
+     * Names an (upstream, backend) pair ({@code backend} "-": the upstream's requests no backend
+     * took); returns its slot (the same for the same pair).
+     */
+    public synchronized int slot(String upstream, String backend) {
+        return slotNumbers.computeIfAbsent(upstream + '\n' + backend, key -> {
+            slots.add(new String[] {upstream, backend});
+            return slots.size() - 1;
+        });
     }
 
     // ---------------------------------------------------------------- counting, on event loops
@@ -92,6 +93,9 @@ public final class ProxyMetrics implements MultiCollector {
     public void request(int slot, int upstream, HttpMethod method, int status, long durationNanos, long bytesIn,
                         long bytesOut) {
         Counters c = local.get();
+        if (slot >= c.slots || upstream >= c.upstreams) {
+            c.grow(slots.size(), upstreams.size()); // a reload named more
+        }
         int classIndex = Math.max(0, Math.min(4, status / 100 - 1));
         add(c.requests, (slot * METHODS.length + methodIndex(method)) * CLASSES.length + classIndex, 1);
         add(c.bytesIn, slot, bytesIn);
@@ -117,11 +121,19 @@ public final class ProxyMetrics implements MultiCollector {
     }
 
     public void retried(int upstream) {
-        add(local.get().retries, upstream, 1);
+        add(counters(upstream).retries, upstream, 1);
     }
 
     public void retryRefused(int upstream) {
-        add(local.get().budgetRefused, upstream, 1);
+        add(counters(upstream).budgetRefused, upstream, 1);
+    }
+
+    private Counters counters(int upstream) {
+        Counters c = local.get();
+        if (upstream >= c.upstreams) {
+            c.grow(slots.size(), upstreams.size());
+        }
+        return c;
     }
 
     private static int methodIndex(HttpMethod method) {
@@ -139,25 +151,43 @@ public final class ProxyMetrics implements MultiCollector {
         array.lazySet(i, array.get(i) + n);
     }
 
-    /** One thread's counts. */
+    /** One thread's counts; the arrays are replaced (by that thread) when they grow, so scrapes read them volatile. */
     private static final class Counters {
-        final AtomicLongArray requests;
-        final AtomicLongArray bytesIn;
-        final AtomicLongArray bytesOut;
-        final AtomicLongArray durations;
-        final AtomicLongArray durationNanos;
+        volatile int slots;
+        volatile int upstreams;
+        volatile AtomicLongArray requests = new AtomicLongArray(0);
+        volatile AtomicLongArray bytesIn = new AtomicLongArray(0);
+        volatile AtomicLongArray bytesOut = new AtomicLongArray(0);
+        volatile AtomicLongArray durations = new AtomicLongArray(0);
+        volatile AtomicLongArray durationNanos = new AtomicLongArray(0);
         final AtomicLongArray refusals = new AtomicLongArray(REFUSALS.length);
-        final AtomicLongArray retries;
-        final AtomicLongArray budgetRefused;
+        volatile AtomicLongArray retries = new AtomicLongArray(0);
+        volatile AtomicLongArray budgetRefused = new AtomicLongArray(0);
 
-        Counters(int slots, int upstreams) {
-            requests = new AtomicLongArray(slots * METHODS.length * CLASSES.length);
-            bytesIn = new AtomicLongArray(slots);
-            bytesOut = new AtomicLongArray(slots);
-            durations = new AtomicLongArray(upstreams * BOUNDS.length);
-            durationNanos = new AtomicLongArray(upstreams);
-            retries = new AtomicLongArray(upstreams);
-            budgetRefused = new AtomicLongArray(upstreams);
+        /** Longer arrays holding the counts so far; called by the owning thread only. */
+        void grow(int slotCount, int upstreamCount) {
+            requests = copy(requests, slotCount * METHODS.length * CLASSES.length);
+            bytesIn = copy(bytesIn, slotCount);
+            bytesOut = copy(bytesOut, slotCount);
+            durations = copy(durations, upstreamCount * BOUNDS.length);
+            durationNanos = copy(durationNanos, upstreamCount);
+            retries = copy(retries, upstreamCount);
+            budgetRefused = copy(budgetRefused, upstreamCount);
+            slots = slotCount;
+            upstreams = upstreamCount;
+        }
+
+        private static AtomicLongArray copy(AtomicLongArray from, int length) {
+            AtomicLongArray to = new AtomicLongArray(Math.max(length, from.length()));
+            for (int i = 0; i < from.length(); i++) {
+                to.set(i, from.get(i));
+            }
+            return to;
+        }
+
+        /** {@code array[i]}, 0 past its end (a slot this thread has not counted since it was named). */
+        static long at(AtomicLongArray array, int i) {
+            return i < array.length() ? array.get(i) : 0;
         }
     }
 
@@ -184,7 +214,7 @@ public final class ProxyMetrics implements MultiCollector {
             for (int m = 0; m < METHODS.length; m++) {
                 for (int k = 0; k < CLASSES.length; k++) {
                     int i = (s * METHODS.length + m) * CLASSES.length + k;
-                    long n = sum(c -> c.requests.get(i));
+                    long n = sum(c -> Counters.at(c.requests, i));
                     if (n > 0) {
                         requests.dataPoint(CounterDataPointSnapshot.builder().value(n).labels(Labels.of(
                                 "upstream", slot[0], "backend", slot[1], "method", METHODS[m], "code", CLASSES[k])).build());
@@ -192,8 +222,8 @@ public final class ProxyMetrics implements MultiCollector {
                 }
             }
             int si = s;
-            long in = sum(c -> c.bytesIn.get(si));
-            long out = sum(c -> c.bytesOut.get(si));
+            long in = sum(c -> Counters.at(c.bytesIn, si));
+            long out = sum(c -> Counters.at(c.bytesOut, si));
             if (in > 0 || out > 0) {
                 Labels labels = Labels.of("upstream", slot[0], "backend", slot[1]);
                 bytesIn.dataPoint(CounterDataPointSnapshot.builder().value(in).labels(labels).build());
@@ -211,20 +241,20 @@ public final class ProxyMetrics implements MultiCollector {
             long[] counts = new long[BOUNDS.length];
             for (int b = 0; b < BOUNDS.length; b++) {
                 int bi = b;
-                counts[b] = sum(c -> c.durations.get(ui * BOUNDS.length + bi));
+                counts[b] = sum(c -> Counters.at(c.durations, ui * BOUNDS.length + bi));
             }
             Labels labels = Labels.of("upstream", upstreams.get(u));
             durations.dataPoint(HistogramDataPointSnapshot.builder()
                     .classicHistogramBuckets(ClassicHistogramBuckets.of(BOUNDS, counts))
-                    .sum(sum(c -> c.durationNanos.get(ui)) / 1e9).labels(labels).build());
-            retries.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.retries.get(ui))).labels(labels).build());
-            budget.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.budgetRefused.get(ui))).labels(labels).build());
+                    .sum(sum(c -> Counters.at(c.durationNanos, ui)) / 1e9).labels(labels).build());
+            retries.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> Counters.at(c.retries, ui))).labels(labels).build());
+            budget.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> Counters.at(c.budgetRefused, ui))).labels(labels).build());
         }
         CounterSnapshot.Builder refusals = CounterSnapshot.builder().name("rproxy_refused_requests")
                 .help("Requests the proxy answered itself with a refusal, by status");
         for (int r = 0; r < REFUSALS.length; r++) {
             int ri = r;
-            refusals.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.refusals.get(ri)))
+            refusals.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> Counters.at(c.refusals, ri)))
                     .labels(Labels.of("status", Integer.toString(REFUSALS[r]))).build());
         }
         return MetricSnapshots.of(requests.build(), bytesIn.build(), bytesOut.build(), durations.build(), retries.build(),

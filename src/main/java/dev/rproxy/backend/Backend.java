@@ -90,6 +90,11 @@ public final class Backend {
         this.weight = config.weight();
     }
 
+    /** What it was configured with. */
+    public BackendConfig config() {
+        return config;
+    }
+
     /** Its upstream's connection pool limits, or {@code null} for the top-level {@code pool}. */
     public PoolConfig pool() {
         return pool;
@@ -153,6 +158,11 @@ public final class Backend {
     /** Whether requests may go to it: healthy, not ejected, not draining. */
     public boolean isAvailable() {
         return healthy && ejectedUntilNanos == 0 && !draining;
+    }
+
+    /** A backend a reload added: it warms up from now, as one that came back does. */
+    void addedNow() {
+        availableSinceNanos = Math.max(1, System.nanoTime());
     }
 
     /** Taken out of service by the operator. */

@@ -7,6 +7,8 @@ import dev.rproxy.config.TimeoutsConfig;
 import dev.rproxy.config.UpstreamConfig;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,7 +41,7 @@ public final class BackendGroup {
 
     /** The upstream {@code default}, without a panic threshold. */
     public BackendGroup(List<BackendConfig> configs, long tlsHandshakeMs) {
-        this(UpstreamConfig.DEFAULT_NAME, "backends", configs, tlsHandshakeMs, 0, null);
+        this(UpstreamConfig.DEFAULT_NAME, "backends", configs, tlsHandshakeMs, 0, null, null);
     }
 
     /**
@@ -47,21 +49,33 @@ public final class BackendGroup {
      *                       upstreams.api.backends})
      * @param tlsHandshakeMs how long the TLS handshake with an https backend may take
      * @param pool           the group's connection pool limits; {@code null}: the top-level ones
+     * @param kept           a backend of the configuration before a reload to carry over for a
+     *                       config (its state, counters and pools), or {@code null}; {@code null}
+     *                       itself at start
      * @throws ConfigException when the TLS files of a backend do not load (naming {@code at[i]})
      */
     public BackendGroup(String name, String at, List<BackendConfig> configs, long tlsHandshakeMs,
-                        int panicThresholdPercent, PoolConfig pool) {
+                        int panicThresholdPercent, PoolConfig pool, Function<BackendConfig, Backend> kept) {
         this.name = name;
         this.panicThresholdPercent = panicThresholdPercent;
         List<Backend> list = new ArrayList<>(configs.size());
         for (int i = 0; i < configs.size(); i++) {
+            Backend carried = kept == null ? null : kept.apply(configs.get(i));
+            if (carried != null && Objects.equals(carried.pool(), pool)) {
+                list.add(carried);
+                continue;
+            }
             BackendTls tls;
             try {
                 tls = BackendTls.of(configs.get(i), tlsHandshakeMs);
             } catch (ConfigException e) {
                 throw new ConfigException(at + "[" + i + "]." + e.getMessage(), e);
             }
-            list.add(new Backend(configs.get(i), tls, pool));
+            Backend added = new Backend(configs.get(i), tls, pool);
+            if (kept != null) {
+                added.addedNow(); // added by a reload: slow start, when its upstream has it
+            }
+            list.add(added);
         }
         this.all = List.copyOf(list);
         this.routable = all.toArray(new Backend[0]);
@@ -69,6 +83,7 @@ public final class BackendGroup {
         for (Backend b : all) {
             b.setListener(backend -> rebuild());
         }
+        rebuild(); // a carried-over backend may be out already
     }
 
     public String name() {

@@ -20,7 +20,7 @@ final class ConfigJson {
     /** {@code baseDir}: where relative file paths (certificates) start; the config file's directory. */
     static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
-                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin");
+                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig");
         HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
                 s -> healthCheck(s, HealthCheckConfig.DEFAULT));
         HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
@@ -48,7 +48,8 @@ final class ConfigJson {
                 root.list("routes", element -> element.section("match", "upstream", "stripPrefix", "rewriteHost")
                         .build(ConfigJson::route)),
                 build(root.section("admin", "host", "port"), s -> new AdminConfig(s.string("host", AdminConfig.DEFAULT_HOST),
-                        s.integer("port", AdminConfig.DEFAULT_PORT))));
+                        s.integer("port", AdminConfig.DEFAULT_PORT))),
+                root.bool("watchConfig", false));
     }
 
     private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",

@@ -23,11 +23,13 @@ import java.util.Objects;
  * @param upstreams the named upstream groups, in document order (empty when there are none)
  * @param routes    in the order they are tried; {@code null} when the file has none
  * @param admin     the admin listener; {@code null}: none
+ * @param watchConfig a change to the configuration file on disk reloads it
  */
 public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                           ServerConfig server, AccessLogConfig accessLog, SecurityConfig security,
-                          Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes, AdminConfig admin) {
+                          Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes, AdminConfig admin,
+                          boolean watchConfig) {
 
     public ProxyConfig {
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
@@ -72,7 +74,8 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
     public ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                        TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                        ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
-        this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null, null);
+        this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null, null,
+                false);
     }
 
     /** Every upstream by name: {@code default} (the top-level backends) first when there are any, then the named ones. */

@@ -76,6 +76,27 @@ public final class UpstreamPools implements AutoCloseable {
         return backend.pool() != null ? backend.pool() : config;
     }
 
+    /**
+     * The pools of backends a reload removed, on every loop: each takes no new acquire (the
+     * waiting ones fail) and its connections close as their exchanges end.
+     */
+    public void retire(java.util.Collection<Backend> removed) {
+        if (removed.isEmpty()) {
+            return;
+        }
+        for (var entry : byLoop.entrySet()) {
+            LoopPools loopPools = entry.getValue();
+            entry.getKey().execute(() -> {
+                for (Backend b : removed) {
+                    UpstreamPool pool = loopPools.pools.remove(b);
+                    if (pool != null) {
+                        pool.close();
+                    }
+                }
+            });
+        }
+    }
+
     /** Each pool of every loop with its backend, for metrics (from any thread; counts are approximate). */
     public void forEach(java.util.function.BiConsumer<Backend, UpstreamPool> each) {
         for (LoopPools loopPools : byLoop.values()) {

@@ -4,12 +4,14 @@ import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.HealthChecker;
+import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.RetryConfig;
 import dev.rproxy.config.UpstreamConfig;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 
 /**
  * One upstream group at run time: its backends and their state, the balancer that picks among
@@ -39,11 +41,11 @@ public final class Upstream implements AutoCloseable {
      * @throws dev.rproxy.config.ConfigException when a backend's TLS files do not load
      */
     public Upstream(String name, UpstreamConfig config, String at, long tlsHandshakeMs, PoolConfig topPool,
-                    EventLoopGroup loops, Class<? extends Channel> channelClass) {
+                    EventLoopGroup loops, Class<? extends Channel> channelClass, Function<BackendConfig, Backend> kept) {
         this.name = name;
         this.config = config;
         this.group = new BackendGroup(name, at, config.backends(), tlsHandshakeMs,
-                config.panicThresholdPercent(), config.pool() == null ? null : config.pool().within(topPool));
+                config.panicThresholdPercent(), config.pool() == null ? null : config.pool().within(topPool), kept);
         this.maxRequests = config.maxRequests() > 0 ? config.maxRequests() : Integer.MAX_VALUE;
         this.balancer = Balancer.of(config, group);
         this.healthChecker = config.healthCheck().enabled() && loops != null

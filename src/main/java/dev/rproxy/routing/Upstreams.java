@@ -2,6 +2,7 @@ package dev.rproxy.routing;
 
 import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
+import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.RouteConfig;
 import dev.rproxy.config.UpstreamConfig;
@@ -13,6 +14,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /** Every upstream of a configuration, by name, and the router over them. */
 public final class Upstreams implements AutoCloseable {
@@ -27,18 +29,28 @@ public final class Upstreams implements AutoCloseable {
      * @throws dev.rproxy.config.ConfigException when a backend's TLS files do not load, naming it
      */
     public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass) {
-        this(config, loops, channelClass, new ProxyMetrics());
+        this(config, loops, channelClass, new ProxyMetrics(), null);
     }
 
-    /** As above, each upstream and backend named in {@code metrics}' counters. */
+    /**
+     * As above, each upstream and backend named in {@code metrics}' counters.
+     *
+     * @param previous the upstreams before a reload, {@code null} at start: a backend with the same
+     *     id and the same settings ({@link BackendConfig} and pool limits) is carried over, the same
+     *     object, with its health, ejections, slow start, counters and pooled connections
+     */
     public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass,
-                     ProxyMetrics metrics) {
+                     ProxyMetrics metrics, Upstreams previous) {
+        Function<BackendConfig, Backend> kept = previous == null ? null : c -> {
+            Backend b = previous.backend(c.id());
+            return b != null && b.config().equals(c) ? b : null;
+        };
         boolean topLevel = !config.backends().isEmpty();
         for (Map.Entry<String, UpstreamConfig> u : config.allUpstreams().entrySet()) {
             String name = u.getKey();
             String at = topLevel && name.equals(UpstreamConfig.DEFAULT_NAME) ? "backends" : "upstreams." + name + ".backends";
             Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), config.pool(), loops,
-                    channelClass);
+                    channelClass, kept);
             byName.put(name, upstream);
             upstream.metrics(metrics.upstream(name), metrics.slot(name, "-"));
             for (Backend b : upstream.backends().all()) {

@@ -3,7 +3,6 @@ package dev.rproxy.server;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.rproxy.backend.Backend;
-import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.routing.Upstream;
 import dev.rproxy.routing.Upstreams;
 import io.netty.buffer.Unpooled;
@@ -37,6 +36,8 @@ import org.slf4j.LoggerFactory;
  *       as {@code /_health/backends/{id}};
  *   <li>{@code GET /admin/config}: the running configuration as JSON, fields that hold secrets
  *       (any name with password, secret or token in it) written {@code "***"};
+ *   <li>{@code POST /admin/reload}: reads the configuration file again and applies it (see {@link
+ *       ProxyServer#apply}); 400 with the error when the file is refused;
  *   <li>{@code POST /admin/backends/{id}/drain}: no new requests to that backend, those in flight
  *       finish; {@code POST /admin/backends/{id}/enable}: back in service (with slow start, when
  *       its upstream has it).
@@ -52,18 +53,23 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     private static final PrometheusTextFormatWriter TEXT = PrometheusTextFormatWriter.create();
 
-    private final ProxyConfig config;
-    private final Upstreams upstreams;
+    private final ProxyServer server;
     private final PrometheusRegistry registry;
+    /** The upstreams in force when the request at hand arrived. */
+    private Upstreams upstreams;
 
-    AdminHandler(ProxyConfig config, Upstreams upstreams, PrometheusRegistry registry) {
-        this.config = config;
-        this.upstreams = upstreams;
+    AdminHandler(ProxyServer server, PrometheusRegistry registry) {
+        this.server = server;
         this.registry = registry;
     }
 
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+        if (request.decoderResult().isSuccess() && new QueryStringDecoder(request.uri()).path().equals("/admin/reload")
+                && HttpMethod.POST.equals(request.method())) {
+            reload(ctx, HttpUtil.isKeepAlive(request));
+            return;
+        }
         FullHttpResponse response;
         if (!request.decoderResult().isSuccess()) {
             response = error(HttpResponseStatus.BAD_REQUEST, "bad request");
@@ -84,11 +90,15 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private FullHttpResponse answer(FullHttpRequest request) {
+        upstreams = server.upstreams();
         String path = new QueryStringDecoder(request.uri()).path();
         HttpMethod method = request.method();
         boolean read = HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method);
         if (path.equals("/metrics")) {
             return read ? metrics() : notAllowed("GET, HEAD");
+        }
+        if (path.equals("/admin/reload")) {
+            return notAllowed("POST");
         }
         if (path.equals("/admin/upstreams")) {
             return read ? json(HttpResponseStatus.OK, upstreamsReport()) : notAllowed("GET, HEAD");
@@ -166,7 +176,35 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     /** The configuration as its records write themselves ({@link ConfigReport}), secrets replaced. */
     private byte[] configReport() {
-        return write(json -> ConfigReport.write(json, config));
+        return write(json -> ConfigReport.write(json, server.config()));
+    }
+
+    /**
+     * Reloads from a thread of its own (binding and probing must not run on an event loop) and
+     * answers when it is done: 200 with the outcome, or 400 with the one-line error of a refused
+     * file (the running configuration stays).
+     */
+    private void reload(ChannelHandlerContext ctx, boolean keepAlive) {
+        server.reloadAsync().whenComplete((outcome, failure) -> ctx.executor().execute(() -> {
+            FullHttpResponse response;
+            if (failure == null) {
+                response = json(HttpResponseStatus.OK, write(json -> {
+                    json.writeStartObject();
+                    json.writeStringField("result", outcome);
+                    json.writeEndObject();
+                }));
+            } else {
+                Throwable cause = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+                        ? failure.getCause() : failure;
+                response = error(HttpResponseStatus.BAD_REQUEST, cause.getMessage());
+            }
+            HttpUtil.setKeepAlive(response, keepAlive);
+            if (keepAlive) {
+                ctx.writeAndFlush(response, ctx.voidPromise());
+            } else {
+                ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
+            }
+        }));
     }
 
     @FunctionalInterface

@@ -3,6 +3,9 @@ package dev.rproxy.server;
 import dev.rproxy.backend.BackendGroup;
 import dev.rproxy.backend.BackendTls;
 import dev.rproxy.config.ListenConfig;
+import dev.rproxy.backend.Backend;
+import dev.rproxy.config.ConfigException;
+import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.UpstreamConfig;
 import dev.rproxy.memory.BudgetedRecvAllocator;
@@ -37,7 +40,15 @@ import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,9 +63,12 @@ public final class ProxyServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
     static final WriteBufferWaterMark CLIENT_WATER_MARK = BufferBudget.NORMAL_MARKS;
 
-    private final ProxyConfig config;
+    /** The configuration in force: replaced by a reload. */
+    private volatile ProxyConfig config;
+    /** Where the configuration was read from, for reloads; {@code null}: none (reload refused). */
+    private final Path configFile;
     private final Transport transport;
-    private final Upstreams upstreamGroups;
+    private volatile Upstreams upstreamGroups;
     private final EventLoopGroup bossGroup;
     private final EventLoopGroup workerGroup;
     private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
@@ -67,10 +81,26 @@ public final class ProxyServer implements AutoCloseable {
     private ScheduledFuture<?> budgetSampler;
     private int samplesUnderPressure;
     private final UpstreamPools pools;
-    /** One per listener, in the order of {@code listen}; a plaintext listener's is {@code null}. */
-    private final List<TlsContexts> tls;
+    /** One per open listener, in the order of {@link #serverChannels}; a plaintext listener's is {@code null}. */
+    private final List<TlsContexts> tls = new CopyOnWriteArrayList<>();
+    /** The listeners' TLS as loaded with the configuration, for {@link #start()}. */
+    private final List<TlsContexts> initialTls;
+    /** The configuration of each listener in {@link #serverChannels}, in the same order. */
+    private final List<ListenConfig> listening = new CopyOnWriteArrayList<>();
+    /** Set up by {@link #start()}: binds listeners, at start and on reload. */
+    private ServerBootstrap listenerBootstrap;
+    private final ExecutorService reloads = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "config-reload");
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicLong reloadsApplied = new AtomicLong();
+    private final AtomicLong reloadsRefused = new AtomicLong();
+    private ScheduledFuture<?> configWatch;
+    private long watchedStamp;
     private ScheduledFuture<?> certificateWatch;
-    private final List<Channel> serverChannels = new ArrayList<>();
+    /** Copy-on-write: a reload changes them while other threads read them. */
+    private final List<Channel> serverChannels = new CopyOnWriteArrayList<>();
     /** The admin listener; {@code null} when none is configured. */
     private Channel adminChannel;
     /** The settings exchanges use, swapped as a whole; set by {@link #start()}. */
@@ -81,6 +111,9 @@ public final class ProxyServer implements AutoCloseable {
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private boolean stopped;
 
+    /** How often the configuration file is checked for a change, with {@code watchConfig}. */
+    static final long CONFIG_CHECK_MS = 1000;
+
     /** How often certificate files are checked for a change on disk. */
     static final long CERTIFICATE_CHECK_MS = 2000;
 
@@ -89,15 +122,21 @@ public final class ProxyServer implements AutoCloseable {
      * dev.rproxy.config.ConfigException} naming it.
      */
     public ProxyServer(ProxyConfig config) {
+        this(config, null);
+    }
+
+    /** @param configFile where {@code config} was read from: a reload reads it again */
+    public ProxyServer(ProxyConfig config, Path configFile) {
         this.config = config;
-        this.tls = loadTls(config);
+        this.configFile = configFile;
+        this.initialTls = loadTls(config);
         this.transport = Transport.choose(config.server().transport());
         int threads = config.server().ioThreads() > 0 ? config.server().ioThreads() : Runtime.getRuntime().availableProcessors();
         this.ioThreads = threads;
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.idleClients = IdleClients.forLoops(workerGroup);
-        this.upstreamGroups = new Upstreams(config, workerGroup, transport.channelClass(), metrics);
+        this.upstreamGroups = new Upstreams(config, workerGroup, transport.channelClass(), metrics, null);
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
@@ -140,9 +179,9 @@ public final class ProxyServer implements AutoCloseable {
         budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
         accessLog = AccessLog.open(config.accessLog());
-        metrics.freeze();
         registry.register(metrics);
-        registry.register(new ServerMetrics(upstreamGroups, pools, clients, budget));
+        registry.register(new ServerMetrics(this::upstreams, pools, clients, budget, reloadsApplied::get,
+                reloadsRefused::get));
         JvmMetrics.builder().register(registry);
         snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
                 config.timeouts(), accessLog, config.limits(), config.security(),
@@ -154,7 +193,7 @@ public final class ProxyServer implements AutoCloseable {
                     + "limit - open - reserve, client and backend connections together)", configuredCap, maxConnections,
                     descriptors.describe());
         }
-        ServerBootstrap bootstrap = new ServerBootstrap()
+        listenerBootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannelClass())
                 .handler(new ChannelInitializer<Channel>() {
@@ -178,27 +217,19 @@ public final class ProxyServer implements AutoCloseable {
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget));
         List<String> bound = new ArrayList<>();
         for (int i = 0; i < config.listen().size(); i++) {
-            ListenConfig listener = config.listen().get(i);
-            TlsContexts contexts = tls.get(i);
-            Channel channel = bootstrap.clone()
-                    .childHandler(new ServerChannelInitializer(snapshots, clients, listener, contexts,
-                            config.shutdown().graceMs()))
-                    .bind(listener.host(), listener.port()).sync().channel();
-            serverChannels.add(channel);
-            int port = ((InetSocketAddress) channel.localAddress()).getPort();
-            String protocols = String.join(" ", listener.protocols());
-            bound.add(listener.host() + ":" + port + (contexts == null
-                    ? (protocols.equals(ListenConfig.HTTP_1_1) ? "" : " (" + protocols + ")")
-                    : " (https: " + protocols + ", " + BackendTls.provider() + " TLS, certificates for "
-                            + contexts.names() + ")"));
+            bound.add(bind(config.listen().get(i), initialTls.get(i)));
         }
         if (config.admin() != null) {
             startAdmin();
         }
-        if (tls.stream().anyMatch(t -> t != null)) {
-            certificateWatch = bossGroup.next().scheduleWithFixedDelay(this::checkCertificates, CERTIFICATE_CHECK_MS,
-                    CERTIFICATE_CHECK_MS, TimeUnit.MILLISECONDS);
+        if (config.watchConfig() && configFile != null) {
+            watchedStamp = stamp(configFile);
+            configWatch = bossGroup.next().scheduleWithFixedDelay(this::checkConfigFile, CONFIG_CHECK_MS, CONFIG_CHECK_MS,
+                    TimeUnit.MILLISECONDS);
         }
+        // Always: a reload may add a TLS listener.
+        certificateWatch = bossGroup.next().scheduleWithFixedDelay(this::checkCertificates, CERTIFICATE_CHECK_MS,
+                CERTIFICATE_CHECK_MS, TimeUnit.MILLISECONDS);
         log.info("listening on {} ({}, {} io threads, at most {} client connections, with backend connections"
                 + " at most {}; {}); upstreams: {}",
                 String.join(", ", bound), transport.name(),
@@ -216,6 +247,23 @@ public final class ProxyServer implements AutoCloseable {
         return (InetSocketAddress) serverChannels.get(0).localAddress();
     }
 
+    /** Binds one listener, appended to those open; returns how the start line describes it. */
+    private String bind(ListenConfig listener, TlsContexts contexts) throws InterruptedException {
+        Channel channel = listenerBootstrap.clone()
+                .childHandler(new ServerChannelInitializer(snapshots, clients, listener, contexts,
+                        config.shutdown().graceMs()))
+                .bind(listener.host(), listener.port()).sync().channel();
+        serverChannels.add(channel);
+        listening.add(listener);
+        tls.add(contexts);
+        int port = ((InetSocketAddress) channel.localAddress()).getPort();
+        String protocols = String.join(" ", listener.protocols());
+        return listener.host() + ":" + port + (contexts == null
+                ? (protocols.equals(ListenConfig.HTTP_1_1) ? "" : " (" + protocols + ")")
+                : " (https: " + protocols + ", " + BackendTls.provider() + " TLS, certificates for "
+                        + contexts.names() + ")");
+    }
+
     /**
      * The admin listener: HTTP/1.1, requests aggregated (64 KiB at most) for {@link AdminHandler};
      * its connections are not counted among the clients and never proxied.
@@ -230,7 +278,7 @@ public final class ProxyServer implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(64 * 1024),
-                                new AdminHandler(config, upstreamGroups, registry));
+                                new AdminHandler(ProxyServer.this, registry));
                     }
                 })
                 .bind(config.admin().host(), config.admin().port()).sync().channel();
@@ -315,6 +363,203 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
+    // ---------------------------------------------------------------- reload
+
+    /**
+     * Reads the configuration file again and applies it, from a thread of its own; the future has
+     * the one-line outcome, or fails with the {@link ConfigException} (the same line as at start)
+     * when the file is refused and the running configuration stays.
+     */
+    public CompletableFuture<String> reloadAsync() {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                if (configFile == null) {
+                    throw new ConfigException("no configuration file to read again");
+                }
+                return apply(ConfigLoader.load(configFile));
+            } catch (ConfigException e) {
+                reloadsRefused.incrementAndGet();
+                log.error("reload refused, the running configuration stays: {}", e.getMessage());
+                throw e;
+            }
+        }, reloads);
+    }
+
+    /**
+     * Applies {@code next} without dropping anything: exchanges, tunnels and HTTP/2 streams in
+     * flight finish on the snapshot they started with; new requests get the new routes, upstreams,
+     * limits and timeouts. A backend with the same id and settings is carried over with its state
+     * and pooled connections; a removed one drains (its pools take no new request and close as
+     * their connections come back). Listeners that differ are closed (their connections go on) and
+     * the new ones bound. What needs a restart ({@code server}, {@code admin}, {@code
+     * limits.maxConnections}, the top-level {@code pool} of carried-over backends) keeps its
+     * running value, with a warning.
+     */
+    synchronized String apply(ProxyConfig next) {
+        if (stopped || snapshots == null) {
+            throw new ConfigException("the proxy is not running");
+        }
+        ProxyConfig before = config;
+        // Everything that can fail first: nothing has changed if it does.
+        List<TlsContexts> nextTls = new ArrayList<>();
+        boolean[] keep = new boolean[listening.size()];
+        List<Integer> reuse = new ArrayList<>();
+        for (int i = 0; i < next.listen().size(); i++) {
+            ListenConfig l = next.listen().get(i);
+            int same = -1;
+            for (int j = 0; j < listening.size() && same < 0; j++) {
+                if (!keep[j] && listening.get(j).equals(l)) {
+                    same = j;
+                }
+            }
+            reuse.add(same);
+            if (same >= 0) {
+                keep[same] = true;
+                nextTls.add(tls.get(same));
+            } else {
+                String at = next.listen().size() == 1 ? "listen.tls" : "listen[" + i + "].tls";
+                nextTls.add(l.tls() == null ? null : new TlsContexts(at, l.tls(), l.protocols()));
+            }
+        }
+        Upstreams previous = upstreamGroups;
+        Upstreams nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous);
+        for (String restart : needRestart(before, next)) {
+            log.warn("reload: {} changed; it takes effect at the next restart", restart);
+        }
+        AccessLog log0 = accessLog;
+        AccessLog nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
+        // The swap: new exchanges see the new snapshot from here on.
+        config = next;
+        upstreamGroups = nextUpstreams;
+        accessLog = nextLog;
+        snapshots.set(new Snapshot(nextUpstreams, pools, next.timeouts(), nextLog, next.limits(), next.security(),
+                new HealthEndpoint(nextUpstreams), budget, idleClients, metrics));
+        previous.close();
+        nextUpstreams.start();
+        List<Backend> removed = new ArrayList<>();
+        for (Upstream u : previous.all()) {
+            for (Backend b : u.backends().all()) {
+                if (nextUpstreams.backend(b.id()) != b) {
+                    removed.add(b);
+                }
+            }
+        }
+        pools.retire(removed);
+        // Listeners: close those that are gone or changed, then bind the new ones.
+        List<Channel> oldChannels = new ArrayList<>(serverChannels);
+        List<ListenConfig> oldListening = new ArrayList<>(listening);
+        List<TlsContexts> oldTls = new ArrayList<>(tls);
+        serverChannels.clear();
+        listening.clear();
+        tls.clear();
+        int closedListeners = 0;
+        for (int j = 0; j < oldChannels.size(); j++) {
+            if (!keep[j]) {
+                oldChannels.get(j).close().awaitUninterruptibly();
+                closedListeners++;
+            }
+        }
+        int bound = 0;
+        List<String> failures = new ArrayList<>();
+        for (int i = 0; i < next.listen().size(); i++) {
+            int same = reuse.get(i);
+            if (same >= 0) {
+                serverChannels.add(oldChannels.get(same));
+                listening.add(oldListening.get(same));
+                tls.add(oldTls.get(same));
+                continue;
+            }
+            try {
+                bind(next.listen().get(i), nextTls.get(i));
+                bound++;
+            } catch (Exception e) {
+                failures.add(next.listen().get(i).host() + ":" + next.listen().get(i).port() + ": " + e.getMessage());
+            }
+        }
+        if (nextLog != log0 && log0 != null) {
+            // Exchanges that started before may still write to it for a while.
+            bossGroup.next().schedule(log0::close, before.shutdown().graceMs(), TimeUnit.MILLISECONDS);
+        }
+        reloadsApplied.incrementAndGet();
+        String outcome = "configuration reloaded: " + nextUpstreams.all().size() + " upstreams, "
+                + (countBackends(nextUpstreams) - countAdded(nextUpstreams, previous)) + " backends kept, "
+                + countAdded(nextUpstreams, previous) + " added, " + removed.size() + " removed; listeners: "
+                + bound + " bound, " + closedListeners + " closed"
+                + (failures.isEmpty() ? "" : "; could not bind " + String.join(", ", failures));
+        if (failures.isEmpty()) {
+            log.info(outcome);
+        } else {
+            log.error(outcome);
+        }
+        return outcome;
+    }
+
+    private static int countBackends(Upstreams upstreams) {
+        return upstreams.all().stream().mapToInt(u -> u.backends().all().size()).sum();
+    }
+
+    private static int countAdded(Upstreams next, Upstreams previous) {
+        int added = 0;
+        for (Upstream u : next.all()) {
+            for (Backend b : u.backends().all()) {
+                if (previous.backend(b.id()) != b) {
+                    added++;
+                }
+            }
+        }
+        return added;
+    }
+
+    /** The sections a reload does not apply, where they changed. */
+    private static List<String> needRestart(ProxyConfig before, ProxyConfig next) {
+        List<String> changed = new ArrayList<>();
+        if (!before.server().equals(next.server())) {
+            changed.add("server");
+        }
+        if (!java.util.Objects.equals(before.admin(), next.admin())) {
+            changed.add("admin");
+        }
+        if (before.limits().maxConnections() != next.limits().maxConnections()
+                || before.limits().maxConnectionsPerClient() != next.limits().maxConnectionsPerClient()
+                || before.limits().maxBufferBytes() != next.limits().maxBufferBytes()) {
+            changed.add("limits.maxConnections, maxConnectionsPerClient or maxBufferBytes");
+        }
+        if (!before.pool().equals(next.pool())) {
+            changed.add("pool (it applies to backends added from now on)");
+        }
+        if (before.watchConfig() != next.watchConfig()) {
+            changed.add("watchConfig");
+        }
+        return changed;
+    }
+
+    /** Every second: a changed file (time or size) is reloaded. Runs on the accept loop. */
+    private void checkConfigFile() {
+        try {
+            long stamp = stamp(configFile);
+            if (stamp != watchedStamp) {
+                watchedStamp = stamp;
+                log.info("{} changed: reloading", configFile);
+                reloadAsync();
+            }
+        } catch (RuntimeException e) {
+            log.error("configuration file check failed", e);
+        }
+    }
+
+    private static long stamp(Path file) {
+        try {
+            return Files.getLastModifiedTime(file).toMillis() * 31 + Files.size(file);
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** The configuration in force. */
+    public ProxyConfig config() {
+        return config;
+    }
+
     /** Reopens the access log file (after it was moved away for rotation); nothing when it goes to stdout. */
     public void reopenLogs() {
         AccessLog log = accessLog;
@@ -382,6 +627,10 @@ public final class ProxyServer implements AutoCloseable {
         if (certificateWatch != null) {
             certificateWatch.cancel(false);
         }
+        if (configWatch != null) {
+            configWatch.cancel(false);
+        }
+        reloads.shutdown();
         for (Channel ch : clients) {
             ch.eventLoop().execute(() -> {
                 RelayHandler relay = ch.pipeline().get(RelayHandler.class);

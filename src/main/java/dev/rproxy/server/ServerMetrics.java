@@ -19,6 +19,8 @@ import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
  * The state the proxy is in, read when scraped: each backend's health, ejection, draining and
@@ -28,20 +30,26 @@ import java.util.Map;
  * own them: each is a moment's approximation.
  */
 final class ServerMetrics implements MultiCollector {
-    private final Upstreams upstreams;
+    private final Supplier<Upstreams> upstreamsInForce;
     private final UpstreamPools pools;
     private final ChannelGroup clients;
     private final BufferBudget budget;
+    private final LongSupplier reloadsApplied;
+    private final LongSupplier reloadsRefused;
 
-    ServerMetrics(Upstreams upstreams, UpstreamPools pools, ChannelGroup clients, BufferBudget budget) {
-        this.upstreams = upstreams;
+    ServerMetrics(Supplier<Upstreams> upstreams, UpstreamPools pools, ChannelGroup clients, BufferBudget budget,
+                  LongSupplier reloadsApplied, LongSupplier reloadsRefused) {
+        this.upstreamsInForce = upstreams;
         this.pools = pools;
         this.clients = clients;
         this.budget = budget;
+        this.reloadsApplied = reloadsApplied;
+        this.reloadsRefused = reloadsRefused;
     }
 
     @Override
     public MetricSnapshots collect() {
+        Upstreams upstreams = upstreamsInForce.get();
         GaugeSnapshot.Builder available = gauge("rproxy_backend_available",
                 "1 while requests may go to the backend (healthy, not ejected, not draining)");
         GaugeSnapshot.Builder healthy = gauge("rproxy_backend_healthy", "1 while the backend's active probes pass");
@@ -104,7 +112,12 @@ final class ServerMetrics implements MultiCollector {
                 gauge("rproxy_buffer_bytes", "Bytes in buffers, counted by the buffer budget")
                         .dataPoint(point(Labels.EMPTY, budget.used())).build(),
                 gauge("rproxy_netty_direct_memory_bytes", "Direct memory Netty has allocated")
-                        .dataPoint(point(Labels.EMPTY, PlatformDependent.usedDirectMemory())).build());
+                        .dataPoint(point(Labels.EMPTY, PlatformDependent.usedDirectMemory())).build(),
+                CounterSnapshot.builder().name("rproxy_config_reloads").help("Configuration reloads, by outcome")
+                        .dataPoint(CounterDataPointSnapshot.builder().value(reloadsApplied.getAsLong())
+                                .labels(Labels.of("result", "applied")).build())
+                        .dataPoint(CounterDataPointSnapshot.builder().value(reloadsRefused.getAsLong())
+                                .labels(Labels.of("result", "refused")).build()).build());
     }
 
     private static GaugeSnapshot.Builder gauge(String name, String help) {

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 /** A proxy started from a whole config.json text, on a port of its own; closing it shuts it down. */
 public final class ConfiguredProxy implements AutoCloseable {
     private final ProxyServer server;
+    private final Path file;
 
     /**
      * @param members the JSON members after {@code "listen"} (which is one loopback listener on
@@ -21,7 +22,8 @@ public final class ConfiguredProxy implements AutoCloseable {
     public ConfiguredProxy(Path dir, String listen, String members) throws Exception {
         Path config = Files.writeString(dir.resolve("proxy-" + System.nanoTime() + ".json"),
                 "{\"listen\": " + listen + ", " + members + "}");
-        server = new ProxyServer(ConfigLoader.load(config));
+        server = new ProxyServer(ConfigLoader.load(config), config);
+        this.file = config;
         try {
             server.start();
         } catch (Exception | Error e) {
@@ -32,6 +34,11 @@ public final class ConfiguredProxy implements AutoCloseable {
 
     public ProxyServer server() {
         return server;
+    }
+
+    /** The configuration file it was started from (a reload reads it again). */
+    public Path file() {
+        return file;
     }
 
     public int port() {
