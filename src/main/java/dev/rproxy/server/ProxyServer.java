@@ -1,7 +1,6 @@
 package dev.rproxy.server;
 
 import dev.rproxy.backend.BackendGroup;
-import dev.rproxy.backend.BackendTls;
 import dev.rproxy.config.ListenConfig;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.config.ConfigException;
@@ -44,7 +43,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -81,14 +79,10 @@ public final class ProxyServer implements AutoCloseable {
     private ScheduledFuture<?> budgetSampler;
     private int samplesUnderPressure;
     private final UpstreamPools pools;
-    /** One per open listener, in the order of {@link #serverChannels}; a plaintext listener's is {@code null}. */
-    private final List<TlsContexts> tls = new CopyOnWriteArrayList<>();
     /** The listeners' TLS as loaded with the configuration, for {@link #start()}. */
     private final List<TlsContexts> initialTls;
-    /** The configuration of each listener in {@link #serverChannels}, in the same order. */
-    private final List<ListenConfig> listening = new CopyOnWriteArrayList<>();
-    /** Set up by {@link #start()}: binds listeners, at start and on reload. */
-    private ServerBootstrap listenerBootstrap;
+    /** The proxied listeners; set up by {@link #start()}. */
+    private Listeners listeners;
     private final ExecutorService reloads = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "config-reload");
         t.setDaemon(true);
@@ -99,8 +93,6 @@ public final class ProxyServer implements AutoCloseable {
     private ScheduledFuture<?> configWatch;
     private long watchedStamp;
     private ScheduledFuture<?> certificateWatch;
-    /** Copy-on-write: a reload changes them while other threads read them. */
-    private final List<Channel> serverChannels = new CopyOnWriteArrayList<>();
     /** The admin listener; {@code null} when none is configured. */
     private Channel adminChannel;
     /** The settings exchanges use, swapped as a whole; set by {@link #start()}. */
@@ -193,7 +185,7 @@ public final class ProxyServer implements AutoCloseable {
                     + "limit - open - reserve, client and backend connections together)", configuredCap, maxConnections,
                     descriptors.describe());
         }
-        listenerBootstrap = new ServerBootstrap()
+        ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannelClass())
                 .handler(new ChannelInitializer<Channel>() {
@@ -215,9 +207,11 @@ public final class ProxyServer implements AutoCloseable {
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget));
+        listeners = new Listeners(bootstrap, (listener, contexts) -> new ServerChannelInitializer(snapshots, clients,
+                listener, contexts, config.shutdown().graceMs()));
         List<String> bound = new ArrayList<>();
         for (int i = 0; i < config.listen().size(); i++) {
-            bound.add(bind(config.listen().get(i), initialTls.get(i)));
+            bound.add(listeners.bind(config.listen().get(i), initialTls.get(i)));
         }
         if (config.admin() != null) {
             startAdmin();
@@ -244,24 +238,7 @@ public final class ProxyServer implements AutoCloseable {
             log.warn("Netty does not count its direct memory here (io.netty.maxDirectMemory=0?): the buffer budget"
                     + " cannot act on memory pressure");
         }
-        return (InetSocketAddress) serverChannels.get(0).localAddress();
-    }
-
-    /** Binds one listener, appended to those open; returns how the start line describes it. */
-    private String bind(ListenConfig listener, TlsContexts contexts) throws InterruptedException {
-        Channel channel = listenerBootstrap.clone()
-                .childHandler(new ServerChannelInitializer(snapshots, clients, listener, contexts,
-                        config.shutdown().graceMs()))
-                .bind(listener.host(), listener.port()).sync().channel();
-        serverChannels.add(channel);
-        listening.add(listener);
-        tls.add(contexts);
-        int port = ((InetSocketAddress) channel.localAddress()).getPort();
-        String protocols = String.join(" ", listener.protocols());
-        return listener.host() + ":" + port + (contexts == null
-                ? (protocols.equals(ListenConfig.HTTP_1_1) ? "" : " (" + protocols + ")")
-                : " (https: " + protocols + ", " + BackendTls.provider() + " TLS, certificates for "
-                        + contexts.names() + ")");
+        return listeners.address(0);
     }
 
     /**
@@ -292,13 +269,11 @@ public final class ProxyServer implements AutoCloseable {
 
     /** Runs on the accept loop; a failure is logged and the next check still runs. */
     private void checkCertificates() {
-        for (TlsContexts contexts : tls) {
-            if (contexts != null) {
-                try {
-                    contexts.reloadIfChanged();
-                } catch (RuntimeException e) {
-                    log.error("certificate check failed", e);
-                }
+        for (TlsContexts contexts : listeners.tls()) {
+            try {
+                contexts.reloadIfChanged();
+            } catch (RuntimeException e) {
+                log.error("certificate check failed", e);
             }
         }
     }
@@ -401,26 +376,7 @@ public final class ProxyServer implements AutoCloseable {
         }
         ProxyConfig before = config;
         // Everything that can fail first: nothing has changed if it does.
-        List<TlsContexts> nextTls = new ArrayList<>();
-        boolean[] keep = new boolean[listening.size()];
-        List<Integer> reuse = new ArrayList<>();
-        for (int i = 0; i < next.listen().size(); i++) {
-            ListenConfig l = next.listen().get(i);
-            int same = -1;
-            for (int j = 0; j < listening.size() && same < 0; j++) {
-                if (!keep[j] && listening.get(j).equals(l)) {
-                    same = j;
-                }
-            }
-            reuse.add(same);
-            if (same >= 0) {
-                keep[same] = true;
-                nextTls.add(tls.get(same));
-            } else {
-                String at = next.listen().size() == 1 ? "listen.tls" : "listen[" + i + "].tls";
-                nextTls.add(l.tls() == null ? null : new TlsContexts(at, l.tls(), l.protocols()));
-            }
-        }
+        Listeners.Plan listenPlan = listeners.plan(next.listen());
         Upstreams previous = upstreamGroups;
         Upstreams nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous);
         for (String restart : needRestart(before, next)) {
@@ -445,37 +401,7 @@ public final class ProxyServer implements AutoCloseable {
             }
         }
         pools.retire(removed);
-        // Listeners: close those that are gone or changed, then bind the new ones.
-        List<Channel> oldChannels = new ArrayList<>(serverChannels);
-        List<ListenConfig> oldListening = new ArrayList<>(listening);
-        List<TlsContexts> oldTls = new ArrayList<>(tls);
-        serverChannels.clear();
-        listening.clear();
-        tls.clear();
-        int closedListeners = 0;
-        for (int j = 0; j < oldChannels.size(); j++) {
-            if (!keep[j]) {
-                oldChannels.get(j).close().awaitUninterruptibly();
-                closedListeners++;
-            }
-        }
-        int bound = 0;
-        List<String> failures = new ArrayList<>();
-        for (int i = 0; i < next.listen().size(); i++) {
-            int same = reuse.get(i);
-            if (same >= 0) {
-                serverChannels.add(oldChannels.get(same));
-                listening.add(oldListening.get(same));
-                tls.add(oldTls.get(same));
-                continue;
-            }
-            try {
-                bind(next.listen().get(i), nextTls.get(i));
-                bound++;
-            } catch (Exception e) {
-                failures.add(next.listen().get(i).host() + ":" + next.listen().get(i).port() + ": " + e.getMessage());
-            }
-        }
+        String listened = listeners.apply(listenPlan);
         if (nextLog != log0 && log0 != null) {
             // Exchanges that started before may still write to it for a while.
             bossGroup.next().schedule(log0::close, before.shutdown().graceMs(), TimeUnit.MILLISECONDS);
@@ -483,10 +409,8 @@ public final class ProxyServer implements AutoCloseable {
         reloadsApplied.incrementAndGet();
         String outcome = "configuration reloaded: " + nextUpstreams.all().size() + " upstreams, "
                 + (countBackends(nextUpstreams) - countAdded(nextUpstreams, previous)) + " backends kept, "
-                + countAdded(nextUpstreams, previous) + " added, " + removed.size() + " removed; listeners: "
-                + bound + " bound, " + closedListeners + " closed"
-                + (failures.isEmpty() ? "" : "; could not bind " + String.join(", ", failures));
-        if (failures.isEmpty()) {
+                + countAdded(nextUpstreams, previous) + " added, " + removed.size() + " removed; listeners: " + listened;
+        if (!listened.contains("could not")) {
             log.info(outcome);
         } else {
             log.error(outcome);
@@ -580,7 +504,7 @@ public final class ProxyServer implements AutoCloseable {
 
     /** The bound port of listener {@code index} (its place in {@code listen}); valid after {@link #start()}. */
     public int port(int index) {
-        return ((InetSocketAddress) serverChannels.get(index).localAddress()).getPort();
+        return listeners.address(index).getPort();
     }
 
     /** The upstream {@code default} (the top-level backends), or else the first upstream. */
@@ -618,8 +542,8 @@ public final class ProxyServer implements AutoCloseable {
         stopped = true;
         long graceMs = config.shutdown().graceMs();
         log.info("shutting down: {} client connections, grace {} ms", clients.size(), graceMs);
-        for (Channel listener : serverChannels) {
-            listener.close().awaitUninterruptibly();
+        if (listeners != null) {
+            listeners.closeAll();
         }
         if (adminChannel != null) {
             adminChannel.close().awaitUninterruptibly();
