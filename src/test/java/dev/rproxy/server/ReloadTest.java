@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.ProxyProcess;
+import dev.rproxy.support.WebSocketEchoBackend;
 import dev.rproxy.testbackend.TestBackend;
 import java.io.IOException;
 import java.net.ConnectException;
@@ -106,6 +107,48 @@ class ReloadTest {
             for (int i = 0; i < 4; i++) {
                 assertThat(backendOf(get(proxy.port(), "/after"))).isEqualTo("b");
             }
+        }
+    }
+
+    @Test
+    void aWebSocketAndALongDownloadSurviveAReloadThatRemovesTheirBackends() throws Exception {
+        try (WebSocketEchoBackend echo = new WebSocketEchoBackend();
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"healthCheck\": {\"enabled\": false},"
+                        + "\"upstreams\": {\"ws\": {\"backends\": [{\"id\": \"echo\", \"url\": \"" + echo.url() + "\"}]},"
+                        + "  \"app\": {\"backends\": [{\"id\": \"a\", \"url\": \"" + a.url() + "\"}]}},"
+                        + "\"routes\": [{\"match\": {\"pathPrefix\": \"/ws\"}, \"upstream\": \"ws\"}, {\"upstream\": \"app\"}]")) {
+            java.util.concurrent.BlockingQueue<String> texts = new java.util.concurrent.LinkedBlockingQueue<>();
+            java.net.http.WebSocket ws = HTTP.newWebSocketBuilder().buildAsync(URI.create("ws://127.0.0.1:" + proxy.port() + "/ws"),
+                    new java.net.http.WebSocket.Listener() {
+                        @Override
+                        public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket socket, CharSequence data,
+                                                                              boolean last) {
+                            texts.add(data.toString());
+                            socket.request(1);
+                            return null;
+                        }
+                    }).get(10, TimeUnit.SECONDS);
+            ws.sendText("before", true).get(5, TimeUnit.SECONDS);
+            assertThat(texts.poll(5, TimeUnit.SECONDS)).isEqualTo("before");
+
+            long size = 64L << 20;
+            HttpResponse<java.io.InputStream> download = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                    + proxy.port() + "/stream?bytes=" + size)).build(), HttpResponse.BodyHandlers.ofInputStream());
+            java.io.InputStream body = download.body();
+            byte[] buffer = new byte[64 * 1024];
+            long read = body.readNBytes(buffer, 0, buffer.length);
+
+            rewrite(proxy, members("", b));
+            assertThat(proxy.server().reloadAsync().get(10, TimeUnit.SECONDS)).contains("0 backends kept, 1 added, 2 removed");
+
+            ws.sendText("after", true).get(5, TimeUnit.SECONDS);
+            assertThat(texts.poll(5, TimeUnit.SECONDS)).as("the tunnel goes on").isEqualTo("after");
+            for (int n; (n = body.read(buffer)) > 0; ) {
+                read += n;
+            }
+            assertThat(read).as("the download goes on to its end").isEqualTo(size);
+            assertThat(backendOf(get(proxy.port(), "/new"))).isEqualTo("b");
+            ws.sendClose(java.net.http.WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
         }
     }
 
