@@ -199,6 +199,35 @@ public final class ProxyMetrics implements MultiCollector {
         return total;
     }
 
+    // ---------------------------------------------------------------- reading, for the dashboard
+
+    /** Requests of {@code slot} so far by status class (1xx..5xx), all methods together. */
+    public long[] statusClasses(int slot) {
+        long[] out = new long[CLASSES.length];
+        for (int m = 0; m < METHODS.length; m++) {
+            for (int k = 0; k < CLASSES.length; k++) {
+                int i = (slot * METHODS.length + m) * CLASSES.length + k;
+                out[k] += sum(c -> Counters.at(c.requests, i));
+            }
+        }
+        return out;
+    }
+
+    /** The duration histogram of {@code upstream} so far: the count of each bucket of {@link #bounds()}. */
+    public long[] durationBuckets(int upstream) {
+        long[] out = new long[BOUNDS.length];
+        for (int b = 0; b < BOUNDS.length; b++) {
+            int i = upstream * BOUNDS.length + b;
+            out[b] = sum(c -> Counters.at(c.durations, i));
+        }
+        return out;
+    }
+
+    /** The upper bounds of the duration buckets, in seconds (the last is +Inf). */
+    public static double[] bounds() {
+        return BOUNDS.clone();
+    }
+
     // ---------------------------------------------------------------- scraping
 
     @Override

@@ -2,6 +2,7 @@ package dev.rproxy.server;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.routing.Upstream;
 import dev.rproxy.routing.Upstreams;
@@ -30,6 +31,7 @@ import org.slf4j.LoggerFactory;
  * The admin API, on the admin listener only (never the proxied ports):
  *
  * <ul>
+ *   <li>{@code GET /}: the dashboard, a page from the jar that polls {@code GET /admin/stats};
  *   <li>{@code GET /metrics}: the Prometheus text exposition of the request counters, the state
  *       gauges and the JVM;
  *   <li>{@code GET /admin/upstreams}: every upstream and each backend's state, with the same facts
@@ -94,6 +96,12 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String path = new QueryStringDecoder(request.uri()).path();
         HttpMethod method = request.method();
         boolean read = HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method);
+        if (path.equals("/") || path.equals("/dashboard")) {
+            return read ? dashboard() : notAllowed("GET, HEAD");
+        }
+        if (path.equals("/admin/stats")) {
+            return read ? json(HttpResponseStatus.OK, stats()) : notAllowed("GET, HEAD");
+        }
         if (path.equals("/metrics")) {
             return read ? metrics() : notAllowed("GET, HEAD");
         }
@@ -118,6 +126,96 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             }
         }
         return error(HttpResponseStatus.NOT_FOUND, "no such admin endpoint: " + path);
+    }
+
+    /** The dashboard page, from the jar: one file with its styles and script, nothing from elsewhere. */
+    private static FullHttpResponse dashboard() {
+        byte[] page = DASHBOARD;
+        FullHttpResponse response = json(HttpResponseStatus.OK, page);
+        response.headers()
+                .set(HttpHeaderNames.CONTENT_TYPE, "text/html; charset=utf-8")
+                .set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline';"
+                        + " connect-src 'self'; img-src data:")
+                .set("X-Content-Type-Options", "nosniff");
+        return response;
+    }
+
+    private static final byte[] DASHBOARD = load("dashboard.html");
+
+    private static byte[] load(String resource) {
+        try (java.io.InputStream in = AdminHandler.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + resource);
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * What the dashboard polls: the counters so far (it takes differences between polls for rates
+     * and percentiles) and each backend's state, per upstream.
+     */
+    private byte[] stats() {
+        ProxyMetrics metrics = server.metrics();
+        double[] bounds = ProxyMetrics.bounds();
+        return write(json -> {
+            json.writeStartObject();
+            json.writeNumberField("timeMillis", System.currentTimeMillis());
+            json.writeArrayFieldStart("bounds");
+            for (int i = 0; i < bounds.length - 1; i++) {
+                json.writeNumber(bounds[i]);
+            }
+            json.writeEndArray();
+            json.writeArrayFieldStart("upstreams");
+            for (Upstream u : upstreams.all()) {
+                json.writeStartObject();
+                json.writeStringField("name", u.name());
+                json.writeStringField("balancer", u.config().balancer());
+                json.writeBooleanField("panic", u.backends().inPanic());
+                json.writeNumberField("inFlight", u.requestsInFlight());
+                long[] classes = metrics.statusClasses(u.metricsSlot());
+                for (Backend b : u.backends().all()) {
+                    long[] more = metrics.statusClasses(b.metricsSlot());
+                    for (int k = 0; k < classes.length; k++) {
+                        classes[k] += more[k];
+                    }
+                }
+                json.writeArrayFieldStart("statusClasses");
+                for (long n : classes) {
+                    json.writeNumber(n);
+                }
+                json.writeEndArray();
+                json.writeArrayFieldStart("durationBuckets");
+                for (long n : metrics.durationBuckets(u.metricsIndex())) {
+                    json.writeNumber(n);
+                }
+                json.writeEndArray();
+                json.writeArrayFieldStart("backends");
+                long now = System.nanoTime();
+                for (Backend b : u.backends().all()) {
+                    json.writeStartObject();
+                    json.writeStringField("id", b.id());
+                    json.writeStringField("url", b.url());
+                    String state = HealthEndpoint.state(u, b, now);
+                    json.writeStringField("state", state);
+                    json.writeStringField("reason", HealthEndpoint.reason(b, state));
+                    json.writeNumberField("inFlight", b.activeConnections());
+                    json.writeNumberField("ejections", b.ejectionsSinceStart());
+                    long total = 0;
+                    for (long n : metrics.statusClasses(b.metricsSlot())) {
+                        total += n;
+                    }
+                    json.writeNumberField("requests", total);
+                    json.writeEndObject();
+                }
+                json.writeEndArray();
+                json.writeEndObject();
+            }
+            json.writeEndArray();
+            json.writeEndObject();
+        });
     }
 
     /** The Prometheus text exposition (format 0.0.4) of everything registered. */

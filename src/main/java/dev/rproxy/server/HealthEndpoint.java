@@ -209,7 +209,7 @@ public final class HealthEndpoint implements LocalResponder {
     }
 
     /** One sentence on why the backend is in the state it is. */
-    private static String reason(Backend b, String state) {
+    static String reason(Backend b, String state) {
         switch (state) {
             case "down":
                 String why = b.downReason();

@@ -484,6 +484,10 @@ public final class ProxyServer implements AutoCloseable {
         return config;
     }
 
+    ProxyMetrics metrics() {
+        return metrics;
+    }
+
     /** Reopens the access log file (after it was moved away for rotation); nothing when it goes to stdout. */
     public void reopenLogs() {
         AccessLog log = accessLog;

@@ -103,6 +103,17 @@ class AdminApiTest {
             assertThat(call(admin, "GET", "/admin/nothing").statusCode()).isEqualTo(404);
             assertThat(call(admin, "POST", "/admin/upstreams").statusCode()).isEqualTo(405);
 
+            HttpResponse<String> page = call(admin, "GET", "/");
+            assertThat(page.statusCode()).isEqualTo(200);
+            assertThat(page.headers().firstValue("content-type")).hasValue("text/html; charset=utf-8");
+            assertThat(page.headers().firstValue("content-security-policy").orElse("")).startsWith("default-src 'none'");
+            assertThat(page.body()).contains("/admin/stats").doesNotContain("http://").doesNotContain("https://");
+            JsonNode stats = JSON.readTree(call(admin, "GET", "/admin/stats").body());
+            assertThat(stats.get("upstreams").get(0).get("name").asText()).isEqualTo("app");
+            assertThat(stats.get("upstreams").get(0).get("statusClasses")).hasSize(5);
+            assertThat(stats.get("upstreams").get(0).get("durationBuckets")).hasSize(stats.get("bounds").size() + 1);
+            assertThat(stats.get("upstreams").get(0).get("backends").get(0).get("state").asText()).isEqualTo("healthy");
+
             // The proxied port knows nothing of the admin API: the request goes to the backend.
             assertThat(backendOf(call(proxy.port(), "GET", "/admin/upstreams"))).isEqualTo("a");
         }

@@ -1,0 +1,127 @@
+package dev.rproxy.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.rproxy.support.ConfiguredProxy;
+import dev.rproxy.testbackend.TestBackend;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.Writer;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The dashboard in a real browser: Debian's chromium, headless, driven by playwright-core
+ * ({@code src/test/browser/dashboard.mjs}; {@code .ci/run} installs both). While traffic flows the
+ * page must show a non-zero request rate, then a backend stopped must show as down, with no
+ * console error all along. The screenshot it takes is the README's.
+ */
+class DashboardTest {
+    private static final Path BROWSER = Path.of("src/test/browser");
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void theDashboardShowsRatesAndABackendGoingDownWithoutAConsoleError() throws Exception {
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/chromium"))
+                        && Files.isDirectory(BROWSER.resolve("node_modules/playwright-core")),
+                "needs /usr/bin/chromium and npm's playwright-core in src/test/browser (.ci/run installs them)");
+        try (TestBackend a = TestBackend.start("web-1", "127.0.0.1", 0); TestBackend b = TestBackend.start("web-2", "127.0.0.1", 0);
+                TestBackend api = TestBackend.start("api-1", "127.0.0.1", 0);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"healthCheck\": {\"intervalMs\": 200, \"timeoutMs\": 1000},"
+                        + "\"admin\": {\"host\": \"127.0.0.1\", \"port\": 0}, \"accessLog\": {\"enabled\": false},"
+                        + "\"upstreams\": {\"web\": {\"backends\": [{\"id\": \"web-1\", \"url\": \"" + a.url() + "\"},"
+                        + "  {\"id\": \"web-2\", \"url\": \"" + b.url() + "\"}]},"
+                        + "  \"api\": {\"balancer\": \"least_request\", \"backends\": [{\"id\": \"api-1\", \"url\": \"" + api.url() + "\"}]}},"
+                        + "\"routes\": [{\"match\": {\"pathPrefix\": \"/api\"}, \"upstream\": \"api\"}, {\"upstream\": \"web\"}]")) {
+            AtomicBoolean running = new AtomicBoolean(true);
+            Thread traffic = new Thread(() -> {
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+                for (int i = 0; running.get() && System.nanoTime() < end; i++) {
+                    String path = i % 3 == 0 ? "/api/items" : i % 17 == 0 ? "/status/404" : "/page";
+                    try {
+                        HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + path))
+                                .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding());
+                    } catch (Exception e) {
+                        return;
+                    }
+                }
+            }, "dashboard-traffic");
+            traffic.start();
+            Path screenshot = Path.of("target/dashboard.png").toAbsolutePath();
+            Process node = new ProcessBuilder("node", "dashboard.mjs", "http://127.0.0.1:" + proxy.server().adminPort() + "/",
+                    "web", screenshot.toString()).directory(BROWSER.toFile()).redirectErrorStream(true).start();
+            BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+            List<String> seen = new ArrayList<>();
+            Thread reader = new Thread(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String line = in.readLine(); line != null; line = in.readLine()) {
+                        lines.add(line);
+                    }
+                } catch (Exception e) {
+                    // the process ended
+                }
+            }, "dashboard-browser");
+            reader.start();
+            try (Writer commands = new OutputStreamWriter(node.getOutputStream(), StandardCharsets.UTF_8)) {
+                assertThat(next(lines, seen, "rates")).as("non-zero rates on the page; the browser said: %s", seen).isTrue();
+                b.setHealthy(false);
+                commands.write("down web-2\n");
+                commands.flush();
+                assertThat(next(lines, seen, "down web-2")).as("web-2 shown down; the browser said: %s", seen).isTrue();
+                commands.write("shot\n");
+                commands.flush();
+                assertThat(next(lines, seen, "shot")).as("the browser said: %s", seen).isTrue();
+                commands.write("end\n");
+                commands.flush();
+                assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            } finally {
+                running.set(false);
+                node.destroyForcibly();
+                traffic.join(10_000);
+                reader.join(10_000);
+            }
+            lines.drainTo(seen);
+            assertThat(seen).as("no console or page error").noneMatch(line -> line.startsWith("error"));
+            assertThat(node.exitValue()).as("the browser said: %s", seen).isZero();
+            assertThat(Files.size(screenshot)).isPositive();
+        }
+    }
+
+    /** Waits (bounded) for {@code wanted} among the browser's lines; false on an error line or the time out. */
+    private static boolean next(BlockingQueue<String> lines, List<String> seen, String wanted) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(40);
+        while (System.nanoTime() < end) {
+            String line = lines.poll(1, TimeUnit.SECONDS);
+            if (line == null) {
+                continue;
+            }
+            seen.add(line);
+            if (line.equals(wanted)) {
+                return true;
+            }
+            if (line.startsWith("error") || line.startsWith("exit")) {
+                return false;
+            }
+        }
+        return false;
+    }
+}
