@@ -36,7 +36,7 @@ public final class RoundRobinBalancer implements Balancer {
     public RoundRobinBalancer(BackendGroup group, long slowStartNanos) {
         this.group = group;
         this.slowStartNanos = slowStartNanos;
-        this.weighted = slowStartNanos > 0 || group.all().stream().mapToInt(Backend::weight).distinct().count() > 1;
+        this.weighted = Weights.vary(group, slowStartNanos);
     }
 
     @Override

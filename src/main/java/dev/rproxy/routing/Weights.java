@@ -1,10 +1,19 @@
 package dev.rproxy.routing;
 
 import dev.rproxy.backend.Backend;
+import dev.rproxy.backend.BackendGroup;
 
 /** Backends' weights of the moment (slow start scales a returning backend's) and draws by weight. */
 final class Weights {
     private Weights() {
+    }
+
+    /**
+     * Whether picks must weigh: the backends' weights differ, or slow start may make them differ
+     * (else a balancer may treat them as equal, which is cheaper).
+     */
+    static boolean vary(BackendGroup group, long slowStartNanos) {
+        return slowStartNanos > 0 || group.all().stream().mapToInt(Backend::weight).distinct().count() > 1;
     }
 
     /** {@code b}'s weight at {@code now}; its configured weight when slow start is off ({@code slowStartNanos} 0). */

@@ -102,25 +102,23 @@ class BalancerTest {
 
     @Test
     void leastRequestFollowsTheWeightsWhenNothingIsInFlight() throws Exception {
-        try (TestBackend a = TestBackend.start("a", "127.0.0.1", 0); TestBackend b = TestBackend.start("b", "127.0.0.1", 0);
-                ConfiguredProxy proxy = new ConfiguredProxy(dir, upstream("least_request", "", backend(a, 3), backend(b, 1)))) {
-            Map<String, Integer> counts = new HashMap<>();
-            for (int i = 0; i < 2000; i++) {
-                counts.merge(answeredBy(proxy.port(), "/w"), 1, Integer::sum);
-            }
-            assertThat(counts.get("a") / 2000.0).as("%s", counts).isBetween(0.72, 0.78);
-        }
+        assertThat(shareOfA("least_request", 3, 1, 2000)).isBetween(0.72, 0.78);
     }
 
     @Test
     void randomFollowsTheWeights() throws Exception {
+        assertThat(shareOfA("random", 1, 4, 2000)).isBetween(0.17, 0.23);
+    }
+
+    /** The share of {@code n} requests in a row that backend a answers, a and b weighted as given. */
+    private double shareOfA(String balancer, int weightA, int weightB, int n) throws Exception {
         try (TestBackend a = TestBackend.start("a", "127.0.0.1", 0); TestBackend b = TestBackend.start("b", "127.0.0.1", 0);
-                ConfiguredProxy proxy = new ConfiguredProxy(dir, upstream("random", "", backend(a, 1), backend(b, 4)))) {
-            Map<String, Integer> counts = new HashMap<>();
-            for (int i = 0; i < 2000; i++) {
-                counts.merge(answeredBy(proxy.port(), "/r"), 1, Integer::sum);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, upstream(balancer, "", backend(a, weightA), backend(b, weightB)))) {
+            int answeredByA = 0;
+            for (int i = 0; i < n; i++) {
+                answeredByA += answeredBy(proxy.port(), "/share").equals("a") ? 1 : 0;
             }
-            assertThat(counts.get("b") / 2000.0).as("%s", counts).isBetween(0.77, 0.83);
+            return answeredByA / (double) n;
         }
     }
 
