@@ -29,7 +29,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  *
  * <p>What is counted: requests by upstream, backend, method and status class with their bytes; the
  * duration of requests per upstream (a classic histogram); requests the proxy refused itself, by
- * status; retries and the retries the budget refused, per upstream.
+ * status; retries and the retries the budget refused, per upstream; TLS handshakes with clients.
  */
 public final class ProxyMetrics implements MultiCollector {
     static final String[] METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "OTHER"};
@@ -62,8 +62,16 @@ public final class ProxyMetrics implements MultiCollector {
         }
     };
 
+    /** Off: nothing is counted (only to measure what counting costs). */
+    private volatile boolean enabled = true;
+
     public ProxyMetrics() {
         slots.add(new String[] {"-", "-"}); // slot 0: no route
+    }
+
+    /** Turns counting on or off ({@code metrics.enabled}). */
+    public void enabled(boolean on) {
+        enabled = on;
     }
 
     /** Names an upstream for the per-upstream counts; returns its index (the same for the same name). */
@@ -92,6 +100,9 @@ public final class ProxyMetrics implements MultiCollector {
     /** One exchange ended: {@code slot} from {@link #slot}, {@code upstream} from {@link #upstream} or -1. */
     public void request(int slot, int upstream, HttpMethod method, int status, long durationNanos, long bytesIn,
                         long bytesOut) {
+        if (!enabled) {
+            return;
+        }
         Counters c = local.get();
         if (slot >= c.slots || upstream >= c.upstreams) {
             c.grow(slots.size(), upstreams.size()); // a reload named more
@@ -112,6 +123,9 @@ public final class ProxyMetrics implements MultiCollector {
 
     /** A request the proxy refused itself with {@code status}. */
     public void refused(int status) {
+        if (!enabled) {
+            return;
+        }
         for (int i = 0; i < REFUSALS.length; i++) {
             if (REFUSALS[i] == status) {
                 add(local.get().refusals, i, 1);
@@ -120,11 +134,25 @@ public final class ProxyMetrics implements MultiCollector {
         }
     }
 
+    /** A TLS handshake with a client ended: {@code ok}, or failed. */
+    public void tlsHandshake(boolean ok) {
+        if (!enabled) {
+            return;
+        }
+        add(local.get().handshakes, ok ? 0 : 1, 1);
+    }
+
     public void retried(int upstream) {
+        if (!enabled) {
+            return;
+        }
         add(counters(upstream).retries, upstream, 1);
     }
 
     public void retryRefused(int upstream) {
+        if (!enabled) {
+            return;
+        }
         add(counters(upstream).budgetRefused, upstream, 1);
     }
 
@@ -161,6 +189,7 @@ public final class ProxyMetrics implements MultiCollector {
         volatile AtomicLongArray durations = new AtomicLongArray(0);
         volatile AtomicLongArray durationNanos = new AtomicLongArray(0);
         final AtomicLongArray refusals = new AtomicLongArray(REFUSALS.length);
+        final AtomicLongArray handshakes = new AtomicLongArray(2);
         volatile AtomicLongArray retries = new AtomicLongArray(0);
         volatile AtomicLongArray budgetRefused = new AtomicLongArray(0);
 
@@ -286,7 +315,14 @@ public final class ProxyMetrics implements MultiCollector {
             refusals.dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> Counters.at(c.refusals, ri)))
                     .labels(Labels.of("status", Integer.toString(REFUSALS[r]))).build());
         }
+        CounterSnapshot handshakes = CounterSnapshot.builder().name("rproxy_tls_handshakes")
+                .help("TLS handshakes with clients, by outcome")
+                .dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.handshakes.get(0)))
+                        .labels(Labels.of("result", "ok")).build())
+                .dataPoint(CounterDataPointSnapshot.builder().value(sum(c -> c.handshakes.get(1)))
+                        .labels(Labels.of("result", "failed")).build())
+                .build();
         return MetricSnapshots.of(requests.build(), bytesIn.build(), bytesOut.build(), durations.build(), retries.build(),
-                budget.build(), refusals.build());
+                budget.build(), refusals.build(), handshakes);
     }
 }

@@ -20,7 +20,7 @@ final class ConfigJson {
     /** {@code baseDir}: where relative file paths (certificates) start; the config file's directory. */
     static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
-                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig");
+                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig", "metrics");
         HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
                 s -> healthCheck(s, HealthCheckConfig.DEFAULT));
         HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
@@ -49,7 +49,8 @@ final class ConfigJson {
                         .build(ConfigJson::route)),
                 build(root.section("admin", "host", "port"), s -> new AdminConfig(s.string("host", AdminConfig.DEFAULT_HOST),
                         s.integer("port", AdminConfig.DEFAULT_PORT))),
-                root.bool("watchConfig", false));
+                root.bool("watchConfig", false),
+                build(root.section("metrics", "enabled"), s -> new MetricsConfig(s.bool("enabled", true))));
     }
 
     private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",

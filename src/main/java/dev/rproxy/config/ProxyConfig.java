@@ -24,12 +24,13 @@ import java.util.Objects;
  * @param routes    in the order they are tried; {@code null} when the file has none
  * @param admin     the admin listener; {@code null}: none
  * @param watchConfig a change to the configuration file on disk reloads it
+ * @param metrics   whether exchanges are counted
  */
 public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                           ServerConfig server, AccessLogConfig accessLog, SecurityConfig security,
                           Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes, AdminConfig admin,
-                          boolean watchConfig) {
+                          boolean watchConfig, MetricsConfig metrics) {
 
     public ProxyConfig {
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
@@ -43,6 +44,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
         }
         routes = routes == null ? null : checkRoutes(routes, all);
         checkAdmin(admin, listen);
+        metrics = Objects.requireNonNullElse(metrics, MetricsConfig.DEFAULT);
         timeouts = Objects.requireNonNullElse(timeouts, TimeoutsConfig.DEFAULT);
         pool = Objects.requireNonNullElse(pool, PoolConfig.DEFAULT);
         limits = Objects.requireNonNullElse(limits, LimitsConfig.DEFAULT);
@@ -75,7 +77,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
                        TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                        ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
         this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null, null,
-                false);
+                false, null);
     }
 
     /** Every upstream by name: {@code default} (the top-level backends) first when there are any, then the named ones. */

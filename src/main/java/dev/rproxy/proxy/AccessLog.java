@@ -1,15 +1,11 @@
 package dev.rproxy.proxy;
 
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonGenerator;
 import dev.rproxy.config.AccessLogConfig;
 import java.io.BufferedOutputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.StringWriter;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,9 +14,11 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.Locale;
-import java.util.concurrent.ArrayBlockingQueue;
+import io.netty.util.internal.PlatformDependent;
+import java.util.Queue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,18 +28,20 @@ import org.slf4j.LoggerFactory;
  * <p>The {@code default} format to stdout goes through the Logback logger {@code dev.rproxy.access}
  * as it always has (an asynchronous appender; a logback.xml may redirect or silence it). Every
  * other case, {@code combined} and {@code json} lines or any format to a file, goes through a
- * writer of its own: lines are queued (never more than {@value #QUEUE} waiting; one more is dropped
- * and counted, so an event loop never waits for a disk) and one thread writes them, flushing when
- * the queue is empty. {@link #reopen} has that thread close and reopen the file, for rotation
- * (SIGUSR1: move the file away, signal, and the next lines go to a new file of the old name).
+ * writer of its own: an event loop only queues the exchange's {@link Entry} (a lock-free queue of
+ * at most {@value #QUEUE}; one more is dropped and counted, so an event loop never waits for a
+ * disk, and no thread is woken per line); one thread wakes every {@value #BATCH_MS} ms, formats
+ * what is queued and writes it in one go. {@link #reopen} has that thread close and reopen the
+ * file, for rotation (SIGUSR1: move the file away, signal, and the next lines go to a new file of
+ * the old name).
  */
 public final class AccessLog implements AutoCloseable {
     private static final Logger logback = LoggerFactory.getLogger("dev.rproxy.access");
     private static final Logger log = LoggerFactory.getLogger(AccessLog.class);
-    private static final JsonFactory JSON = new JsonFactory();
     private static final DateTimeFormatter COMMON_TIME =
             DateTimeFormatter.ofPattern("dd/MMM/yyyy:HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
     static final int QUEUE = 16384;
+    static final long BATCH_MS = 20;
 
     private final String format;
     private final LineWriter writer;
@@ -65,7 +65,7 @@ public final class AccessLog implements AutoCloseable {
         if (config.file() == null && config.format().equals(AccessLogConfig.DEFAULT_FORMAT)) {
             return new AccessLog(config.format(), null);
         }
-        LineWriter writer = new LineWriter(config.file());
+        LineWriter writer = new LineWriter(config.file(), config.format());
         Thread thread = new Thread(writer, "access-log");
         thread.setDaemon(true);
         writer.thread = thread;
@@ -93,12 +93,49 @@ public final class AccessLog implements AutoCloseable {
             logback.info(defaultLine(e));
             return;
         }
-        String line = switch (format) {
-            case AccessLogConfig.JSON -> json(e);
-            case AccessLogConfig.COMBINED -> combined(e);
-            default -> Instant.ofEpochMilli(e.timeMillis()) + " access " + defaultLine(e);
+        writer.offer(e);
+    }
+
+    /** The line of {@code e} in {@code format} (on the writer's thread). */
+    static String format(String format, Entry e, Times times) {
+        return switch (format) {
+            case AccessLogConfig.JSON -> json(e, times);
+            case AccessLogConfig.COMBINED -> combined(e, times);
+            default -> times.iso(e.timeMillis()) + " access " + defaultLine(e);
         };
-        writer.offer(line);
+    }
+
+    /**
+     * Times as lines write them, the part down to the second formatted once per second: the
+     * writer's thread formats thousands of lines a second, mostly within the same one.
+     */
+    static final class Times {
+        private long isoSecond = Long.MIN_VALUE;
+        private String isoPrefix;
+        private long commonSecond = Long.MIN_VALUE;
+        private String common;
+
+        /** {@code 2026-12-07T13:20:01.123Z}: ISO 8601 in UTC, always with milliseconds. */
+        String iso(long millis) {
+            long second = Math.floorDiv(millis, 1000);
+            if (second != isoSecond) {
+                isoSecond = second;
+                String full = Instant.ofEpochSecond(second).toString(); // ...T13:20:01Z
+                isoPrefix = full.substring(0, full.length() - 1) + ".";
+            }
+            int ms = (int) Math.floorMod(millis, 1000);
+            return isoPrefix + (char) ('0' + ms / 100) + (char) ('0' + ms / 10 % 10) + (char) ('0' + ms % 10) + 'Z';
+        }
+
+        /** {@code 07/Dec/2026:13:20:01 +0000}, the common log format's time. */
+        String common(long millis) {
+            long second = Math.floorDiv(millis, 1000);
+            if (second != commonSecond) {
+                commonSecond = second;
+                common = COMMON_TIME.format(Instant.ofEpochSecond(second));
+            }
+            return common;
+        }
     }
 
     /** {@code client "METHOD target" status bytesIn bytesOut backend durationMs}. */
@@ -112,8 +149,8 @@ public final class AccessLog implements AutoCloseable {
      * "referer" "user-agent"}, a double quote or backslash in a field written as {@code \x22} or
      * {@code \x5C} (as nginx does), so the line always parses.
      */
-    static String combined(Entry e) {
-        return e.client() + " - - [" + COMMON_TIME.format(Instant.ofEpochMilli(e.timeMillis())) + "] \""
+    static String combined(Entry e, Times times) {
+        return e.client() + " - - [" + times.common(e.timeMillis()) + "] \""
                 + escape(e.method()) + " " + escape(e.target()) + " " + e.protocol() + "\" " + e.status() + " "
                 + e.bytesOut() + " \"" + (e.referer() == null ? "-" : escape(e.referer())) + "\" \""
                 + (e.userAgent() == null ? "-" : escape(e.userAgent())) + "\"";
@@ -136,38 +173,55 @@ public final class AccessLog implements AutoCloseable {
     }
 
     /** One JSON object with exactly the fields of {@link Entry} but the referer and user agent. */
-    static String json(Entry e) {
-        StringWriter out = new StringWriter(256);
-        try (JsonGenerator json = JSON.createGenerator(out)) {
-            json.writeStartObject();
-            json.writeStringField("time", Instant.ofEpochMilli(e.timeMillis()).toString());
-            json.writeStringField("requestId", e.requestId());
-            json.writeStringField("client", e.client());
-            json.writeStringField("method", e.method());
-            json.writeStringField("target", e.target());
-            json.writeStringField("protocol", e.protocol());
-            json.writeNumberField("status", e.status());
-            json.writeNumberField("bytesIn", e.bytesIn());
-            json.writeNumberField("bytesOut", e.bytesOut());
-            json.writeStringField("upstream", e.upstream());
-            json.writeStringField("backend", e.backend());
-            json.writeNumberField("attempts", e.attempts());
-            json.writeNumberField("durationMs", e.durationMs());
-            writeMs(json, "upstreamConnectMs", e.upstreamConnectMs());
-            writeMs(json, "upstreamFirstByteMs", e.upstreamFirstByteMs());
-            json.writeEndObject();
-        } catch (IOException ex) {
-            throw new UncheckedIOException(ex); // not from a StringWriter
-        }
-        return out.toString();
+    static String json(Entry e, Times times) {
+        StringBuilder out = new StringBuilder(320);
+        out.append("{\"time\":\"").append(times.iso(e.timeMillis())).append('"');
+        string(out, "requestId", e.requestId());
+        string(out, "client", e.client());
+        string(out, "method", e.method());
+        string(out, "target", e.target());
+        string(out, "protocol", e.protocol());
+        out.append(",\"status\":").append(e.status());
+        out.append(",\"bytesIn\":").append(e.bytesIn());
+        out.append(",\"bytesOut\":").append(e.bytesOut());
+        string(out, "upstream", e.upstream());
+        string(out, "backend", e.backend());
+        out.append(",\"attempts\":").append(e.attempts());
+        out.append(",\"durationMs\":").append(e.durationMs());
+        out.append(",\"upstreamConnectMs\":");
+        appendMs(out, e.upstreamConnectMs());
+        out.append(",\"upstreamFirstByteMs\":");
+        appendMs(out, e.upstreamFirstByteMs());
+        return out.append('}').toString();
     }
 
-    private static void writeMs(JsonGenerator json, String name, long ms) throws IOException {
+    private static void appendMs(StringBuilder out, long ms) {
         if (ms < 0) {
-            json.writeNullField(name);
+            out.append("null");
         } else {
-            json.writeNumberField(name, ms);
+            out.append(ms);
         }
+    }
+
+    /** {@code ,"name":"value"} with the value escaped as JSON requires (RFC 8259 section 7); null as null. */
+    private static void string(StringBuilder out, String name, String value) {
+        out.append(",\"").append(name).append("\":");
+        if (value == null) {
+            out.append("null");
+            return;
+        }
+        out.append('"');
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (c == '"' || c == '\\') {
+                out.append('\\').append(c);
+            } else if (c < 0x20 || c == 0x7f) {
+                out.append(String.format("\\u%04x", (int) c));
+            } else {
+                out.append(c);
+            }
+        }
+        out.append('"');
     }
 
     /** Has the file closed and opened again (after it was moved away); nothing for stdout. */
@@ -198,19 +252,23 @@ public final class AccessLog implements AutoCloseable {
     /** The queue and its thread; the stream is touched by that thread only. */
     private static final class LineWriter implements Runnable {
         private final Path file;
-        private final ArrayBlockingQueue<String> queue = new ArrayBlockingQueue<>(QUEUE);
+        private final String format;
+        private final Times times = new Times();
+        /** Many event loops offer, one thread polls; no one is woken per entry. */
+        private final Queue<Entry> queue = PlatformDependent.newFixedMpscQueue(QUEUE);
         private final AtomicLong dropped = new AtomicLong();
         private volatile boolean reopen;
         private volatile boolean closed;
         private Thread thread;
         private OutputStream out;
 
-        LineWriter(Path file) {
+        LineWriter(Path file, String format) {
             this.file = file;
+            this.format = format;
         }
 
-        void offer(String line) {
-            if (!queue.offer(line)) {
+        void offer(Entry entry) {
+            if (!queue.offer(entry)) {
                 dropped.incrementAndGet();
             }
         }
@@ -219,24 +277,23 @@ public final class AccessLog implements AutoCloseable {
         public void run() {
             try {
                 while (true) {
-                    String line = queue.poll(100, TimeUnit.MILLISECONDS);
                     if (reopen) {
                         reopen = false;
                         closeFile();
                     }
-                    if (line == null) {
-                        if (closed) {
-                            break;
-                        }
-                        continue;
+                    boolean wrote = false;
+                    for (Entry e; (e = queue.poll()) != null; ) {
+                        write(AccessLog.format(format, e, times));
+                        wrote = true;
                     }
-                    do {
-                        write(line);
-                    } while ((line = queue.poll()) != null);
-                    flush();
+                    if (wrote) {
+                        flush();
+                    } else if (closed) {
+                        break;
+                    } else {
+                        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(BATCH_MS));
+                    }
                 }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
             } finally {
                 flush();
                 closeFile();

@@ -963,6 +963,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (given != null && !given.isEmpty() && given.length() <= 128) {
             return given;
         }
-        return String.format("%016x", ThreadLocalRandom.current().nextLong());
+        // 63 random bits and the top one set: always 16 hex digits, without String.format.
+        return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
     }
 }

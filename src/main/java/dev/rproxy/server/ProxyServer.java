@@ -171,6 +171,7 @@ public final class ProxyServer implements AutoCloseable {
         budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
         accessLog = AccessLog.open(config.accessLog());
+        metrics.enabled(config.metrics().enabled());
         registry.register(metrics);
         registry.register(new ServerMetrics(this::upstreams, pools, clients, budget, reloadsApplied::get,
                 reloadsRefused::get));
@@ -384,6 +385,7 @@ public final class ProxyServer implements AutoCloseable {
         }
         AccessLog log0 = accessLog;
         AccessLog nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
+        metrics.enabled(next.metrics().enabled());
         // The swap: new exchanges see the new snapshot from here on.
         config = next;
         upstreamGroups = nextUpstreams;

@@ -68,6 +68,7 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
             // Replaced by the SslHandler of the certificate the ClientHello asks for; the handshake
             // gets the time a request head gets.
             p.addLast("tls", tls.newHandler(headMs));
+            p.addLast("tlsCount", new HandshakeCounter(snapshot.metrics()));
             if (listener.protocols().contains(ListenConfig.H2)) {
                 p.addLast("alpn", new ProtocolByAlpn(this::http1, this::http2));
                 return;

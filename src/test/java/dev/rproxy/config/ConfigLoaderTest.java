@@ -365,7 +365,7 @@ class ConfigLoaderTest {
             {"{" + b + "\"routes\": [{\"match\": {\"pathPrefix\": \"/\"}}]}", "routes[0].upstream: required"},
             // unknown keys
             {"{" + b + "\"listne\": {}}",
-                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig)"},
+                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weigth\": 2}]}",
@@ -373,7 +373,7 @@ class ConfigLoaderTest {
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 0}]}", "backends[0].weight: 0 (expected: 1..1000)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 1001}]}", "backends[0].weight: 1001 (expected: 1..1000)"},
             {"{" + b + "\"Listen\": {}}",
-                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig)"},
+                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics)"},
             // wrong types
             {"{" + b + "\"listen\": {\"port\": \"80\"}}", "listen.port: expected an integer, got \"80\""},
             {"{" + b + "\"listen\": {\"port\": 80.5}}", "listen.port: expected an integer, got 80.5"},

@@ -89,7 +89,8 @@ class TlsListenerTest {
                 + "{\"host\": \"127.0.0.1\", \"port\": 0, \"tls\": {" + certificates + "}},"
                 + "{\"host\": \"127.0.0.1\", \"port\": 0, \"tls\": {" + certificates + ", \"minVersion\": \"TLSv1.3\"}}],"
                 + "\"backends\": [{\"id\": \"backend1\", \"url\": \"" + backend.url() + "\"}],"
-                + "\"healthCheck\": {\"intervalMs\": 200, \"timeoutMs\": 1000}}");
+                + "\"healthCheck\": {\"intervalMs\": 200, \"timeoutMs\": 1000},"
+                + "\"admin\": {\"host\": \"127.0.0.1\", \"port\": 0}}");
         proxy = new ProxyServer(ConfigLoader.load(config));
         proxy.start();
         trustingCa = SSLContext.getInstance("TLS");
@@ -121,6 +122,9 @@ class TlsListenerTest {
             assertThat(echoed.get("path").asText()).isEqualTo("/tls");
             assertThat(echoed.get("headers").get("x-forwarded-proto").get(0).asText()).isEqualTo("https");
             assertThat(response.sslSession()).get().extracting(s -> s.getProtocol()).isEqualTo("TLSv1.3");
+            String metrics = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.adminPort() + "/metrics"))
+                    .build(), HttpResponse.BodyHandlers.ofString()).body();
+            assertThat(metrics).containsPattern("rproxy_tls_handshakes_total\\{result=\"ok\"} [1-9]");
         } finally {
             executor.shutdownNow();
         }
