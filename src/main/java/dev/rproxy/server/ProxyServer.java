@@ -357,6 +357,11 @@ public final class ProxyServer implements AutoCloseable {
                 reloadsRefused.incrementAndGet();
                 log.error("reload refused, the running configuration stays: {}", e.getMessage());
                 throw e;
+            } catch (RuntimeException e) {
+                // Not a bad file: said all the same, since a signal or a watch has no one to tell.
+                reloadsRefused.incrementAndGet();
+                log.error("reload failed", e);
+                throw e;
             }
         }, reloads);
     }
