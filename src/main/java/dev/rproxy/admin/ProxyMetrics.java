@@ -108,7 +108,7 @@ public final class ProxyMetrics implements MultiCollector {
             c.grow(slots.size(), upstreams.size()); // a reload named more
         }
         int classIndex = Math.max(0, Math.min(4, status / 100 - 1));
-        add(c.requests, (slot * METHODS.length + methodIndex(method)) * CLASSES.length + classIndex, 1);
+        add(c.requests, requestIndex(slot, methodIndex(method), classIndex), 1);
         add(c.bytesIn, slot, bytesIn);
         add(c.bytesOut, slot, bytesOut);
         if (upstream >= 0) {
@@ -162,6 +162,11 @@ public final class ProxyMetrics implements MultiCollector {
             c.grow(slots.size(), upstreams.size());
         }
         return c;
+    }
+
+    /** Where the count of (slot, method, status class) is in a thread's request array. */
+    private static int requestIndex(int slot, int method, int statusClass) {
+        return (slot * METHODS.length + method) * CLASSES.length + statusClass;
     }
 
     private static int methodIndex(HttpMethod method) {
@@ -235,7 +240,7 @@ public final class ProxyMetrics implements MultiCollector {
         long[] out = new long[CLASSES.length];
         for (int m = 0; m < METHODS.length; m++) {
             for (int k = 0; k < CLASSES.length; k++) {
-                int i = (slot * METHODS.length + m) * CLASSES.length + k;
+                int i = requestIndex(slot, m, k);
                 out[k] += sum(c -> Counters.at(c.requests, i));
             }
         }
@@ -271,7 +276,7 @@ public final class ProxyMetrics implements MultiCollector {
             String[] slot = slots.get(s);
             for (int m = 0; m < METHODS.length; m++) {
                 for (int k = 0; k < CLASSES.length; k++) {
-                    int i = (s * METHODS.length + m) * CLASSES.length + k;
+                    int i = requestIndex(s, m, k);
                     long n = sum(c -> Counters.at(c.requests, i));
                     if (n > 0) {
                         requests.dataPoint(CounterDataPointSnapshot.builder().value(n).labels(Labels.of(
