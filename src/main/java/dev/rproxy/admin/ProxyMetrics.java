@@ -39,7 +39,7 @@ public final class ProxyMetrics implements MultiCollector {
         Double.POSITIVE_INFINITY};
     private static final long[] BOUNDS_NANOS = new long[BOUNDS.length - 1];
     /** Statuses the proxy answers itself when it refuses a request. */
-    static final int[] REFUSALS = {400, 403, 404, 405, 408, 413, 414, 421, 429, 431, 501, 503, 505};
+    static final int[] REFUSALS = {400, 401, 403, 404, 405, 408, 413, 414, 421, 429, 431, 501, 503, 505};
 
     static {
         for (int i = 0; i < BOUNDS_NANOS.length; i++) {

@@ -90,4 +90,40 @@ final class Checks {
         }
         return out.append('"').toString();
     }
+
+    /** An HTTP field name: a token (RFC 9110 section 5.1). */
+    static String fieldName(String name, String value) {
+        required(name, value);
+        if (!isToken(value)) {
+            throw new ConfigException(name + ": " + quote(value) + " (expected: a header field name)");
+        }
+        return value;
+    }
+
+    /** An HTTP field value: visible ASCII, spaces and tabs inside, none at either end (RFC 9110 section 5.5). */
+    static String fieldValue(String name, String value) {
+        required(name, value);
+        boolean ok = value.chars().allMatch(c -> c == '\t' || (c >= ' ' && c < 0x7f))
+                && (value.isEmpty() || (value.charAt(0) > ' ' && value.charAt(value.length() - 1) > ' '));
+        if (!ok) {
+            throw new ConfigException(name + ": " + quote(value) + " (expected: visible ASCII, no space at either end)");
+        }
+        return value;
+    }
+
+    /** A token (RFC 9110 section 5.6.2): field names, methods. */
+    static boolean isToken(String value) {
+        if (value.isEmpty()) {
+            return false;
+        }
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            boolean tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || "!#$%&'*+-.^_`|~".indexOf(c) >= 0;
+            if (!tchar) {
+                return false;
+            }
+        }
+        return true;
+    }
 }

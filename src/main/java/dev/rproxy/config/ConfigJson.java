@@ -20,7 +20,8 @@ final class ConfigJson {
     /** {@code baseDir}: where relative file paths (certificates) start; the config file's directory. */
     static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
-                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig", "metrics");
+                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig", "metrics",
+                "rateLimits", "securityHeaders");
         HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
                 s -> healthCheck(s, HealthCheckConfig.DEFAULT));
         HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
@@ -45,12 +46,17 @@ final class ConfigJson {
                 root.named("upstreams", (name, element) -> element.section("backends", "balancer", "hashKey",
                         "healthCheck", "outlierDetection", "retries", "slowStartMs", "panicThresholdPercent", "pool",
                         "maxRequests").build(s -> upstream(s, upstreamHealth, upstreamPool, baseDir))),
-                root.list("routes", element -> element.section("match", "upstream", "stripPrefix", "rewriteHost")
-                        .build(ConfigJson::route)),
+                root.list("routes", element -> element.section("match", "upstream", "stripPrefix", "rewriteHost",
+                        "rateLimit", "allow", "deny", "responseHeaders", "securityHeaders", "limits").build(ConfigJson::route)),
                 build(root.section("admin", "host", "port"), s -> new AdminConfig(s.string("host", AdminConfig.DEFAULT_HOST),
                         s.integer("port", AdminConfig.DEFAULT_PORT))),
                 root.bool("watchConfig", false),
-                build(root.section("metrics", "enabled"), s -> new MetricsConfig(s.bool("enabled", true))));
+                build(root.section("metrics", "enabled"), s -> new MetricsConfig(s.bool("enabled", true))),
+                root.named("rateLimits", (name, element) -> element.section("key", "requestsPerSecond", "burst",
+                        "maxConcurrent", "maxKeys").build(s -> new RateLimitConfig(s.string("key", null),
+                        s.integer("requestsPerSecond", 0), s.integer("burst", 0), s.integer("maxConcurrent", 0),
+                        s.integer("maxKeys", RateLimitConfig.DEFAULT_MAX_KEYS)))),
+                root.bool("securityHeaders", false));
     }
 
     private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",
@@ -91,10 +97,19 @@ final class ConfigJson {
 
     private static RouteConfig route(JsonSection s) {
         JsonSection match = s.section("match", "host", "pathPrefix", "methods", "headers");
+        JsonSection headers = s.section("responseHeaders", "set", "remove");
+        JsonSection limits = s.section("limits", "maxRequestLineBytes", "maxHeaderBytes", "maxBodyBytes");
         return new RouteConfig(build(match, m -> new MatchConfig(m.string("host", null), m.string("pathPrefix", null),
                         m.list("methods", JsonSection.Element::string),
                         m.named("headers", (name, value) -> value.string()))),
-                s.string("upstream", null), s.string("stripPrefix", null), s.string("rewriteHost", null));
+                s.string("upstream", null), s.string("stripPrefix", null), s.string("rewriteHost", null),
+                s.list("rateLimit", JsonSection.Element::string), s.list("allow", JsonSection.Element::string),
+                s.list("deny", JsonSection.Element::string),
+                build(headers, h -> new ResponseHeadersConfig(h.named("set", (name, value) -> value.string()),
+                        h.list("remove", JsonSection.Element::string))),
+                s.has("securityHeaders") ? s.bool("securityHeaders", false) : null,
+                build(limits, l -> new RouteLimitsConfig(l.integer("maxRequestLineBytes", 0), l.integer("maxHeaderBytes", 0),
+                        l.longInteger("maxBodyBytes", 0))));
     }
 
     /** {@code null} for an absent section: the record's default applies. */

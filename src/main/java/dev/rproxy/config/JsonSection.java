@@ -95,6 +95,11 @@ final class JsonSection {
         return list(key, element);
     }
 
+    /** Whether the section has {@code key} (for a value whose absence means something of its own). */
+    boolean has(String key) {
+        return fields.containsKey(key);
+    }
+
     String string(String key, String fallback) {
         Object value = fields.get(key);
         return value == null ? fallback : string(pathOf(key), value);

@@ -25,12 +25,16 @@ import java.util.Objects;
  * @param admin     the admin listener; {@code null}: none
  * @param watchConfig a change to the configuration file on disk reloads it
  * @param metrics   whether exchanges are counted
+ * @param rateLimits the named limits routes refer to, in document order (empty when there are none)
+ * @param securityHeaders the preset of security fields on the responses of every route that does not
+ *                  say otherwise, and on the proxy's own answers
  */
 public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                           ServerConfig server, AccessLogConfig accessLog, SecurityConfig security,
                           Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes, AdminConfig admin,
-                          boolean watchConfig, MetricsConfig metrics) {
+                          boolean watchConfig, MetricsConfig metrics, Map<String, RateLimitConfig> rateLimits,
+                          boolean securityHeaders) {
 
     public ProxyConfig {
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
@@ -42,7 +46,8 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
             throw new ConfigException("routes: required with more than one upstream (known: "
                     + String.join(", ", all.keySet()) + ")");
         }
-        routes = routes == null ? null : checkRoutes(routes, all);
+        rateLimits = rateLimits == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(rateLimits));
+        routes = routes == null ? null : checkRoutes(routes, all, rateLimits);
         checkAdmin(admin, listen);
         metrics = Objects.requireNonNullElse(metrics, MetricsConfig.DEFAULT);
         timeouts = Objects.requireNonNullElse(timeouts, TimeoutsConfig.DEFAULT);
@@ -77,7 +82,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
                        TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                        ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
         this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null, null,
-                false, null);
+                false, null, null, false);
     }
 
     /** Every upstream by name: {@code default} (the top-level backends) first when there are any, then the named ones. */
@@ -154,7 +159,8 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
     }
 
     /** The routes, each naming a known upstream. */
-    private static List<RouteConfig> checkRoutes(List<RouteConfig> routes, Map<String, UpstreamConfig> upstreams) {
+    private static List<RouteConfig> checkRoutes(List<RouteConfig> routes, Map<String, UpstreamConfig> upstreams,
+                                                 Map<String, RateLimitConfig> rateLimits) {
         if (routes.isEmpty()) {
             throw new ConfigException("routes: empty (expected: at least one route)");
         }
@@ -164,6 +170,13 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
             if (!upstreams.containsKey(route.upstream())) {
                 throw new ConfigException("routes[" + i + "].upstream: " + Checks.quote(route.upstream())
                         + " is not an upstream (known: " + String.join(", ", upstreams.keySet()) + ")");
+            }
+            for (int j = 0; j < route.rateLimit().size(); j++) {
+                String name = route.rateLimit().get(j);
+                if (!rateLimits.containsKey(name)) {
+                    throw new ConfigException("routes[" + i + "].rateLimit[" + j + "]: " + Checks.quote(name)
+                            + " is not in rateLimits (known: " + String.join(", ", rateLimits.keySet()) + ")");
+                }
             }
             checked.add(route);
         }

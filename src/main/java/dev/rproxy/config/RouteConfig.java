@@ -1,5 +1,7 @@
 package dev.rproxy.config;
 
+import dev.rproxy.edge.Cidr;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -12,8 +14,17 @@ import java.util.Objects;
  *                    /v1/x?q} goes as {@code /x?q}, {@code /v1} as {@code /}); {@code null}: none
  * @param rewriteHost the {@code Host} the backend gets instead of the client's; {@code null}: the
  *                    client's
+ * @param rateLimit   names of {@code rateLimits} every request of the route is counted by, in order
+ * @param allow       client address blocks the route serves; empty: any not denied
+ * @param deny        client address blocks refused with 403 (checked before {@code allow})
+ * @param responseHeaders fields removed from and set in every response of the route
+ * @param securityHeaders the preset of security fields on this route's responses; {@code null}: the
+ *                    top-level {@code securityHeaders}
+ * @param limits      the route's own request size limits
  */
-public record RouteConfig(MatchConfig match, String upstream, String stripPrefix, String rewriteHost) {
+public record RouteConfig(MatchConfig match, String upstream, String stripPrefix, String rewriteHost,
+                          List<String> rateLimit, List<String> allow, List<String> deny,
+                          ResponseHeadersConfig responseHeaders, Boolean securityHeaders, RouteLimitsConfig limits) {
 
     public RouteConfig {
         match = Objects.requireNonNullElse(match, MatchConfig.ANY);
@@ -28,6 +39,29 @@ public record RouteConfig(MatchConfig match, String upstream, String stripPrefix
             throw new ConfigException("rewriteHost: " + Checks.quote(rewriteHost)
                     + " (expected: a host, optionally with :port)");
         }
+        rateLimit = List.copyOf(Objects.requireNonNullElse(rateLimit, List.of()));
+        allow = blocks("allow", allow);
+        deny = blocks("deny", deny);
+        responseHeaders = Objects.requireNonNullElse(responseHeaders, ResponseHeadersConfig.NONE);
+        limits = Objects.requireNonNullElse(limits, RouteLimitsConfig.NONE);
+    }
+
+    public RouteConfig(MatchConfig match, String upstream, String stripPrefix, String rewriteHost) {
+        this(match, upstream, stripPrefix, rewriteHost, null, null, null, null, null, null);
+    }
+
+    private static List<String> blocks(String name, List<String> blocks) {
+        if (blocks == null) {
+            return List.of();
+        }
+        for (int i = 0; i < blocks.size(); i++) {
+            try {
+                Cidr.parse(blocks.get(i));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(name + "[" + i + "]: " + Checks.quote(blocks.get(i)) + " (" + e.getMessage() + ")");
+            }
+        }
+        return List.copyOf(blocks);
     }
 
     /** Everything to {@code upstream}, as is. */

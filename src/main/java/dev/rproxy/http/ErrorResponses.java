@@ -45,6 +45,12 @@ public final class ErrorResponses {
         VERSION_NOT_SUPPORTED(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are supported"),
         MISSING_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: HTTP/1.1 needs exactly one Host header"),
         NO_ROUTE(HttpResponseStatus.NOT_FOUND, "no route for this request"),
+        FORBIDDEN(HttpResponseStatus.FORBIDDEN, "forbidden"),
+        RATE_LIMITED(HttpResponseStatus.TOO_MANY_REQUESTS, "rate limit exceeded"),
+        TOO_MANY_IN_FLIGHT(HttpResponseStatus.TOO_MANY_REQUESTS, "too many requests in flight"),
+        TOKEN_REQUIRED(HttpResponseStatus.UNAUTHORIZED, "bearer token required"),
+        INVALID_TOKEN(HttpResponseStatus.UNAUTHORIZED, "invalid bearer token"),
+        MISDIRECTED(HttpResponseStatus.MISDIRECTED_REQUEST, "this host is not served here"),
         NO_BACKEND(HttpResponseStatus.SERVICE_UNAVAILABLE, "no healthy backend"),
         POOL_EXHAUSTED(HttpResponseStatus.SERVICE_UNAVAILABLE, "backend connection pool exhausted", 1),
         UPSTREAM_FULL(HttpResponseStatus.SERVICE_UNAVAILABLE, "upstream at its limit of requests in flight", 1),
@@ -119,10 +125,15 @@ public final class ErrorResponses {
      * close}; {@link HeaderSanitizingHandler} closes the connection after it.
      */
     public static ChannelFuture send(ChannelHandlerContext ctx, Failure failure, boolean close) {
+        return ctx.writeAndFlush(response(failure, close));
+    }
+
+    /** The failure's response, with {@code Retry-After} when it has one; {@code close} as above. */
+    public static FullHttpResponse response(Failure failure, boolean close) {
         FullHttpResponse response = response(failure.status, failure.message, close);
         if (failure.retryAfterSeconds > 0) {
             response.headers().set(HttpHeaderNames.RETRY_AFTER, failure.retryAfterSeconds);
         }
-        return ctx.writeAndFlush(response);
+        return response;
     }
 }

@@ -2,18 +2,20 @@ package dev.rproxy.proxy;
 
 import dev.rproxy.backend.Backend;
 import dev.rproxy.config.RetryConfig;
+import dev.rproxy.edge.Admission;
+import dev.rproxy.edge.RoutePolicy;
 import dev.rproxy.http.ErrorResponses;
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.ResponseRules;
 import dev.rproxy.http2.BackendStreamMessages;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelHandlerContext;
 import dev.rproxy.pool.Connects;
 import dev.rproxy.pool.UpstreamPool;
 import dev.rproxy.routing.Route;
 import dev.rproxy.routing.Upstream;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.EmptyHttpHeaders;
@@ -31,6 +33,8 @@ import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -57,6 +61,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private static final Logger log = LoggerFactory.getLogger(Exchange.class);
     private static final AsciiString IDEMPOTENCY_KEY = AsciiString.cached("idempotency-key");
     private static final AsciiString X_REQUEST_ID = AsciiString.cached("x-request-id");
+    private static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
 
     private final RelayHandler relay;
     private final ChannelHandlerContext client;
@@ -68,6 +73,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final String protocol;
     /** The access log wants the upstream timings: their clock readings are taken. */
     private final boolean timed;
+    /** The route's checks and response changes; {@code null}: none. */
+    private RoutePolicy policy;
+    /** What the policy decided; holds the request's places in in-flight counts until the end. */
+    private Admission admission;
+    private long maxBodyBytes;
+    private String requestId;
     private long acquireStartNanos;
     private long connectedNanos;
     private long firstByteNanos;
@@ -127,6 +138,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         this.uri = request.uri();
         this.protocol = client.channel() instanceof Http2StreamChannel ? "HTTP/2.0" : request.protocolVersion().text();
         this.timed = services.accessLog() != null && services.accessLog().detailed();
+        this.maxBodyBytes = services.limits().maxBodyBytes();
         this.clientHttp10 = request.protocolVersion().minorVersion() == 0;
         this.bodyless = !HttpUtil.isTransferEncodingChunked(request) && HttpUtil.getContentLength(request, 0L) == 0;
         this.responseTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(services.timeouts().responseMs());
@@ -147,12 +159,30 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             fail(Failure.NO_ROUTE, request.headers().get(HttpHeaderNames.HOST) + " " + uri);
             return;
         }
+        if (route.policy() != null) {
+            policy = route.policy();
+            admission = policy.admit(request, clientIp());
+            if (admission.refused()) {
+                fail(admission.failure(), admission.detail());
+                return;
+            }
+            maxBodyBytes = policy.maxBodyBytes(maxBodyBytes);
+        }
+        if (maxBodyBytes > 0 && HttpUtil.getContentLength(request, 0L) > maxBodyBytes) {
+            // The head passed the largest limit of any route; this route's may be lower.
+            fail(Failure.BODY_TOO_LARGE, "declared " + HttpUtil.getContentLength(request, 0L) + " bytes, over "
+                    + maxBodyBytes);
+            return;
+        }
         if (!route.upstream().requestStarted()) {
             fail(Failure.UPSTREAM_FULL, route.upstream().name() + ": " + route.upstream().config().maxRequests()
                     + " requests in flight");
             return;
         }
         group = route.upstream();
+        if (services.accessLog() != null) {
+            request.headers().set(X_REQUEST_ID, requestId()); // what the backend logs matches the proxy's line
+        }
         long perTry = group.retries().perTryTimeoutMs();
         if (perTry > 0) {
             tryTimeoutNanos = Math.min(responseTimeoutNanos, TimeUnit.MILLISECONDS.toNanos(perTry));
@@ -379,7 +409,6 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         int n = content.content().readableBytes();
         boolean last = content instanceof LastHttpContent;
         bytesIn += n;
-        long maxBodyBytes = services.limits().maxBodyBytes();
         if (maxBodyBytes > 0 && bytesIn > maxBodyBytes) {
             // Only a chunked body gets here: a declared length over the limit was refused up front.
             ReferenceCountUtil.release(content);
@@ -515,6 +544,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         status = code;
         backendReusable = ResponseRules.leavesConnectionReusable(response, request.method());
+        if (policy != null) {
+            policy.decorate(response.headers(), admission, overTls());
+        }
         held.hold(response);
     }
 
@@ -825,7 +857,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         // A request without a body has nothing left unread even if its (empty) end is still queued.
         boolean keepOpen = requestComplete || bodyless;
-        ChannelFuture written = ErrorResponses.send(client, failure, !keepOpen);
+        FullHttpResponse answer = ErrorResponses.response(failure, !keepOpen);
+        if (policy != null) {
+            policy.decorate(answer.headers(), admission, overTls());
+        }
+        if (admission != null) {
+            admission.addRefusalFields(answer.headers());
+        }
+        ChannelFuture written = client.writeAndFlush(answer);
         if (keepOpen) {
             written.addListener(relay.nextRequestListener());
         } else {
@@ -939,6 +978,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     /** The exchange is over (every way it can end comes here once): counts and the access log line. */
     private void logAccess() {
         leaveUpstream();
+        if (admission != null) {
+            admission.release();
+        }
         int slot = group == null ? 0 : backend != null ? backend.metricsSlot() : group.metricsSlot();
         services.metrics().request(slot, group == null ? -1 : group.metricsIndex(), request.method(), status,
                 System.nanoTime() - startNanos, bytesIn, bytesOut);
@@ -957,13 +999,40 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
     }
 
-    /** The client's {@code X-Request-Id} when it sent a usable one, else a new random id. */
+    /** The address the request came from. */
+    private InetAddress clientIp() {
+        return client.channel().remoteAddress() instanceof InetSocketAddress a ? a.getAddress() : null;
+    }
+
+    /** Whether the client's connection is TLS: {@code X-Forwarded-Proto} as the proxy set it. */
+    private boolean overTls() {
+        return "https".equals(request.headers().get(X_FORWARDED_PROTO));
+    }
+
+    /**
+     * The request's id: the client's {@code X-Request-Id} when it sent a usable one (1 to 128
+     * visible ASCII characters), else a new random one; the same for the backend and the log line.
+     */
     private String requestId() {
-        String given = request.headers().get(X_REQUEST_ID);
-        if (given != null && !given.isEmpty() && given.length() <= 128) {
-            return given;
+        if (requestId == null) {
+            String given = request.headers().get(X_REQUEST_ID);
+            requestId = given != null && validRequestId(given) ? given
+                    // 63 random bits and the top one set: always 16 hex digits, without String.format.
+                    : Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
         }
-        // 63 random bits and the top one set: always 16 hex digits, without String.format.
-        return Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+        return requestId;
+    }
+
+    private static boolean validRequestId(String id) {
+        if (id.isEmpty() || id.length() > 128) {
+            return false;
+        }
+        for (int i = 0; i < id.length(); i++) {
+            char c = id.charAt(i);
+            if (c <= ' ' || c >= 0x7f) {
+                return false;
+            }
+        }
+        return true;
     }
 }

@@ -2,6 +2,7 @@ package dev.rproxy.routing;
 
 import dev.rproxy.config.MatchConfig;
 import dev.rproxy.config.RouteConfig;
+import dev.rproxy.edge.RoutePolicy;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpRequest;
@@ -27,10 +28,17 @@ public final class Route {
     private final String[] methods;
     private final AsciiString[] headerNames;
     private final String[] headerValues;
+    private final RoutePolicy policy;
 
     public Route(RouteConfig config, Upstream upstream) {
+        this(config, upstream, null);
+    }
+
+    /** @param policy what the route checks and changes ({@link RoutePolicy#of}); {@code null}: nothing */
+    public Route(RouteConfig config, Upstream upstream, RoutePolicy policy) {
         this.config = config;
         this.upstream = upstream;
+        this.policy = policy;
         MatchConfig match = config.match();
         this.wildcard = match.host() != null && match.host().startsWith("*.");
         this.host = match.host() == null ? null : wildcard ? match.host().substring(1) : match.host();
@@ -53,6 +61,11 @@ public final class Route {
 
     public RouteConfig config() {
         return config;
+    }
+
+    /** {@code null} when the route has nothing to check or change. */
+    public RoutePolicy policy() {
+        return policy;
     }
 
     /** Whether this route takes {@code request} (an origin-form target). */

@@ -22,6 +22,21 @@ public final class Router {
     }
 
     /** The route for {@code request}, or {@code null} when none matches (404). */
+    /**
+     * The body limit a request must be under before its route is known: {@code global}, or the
+     * largest a route raises it to; 0 (no limit) when either is unlimited.
+     */
+    public long largestBodyLimit(long global) {
+        if (global == 0) {
+            return 0;
+        }
+        long largest = global;
+        for (Route r : routes) {
+            largest = Math.max(largest, r.config().limits().maxBodyBytes());
+        }
+        return largest;
+    }
+
     public Route route(HttpRequest request) {
         if (normalize && request.uri().indexOf('%') >= 0) {
             String normal = decodeUnreserved(request.uri());

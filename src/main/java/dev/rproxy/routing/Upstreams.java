@@ -6,6 +6,8 @@ import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.RouteConfig;
 import dev.rproxy.config.UpstreamConfig;
+import dev.rproxy.edge.RateLimits;
+import dev.rproxy.edge.RoutePolicy;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.util.ArrayList;
@@ -22,6 +24,7 @@ public final class Upstreams implements AutoCloseable {
     private final Map<String, Backend> byId = new HashMap<>();
     private final Map<Backend, Upstream> ofBackend = new HashMap<>();
     private final Router router;
+    private final RateLimits rateLimits;
 
     /**
      * @param loops where probes and ejection timers run; {@code null} to only load and check
@@ -59,15 +62,20 @@ public final class Upstreams implements AutoCloseable {
                 ofBackend.put(b, upstream);
             }
         }
+        this.rateLimits = new RateLimits(config.rateLimits(), previous == null ? null : previous.rateLimits);
         List<Route> routes = new ArrayList<>();
         for (RouteConfig r : config.routeList()) {
-            routes.add(new Route(r, byName.get(r.upstream())));
+            routes.add(new Route(r, byName.get(r.upstream()), RoutePolicy.of(r, config.securityHeaders(), rateLimits)));
         }
         this.router = new Router(routes, config.security().rejectDotSegments());
     }
 
     public Router router() {
         return router;
+    }
+
+    public RateLimits rateLimits() {
+        return rateLimits;
     }
 
     public Collection<Upstream> all() {
@@ -109,6 +117,7 @@ public final class Upstreams implements AutoCloseable {
 
     @Override
     public void close() {
+        rateLimits.close();
         for (Upstream u : byName.values()) {
             u.close();
         }

@@ -104,6 +104,27 @@ class AccessLogTest {
     }
 
     @Test
+    void theRequestIdTheBackendGetsIsTheOneLogged() throws Exception {
+        Path file = dir.resolve("ids.json");
+        try (ConfiguredProxy proxy = new ConfiguredProxy(dir, config("json", file))) {
+            RawHttp.Response generated = send(proxy.port(), "GET /app/g HTTP/1.1\r\nHost: h\r\n\r\n");
+            RawHttp.Response kept = send(proxy.port(), "GET /app/k HTTP/1.1\r\nHost: h\r\nX-Request-Id: abc-1\r\n\r\n");
+            RawHttp.Response replaced = send(proxy.port(), "GET /app/r HTTP/1.1\r\nHost: h\r\nX-Request-Id: " + "x".repeat(129)
+                    + "\r\n\r\n");
+            List<String> lines = lines(file, 3);
+            String generatedId = JSON.readTree(lines.get(0)).get("requestId").asText();
+            assertThat(generatedId).matches("[0-9a-f]{16}");
+            assertThat(JSON.readTree(generated.bodyText()).at("/headers/x-request-id/0").asText()).isEqualTo(generatedId);
+            assertThat(JSON.readTree(kept.bodyText()).at("/headers/x-request-id/0").asText()).isEqualTo("abc-1");
+            assertThat(JSON.readTree(lines.get(1)).get("requestId").asText()).isEqualTo("abc-1");
+            String replacedId = JSON.readTree(lines.get(2)).get("requestId").asText();
+            assertThat(replacedId).matches("[0-9a-f]{16}"); // too long to keep
+            assertThat(JSON.readTree(replaced.bodyText()).at("/headers/x-request-id").size()).isEqualTo(1);
+            assertThat(JSON.readTree(replaced.bodyText()).at("/headers/x-request-id/0").asText()).isEqualTo(replacedId);
+        }
+    }
+
+    @Test
     void combinedLinesParseAsApacheAndNginxWriteThem() throws Exception {
         Path file = dir.resolve("access.log");
         try (ConfiguredProxy proxy = new ConfiguredProxy(dir, config("combined", file))) {

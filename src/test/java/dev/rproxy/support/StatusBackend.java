@@ -25,6 +25,7 @@ public final class StatusBackend implements AutoCloseable {
     private volatile int status;
     private volatile long delayMs;
     private volatile String retryAfter;
+    private final java.util.Map<String, String> extraHeaders = new java.util.concurrent.ConcurrentHashMap<>();
 
     public StatusBackend(String id, int status) throws IOException {
         this.id = id;
@@ -50,6 +51,7 @@ public final class StatusBackend implements AutoCloseable {
             if (retryAfter != null) {
                 ex.getResponseHeaders().set("Retry-After", retryAfter);
             }
+            extraHeaders.forEach((name, value) -> ex.getResponseHeaders().set(name, value));
             ex.getResponseHeaders().set("Content-Type", "application/json");
             ex.sendResponseHeaders(status, body.length);
             try (OutputStream out = ex.getResponseBody()) {
@@ -84,6 +86,12 @@ public final class StatusBackend implements AutoCloseable {
 
     public StatusBackend retryAfter(String value) {
         this.retryAfter = value;
+        return this;
+    }
+
+    /** A field every response carries (a backend's {@code Server}, say). */
+    public StatusBackend header(String name, String value) {
+        extraHeaders.put(name, value);
         return this;
     }
 
