@@ -1,12 +1,10 @@
 package dev.rproxy.proxy;
 
 import dev.rproxy.config.AccessLogConfig;
-import java.io.BufferedOutputStream;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -42,6 +40,7 @@ public final class AccessLog implements AutoCloseable {
             DateTimeFormatter.ofPattern("dd/MMM/yyyy:HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
     static final int QUEUE = 16384;
     static final long BATCH_MS = 20;
+    private static final char[] HEX = "0123456789ABCDEF".toCharArray();
 
     private final String format;
     private final LineWriter writer;
@@ -96,13 +95,17 @@ public final class AccessLog implements AutoCloseable {
         writer.offer(e);
     }
 
-    /** The line of {@code e} in {@code format} (on the writer's thread). */
-    static String format(String format, Entry e, Times times) {
-        return switch (format) {
-            case AccessLogConfig.JSON -> json(e, times);
-            case AccessLogConfig.COMBINED -> combined(e, times);
-            default -> times.iso(e.timeMillis()) + " access " + defaultLine(e);
-        };
+    /** Appends the line of {@code e} in {@code format} to {@code out} (on the writer's thread). */
+    static void append(StringBuilder out, String format, Entry e, Times times) {
+        switch (format) {
+            case AccessLogConfig.JSON -> json(out, e, times);
+            case AccessLogConfig.COMBINED -> combined(out, e, times);
+            default -> {
+                times.iso(out, e.timeMillis());
+                out.append(" access ");
+                defaultLine(out, e);
+            }
+        }
     }
 
     /**
@@ -116,7 +119,7 @@ public final class AccessLog implements AutoCloseable {
         private String common;
 
         /** {@code 2026-12-07T13:20:01.123Z}: ISO 8601 in UTC, always with milliseconds. */
-        String iso(long millis) {
+        void iso(StringBuilder out, long millis) {
             long second = Math.floorDiv(millis, 1000);
             if (second != isoSecond) {
                 isoSecond = second;
@@ -124,7 +127,8 @@ public final class AccessLog implements AutoCloseable {
                 isoPrefix = full.substring(0, full.length() - 1) + ".";
             }
             int ms = (int) Math.floorMod(millis, 1000);
-            return isoPrefix + (char) ('0' + ms / 100) + (char) ('0' + ms / 10 % 10) + (char) ('0' + ms % 10) + 'Z';
+            out.append(isoPrefix).append((char) ('0' + ms / 100)).append((char) ('0' + ms / 10 % 10))
+                    .append((char) ('0' + ms % 10)).append('Z');
         }
 
         /** {@code 07/Dec/2026:13:20:01 +0000}, the common log format's time. */
@@ -140,8 +144,15 @@ public final class AccessLog implements AutoCloseable {
 
     /** {@code client "METHOD target" status bytesIn bytesOut backend durationMs}. */
     static String defaultLine(Entry e) {
-        return e.client() + " \"" + e.method() + " " + e.target() + "\" " + e.status() + " " + e.bytesIn() + " "
-                + e.bytesOut() + " " + e.backend() + " " + e.durationMs() + "ms";
+        StringBuilder out = new StringBuilder(128);
+        defaultLine(out, e);
+        return out.toString();
+    }
+
+    private static void defaultLine(StringBuilder out, Entry e) {
+        out.append(e.client()).append(" \"").append(e.method()).append(' ').append(e.target()).append("\" ")
+                .append(e.status()).append(' ').append(e.bytesIn()).append(' ').append(e.bytesOut()).append(' ')
+                .append(e.backend()).append(' ').append(e.durationMs()).append("ms");
     }
 
     /**
@@ -149,33 +160,40 @@ public final class AccessLog implements AutoCloseable {
      * "referer" "user-agent"}, a double quote or backslash in a field written as {@code \x22} or
      * {@code \x5C} (as nginx does), so the line always parses.
      */
-    static String combined(Entry e, Times times) {
-        return e.client() + " - - [" + times.common(e.timeMillis()) + "] \""
-                + escape(e.method()) + " " + escape(e.target()) + " " + e.protocol() + "\" " + e.status() + " "
-                + e.bytesOut() + " \"" + (e.referer() == null ? "-" : escape(e.referer())) + "\" \""
-                + (e.userAgent() == null ? "-" : escape(e.userAgent())) + "\"";
+    static void combined(StringBuilder out, Entry e, Times times) {
+        out.append(e.client()).append(" - - [").append(times.common(e.timeMillis())).append("] \"");
+        escaped(out, e.method());
+        out.append(' ');
+        escaped(out, e.target());
+        out.append(' ').append(e.protocol()).append("\" ").append(e.status()).append(' ').append(e.bytesOut())
+                .append(" \"");
+        escaped(out, e.referer());
+        out.append("\" \"");
+        escaped(out, e.userAgent());
+        out.append('"');
     }
 
-    private static String escape(String s) {
-        StringBuilder out = null;
+    /** {@code s} with {@code "}, {@code \\} and control characters as {@code \xHH}; {@code -} for null. */
+    private static void escaped(StringBuilder out, String s) {
+        if (s == null) {
+            out.append('-');
+            return;
+        }
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
             if (c == '"' || c == '\\' || c < 0x20 || c == 0x7f) {
-                if (out == null) {
-                    out = new StringBuilder(s.length() + 8).append(s, 0, i);
-                }
-                out.append(String.format("\\x%02X", (int) c));
-            } else if (out != null) {
+                out.append("\\x").append(HEX[c >> 4]).append(HEX[c & 0xf]);
+            } else {
                 out.append(c);
             }
         }
-        return out == null ? s : out.toString();
     }
 
     /** One JSON object with exactly the fields of {@link Entry} but the referer and user agent. */
-    static String json(Entry e, Times times) {
-        StringBuilder out = new StringBuilder(320);
-        out.append("{\"time\":\"").append(times.iso(e.timeMillis())).append('"');
+    static void json(StringBuilder out, Entry e, Times times) {
+        out.append("{\"time\":\"");
+        times.iso(out, e.timeMillis());
+        out.append('"');
         string(out, "requestId", e.requestId());
         string(out, "client", e.client());
         string(out, "method", e.method());
@@ -192,7 +210,7 @@ public final class AccessLog implements AutoCloseable {
         appendMs(out, e.upstreamConnectMs());
         out.append(",\"upstreamFirstByteMs\":");
         appendMs(out, e.upstreamFirstByteMs());
-        return out.append('}').toString();
+        out.append('}');
     }
 
     private static void appendMs(StringBuilder out, long ms) {
@@ -216,7 +234,7 @@ public final class AccessLog implements AutoCloseable {
             if (c == '"' || c == '\\') {
                 out.append('\\').append(c);
             } else if (c < 0x20 || c == 0x7f) {
-                out.append(String.format("\\u%04x", (int) c));
+                out.append("\\u00").append(HEX[c >> 4]).append(HEX[c & 0xf]);
             } else {
                 out.append(c);
             }
@@ -261,6 +279,11 @@ public final class AccessLog implements AutoCloseable {
         private volatile boolean closed;
         private Thread thread;
         private OutputStream out;
+        /** The line being formatted, reused: a line costs no allocation once these have grown. */
+        private final StringBuilder line = new StringBuilder(512);
+        /** Encoded lines not yet written; written when full and after each batch. */
+        private final byte[] pending = new byte[64 * 1024];
+        private int pendingBytes;
 
         LineWriter(Path file, String format) {
             this.file = file;
@@ -283,7 +306,10 @@ public final class AccessLog implements AutoCloseable {
                     }
                     boolean wrote = false;
                     for (Entry e; (e = queue.poll()) != null; ) {
-                        write(AccessLog.format(format, e, times));
+                        line.setLength(0);
+                        AccessLog.append(line, format, e, times);
+                        line.append('\n');
+                        encode(line);
                         wrote = true;
                     }
                     if (wrote) {
@@ -300,28 +326,52 @@ public final class AccessLog implements AutoCloseable {
             }
         }
 
-        private void write(String line) {
+        /** UTF-8 of {@code chars} into {@link #pending}, which is written out whenever it fills. */
+        private void encode(CharSequence chars) {
+            int n = chars.length();
+            for (int i = 0; i < n; i++) {
+                if (pendingBytes > pending.length - 4) {
+                    writePending();
+                }
+                char c = chars.charAt(i);
+                if (c < 0x80) {
+                    pending[pendingBytes++] = (byte) c;
+                } else if (c < 0x800) {
+                    pending[pendingBytes++] = (byte) (0xc0 | c >> 6);
+                    pending[pendingBytes++] = (byte) (0x80 | c & 0x3f);
+                } else if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(chars.charAt(i + 1))) {
+                    int cp = Character.toCodePoint(c, chars.charAt(++i));
+                    pending[pendingBytes++] = (byte) (0xf0 | cp >> 18);
+                    pending[pendingBytes++] = (byte) (0x80 | cp >> 12 & 0x3f);
+                    pending[pendingBytes++] = (byte) (0x80 | cp >> 6 & 0x3f);
+                    pending[pendingBytes++] = (byte) (0x80 | cp & 0x3f);
+                } else if (Character.isSurrogate(c)) {
+                    pending[pendingBytes++] = '?'; // a lone surrogate has no UTF-8 form
+                } else {
+                    pending[pendingBytes++] = (byte) (0xe0 | c >> 12);
+                    pending[pendingBytes++] = (byte) (0x80 | c >> 6 & 0x3f);
+                    pending[pendingBytes++] = (byte) (0x80 | c & 0x3f);
+                }
+            }
+        }
+
+        private void writePending() {
             try {
                 if (out == null) {
                     out = file == null ? new FileOutputStream(FileDescriptor.out)
                             : Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-                    out = new BufferedOutputStream(out, 64 * 1024);
                 }
-                out.write(line.getBytes(StandardCharsets.UTF_8));
-                out.write('\n');
+                out.write(pending, 0, pendingBytes);
             } catch (IOException e) {
                 log.warn("access log {}: {}", file == null ? "stdout" : file, e.toString());
-                closeFile(); // opened again for the next line
+                closeFile(); // opened again for the next lines; these are lost
             }
+            pendingBytes = 0;
         }
 
         private void flush() {
-            try {
-                if (out != null) {
-                    out.flush();
-                }
-            } catch (IOException e) {
-                log.warn("access log {}: {}", file == null ? "stdout" : file, e.toString());
+            if (pendingBytes > 0) {
+                writePending();
             }
         }
 
