@@ -214,4 +214,29 @@ final class ConfigJson {
         return new SecurityConfig(s.bool("rejectDotSegments", d.rejectDotSegments()),
                 methods == null ? d.allowedMethods() : methods);
     }
+
+    /** The keys of a JWT section, for the caller that finds one (a route's) to list. */
+    static final String[] JWT_KEYS = {"issuer", "audiences", "jwksFile", "jwksUrl", "algorithms", "clockSkewSeconds",
+        "forwardClaims", "jwksRefreshMs"};
+
+    /**
+     * A section of {@link #JWT_KEYS} as a {@link JwtConfig}; {@code jwksFile}, like certificate
+     * files, is taken from {@code baseDir} when relative.
+     */
+    static JwtConfig jwt(JsonSection s, Path baseDir) {
+        String url = s.string("jwksUrl", null);
+        java.net.URI jwksUrl = null;
+        if (url != null) {
+            try {
+                jwksUrl = java.net.URI.create(url);
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("jwksUrl: " + Checks.quote(url) + " (expected: an http:// or https:// URL)");
+            }
+        }
+        return new JwtConfig(s.string("issuer", null), s.list("audiences", JsonSection.Element::string),
+                file(s, "jwksFile", baseDir), jwksUrl, s.list("algorithms", JsonSection.Element::string),
+                s.integer("clockSkewSeconds", JwtConfig.DEFAULT_CLOCK_SKEW_SECONDS),
+                s.named("forwardClaims", (claim, header) -> header.string()),
+                s.longInteger("jwksRefreshMs", JwtConfig.DEFAULT_JWKS_REFRESH_MS));
+    }
 }
