@@ -47,7 +47,8 @@ final class ConfigJson {
                         "healthCheck", "outlierDetection", "retries", "slowStartMs", "panicThresholdPercent", "pool",
                         "maxRequests").build(s -> upstream(s, upstreamHealth, upstreamPool, baseDir))),
                 root.list("routes", element -> element.section("match", "upstream", "stripPrefix", "rewriteHost",
-                        "rateLimit", "allow", "deny", "responseHeaders", "securityHeaders", "limits").build(ConfigJson::route)),
+                        "rateLimit", "allow", "deny", "responseHeaders", "securityHeaders", "limits", "auth")
+                        .build(r -> route(r, baseDir))),
                 build(root.section("admin", "host", "port"), s -> new AdminConfig(s.string("host", AdminConfig.DEFAULT_HOST),
                         s.integer("port", AdminConfig.DEFAULT_PORT))),
                 root.bool("watchConfig", false),
@@ -95,10 +96,12 @@ final class ConfigJson {
                 s.integer("budgetPercent", d.budgetPercent()), s.longInteger("perTryTimeoutMs", d.perTryTimeoutMs()));
     }
 
-    private static RouteConfig route(JsonSection s) {
+    private static RouteConfig route(JsonSection s, Path baseDir) {
         JsonSection match = s.section("match", "host", "pathPrefix", "methods", "headers");
         JsonSection headers = s.section("responseHeaders", "set", "remove");
         JsonSection limits = s.section("limits", "maxRequestLineBytes", "maxHeaderBytes", "maxBodyBytes");
+        JsonSection auth = s.section("auth", "jwt");
+        JsonSection jwt = auth == null ? null : auth.section("jwt", JWT_KEYS);
         return new RouteConfig(build(match, m -> new MatchConfig(m.string("host", null), m.string("pathPrefix", null),
                         m.list("methods", JsonSection.Element::string),
                         m.named("headers", (name, value) -> value.string()))),
@@ -109,7 +112,8 @@ final class ConfigJson {
                         h.list("remove", JsonSection.Element::string))),
                 s.has("securityHeaders") ? s.bool("securityHeaders", false) : null,
                 build(limits, l -> new RouteLimitsConfig(l.integer("maxRequestLineBytes", 0), l.integer("maxHeaderBytes", 0),
-                        l.longInteger("maxBodyBytes", 0))));
+                        l.longInteger("maxBodyBytes", 0))),
+                build(jwt, j -> jwt(j, baseDir)));
     }
 
     /** {@code null} for an absent section: the record's default applies. */

@@ -173,9 +173,14 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
             }
             for (int j = 0; j < route.rateLimit().size(); j++) {
                 String name = route.rateLimit().get(j);
-                if (!rateLimits.containsKey(name)) {
+                RateLimitConfig limit = rateLimits.get(name);
+                if (limit == null) {
                     throw new ConfigException("routes[" + i + "].rateLimit[" + j + "]: " + Checks.quote(name)
                             + " is not in rateLimits (known: " + String.join(", ", rateLimits.keySet()) + ")");
+                }
+                if (limit.key().startsWith(RateLimitConfig.JWT) && route.jwt() == null) {
+                    throw new ConfigException("routes[" + i + "].rateLimit[" + j + "]: " + Checks.quote(name)
+                            + " counts by a token claim (" + limit.key() + "); the route needs auth.jwt");
                 }
             }
             checked.add(route);

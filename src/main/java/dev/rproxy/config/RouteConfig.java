@@ -21,10 +21,12 @@ import java.util.Objects;
  * @param securityHeaders the preset of security fields on this route's responses; {@code null}: the
  *                    top-level {@code securityHeaders}
  * @param limits      the route's own request size limits
+ * @param jwt         bearer tokens the route requires ({@code auth.jwt}); {@code null}: none
  */
 public record RouteConfig(MatchConfig match, String upstream, String stripPrefix, String rewriteHost,
                           List<String> rateLimit, List<String> allow, List<String> deny,
-                          ResponseHeadersConfig responseHeaders, Boolean securityHeaders, RouteLimitsConfig limits) {
+                          ResponseHeadersConfig responseHeaders, Boolean securityHeaders, RouteLimitsConfig limits,
+                          JwtConfig jwt) {
 
     public RouteConfig {
         match = Objects.requireNonNullElse(match, MatchConfig.ANY);
@@ -47,7 +49,7 @@ public record RouteConfig(MatchConfig match, String upstream, String stripPrefix
     }
 
     public RouteConfig(MatchConfig match, String upstream, String stripPrefix, String rewriteHost) {
-        this(match, upstream, stripPrefix, rewriteHost, null, null, null, null, null, null);
+        this(match, upstream, stripPrefix, rewriteHost, null, null, null, null, null, null, null);
     }
 
     private static List<String> blocks(String name, List<String> blocks) {

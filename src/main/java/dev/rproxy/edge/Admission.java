@@ -2,6 +2,7 @@ package dev.rproxy.edge;
 
 import dev.rproxy.http.ErrorResponses.Failure;
 import io.netty.handler.codec.http.HttpHeaders;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * What a route's {@link RoutePolicy} decided for one request: either a refusal (status, message and
@@ -16,6 +17,8 @@ public final class Admission {
     private RateLimiter.Counter[] held;
     private int heldCount;
     private StringBuilder rateLimit;
+    private JwtAuthenticator.Result token;
+    private CompletableFuture<Void> awaitedKeys;
 
     Admission(RoutePolicy policy) {
         this.policy = policy;
@@ -32,6 +35,28 @@ public final class Admission {
     /** The refusal; {@code null} when admitted. */
     public Failure failure() {
         return failure;
+    }
+
+    /**
+     * While the route's key set is fetched again for a token that names a key it does not have:
+     * that fetch. The request waits for it and then {@link RoutePolicy#resume}s; {@code null}
+     * otherwise.
+     */
+    public CompletableFuture<Void> awaitedKeys() {
+        return awaitedKeys;
+    }
+
+    void awaitKeys(CompletableFuture<Void> fetch) {
+        this.awaitedKeys = fetch;
+    }
+
+    /** The verified token, for limits keyed by a claim; {@code null} before or without one. */
+    JwtAuthenticator.Result token() {
+        return token;
+    }
+
+    void token(JwtAuthenticator.Result token) {
+        this.token = token;
     }
 
     /** For the proxy's log: which rule, which key. */

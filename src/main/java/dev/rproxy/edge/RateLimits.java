@@ -4,9 +4,7 @@ import dev.rproxy.config.RateLimitConfig;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -17,9 +15,6 @@ import java.util.concurrent.TimeUnit;
 public final class RateLimits implements AutoCloseable {
     /** How often idle keys are removed. */
     static final long SWEEP_MS = 5_000;
-    /** One daemon thread sweeps for every configuration: sweeps are short and rare. */
-    private static ScheduledExecutorService sweeper;
-
     private final Map<String, RateLimiter> byName = new LinkedHashMap<>();
     private final ScheduledFuture<?> sweeps;
 
@@ -31,20 +26,7 @@ public final class RateLimits implements AutoCloseable {
                     : new RateLimiter(e.getKey(), e.getValue()));
         }
         sweeps = byName.isEmpty() ? null
-                : sweeper().scheduleWithFixedDelay(this::sweep, SWEEP_MS, SWEEP_MS, TimeUnit.MILLISECONDS);
-    }
-
-    private static synchronized ScheduledExecutorService sweeper() {
-        if (sweeper == null) {
-            ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(1, r -> {
-                Thread t = new Thread(r, "rate-limit-sweeper");
-                t.setDaemon(true);
-                return t;
-            });
-            executor.setRemoveOnCancelPolicy(true);
-            sweeper = executor;
-        }
-        return sweeper;
+                : Background.executor().scheduleWithFixedDelay(this::sweep, SWEEP_MS, SWEEP_MS, TimeUnit.MILLISECONDS);
     }
 
     public RateLimiter get(String name) {

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -21,7 +22,8 @@ import java.util.concurrent.TimeUnit;
  * with none of these has no policy at all ({@link #of} gives {@code null}), so it costs nothing.
  *
  * <p>Order of the checks, cheapest and least revealing first: size limits (414, 431), {@code
- * deny} then {@code allow} (403), then the rate limits in the route's order (429). A limit that
+ * deny} then {@code allow} (403), the rate limits in the route's order (429), the bearer token
+ * (401), then the limits keyed by one of its claims (429). A limit that
  * counts in-flight requests is entered before its rate is taken; a later refusal leaves the counts
  * entered so far, while tokens taken stay taken (as with several {@code limit_req} zones in nginx).
  */
@@ -44,8 +46,17 @@ public final class RoutePolicy {
     private final AsciiString[] remove;
     private final AsciiString[] setNames;
     private final String[] setValues;
+    /** The route's token check; {@code null}: none. */
+    private final JwtAuthenticator jwt;
+    /** The fields claims are forwarded in, removed from every request first so none is forged. */
+    private final AsciiString[] claimHeaders;
+    /** Per limiter: the claim it is keyed by ({@code jwt:CLAIM}), or {@code null}. */
+    private final String[] claimKeys;
 
-    private RoutePolicy(RouteConfig route, boolean security, RateLimits rateLimits) {
+    private RoutePolicy(RouteConfig route, boolean security, RateLimits rateLimits, JwtAuthenticator jwt) {
+        this.jwt = jwt;
+        this.claimHeaders = route.jwt() == null ? new AsciiString[0]
+                : route.jwt().forwardClaims().values().stream().map(AsciiString::of).toArray(AsciiString[]::new);
         this.limits = route.limits().inheritsAll() ? null : route.limits();
         this.allow = Cidr.parseAll(route.allow());
         this.deny = Cidr.parseAll(route.deny());
@@ -54,6 +65,7 @@ public final class RoutePolicy {
         this.headerKeys = new AsciiString[n];
         this.kinds = new String[n];
         this.quotedNames = new String[n];
+        this.claimKeys = new String[n];
         List<String> policies = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             RateLimiter limiter = rateLimits.get(route.rateLimit().get(i));
@@ -63,6 +75,8 @@ public final class RoutePolicy {
                     : key.startsWith(RateLimitConfig.JWT) ? RateLimitConfig.JWT : key;
             if (kinds[i].equals(RateLimitConfig.HEADER)) {
                 headerKeys[i] = AsciiString.of(key.substring(RateLimitConfig.HEADER.length()));
+            } else if (kinds[i].equals(RateLimitConfig.JWT)) {
+                claimKeys[i] = key.substring(RateLimitConfig.JWT.length());
             }
             quotedNames[i] = RateLimiter.quoted(limiter.name());
             if (limiter.policyItem() != null) {
@@ -81,11 +95,14 @@ public final class RoutePolicy {
      *
      * @param securityDefault the top-level {@code securityHeaders}, for a route that does not say
      */
-    public static RoutePolicy of(RouteConfig route, boolean securityDefault, RateLimits rateLimits) {
+    public static RoutePolicy of(RouteConfig route, boolean securityDefault, RateLimits rateLimits,
+                                 Authenticators authenticators) {
         boolean security = route.securityHeaders() == null ? securityDefault : route.securityHeaders();
         boolean none = route.limits().inheritsAll() && route.allow().isEmpty() && route.deny().isEmpty()
-                && route.rateLimit().isEmpty() && route.responseHeaders().changesNothing() && !security;
-        return none ? null : new RoutePolicy(route, security, rateLimits);
+                && route.rateLimit().isEmpty() && route.responseHeaders().changesNothing() && !security
+                && route.jwt() == null;
+        return none ? null : new RoutePolicy(route, security, rateLimits,
+                route.jwt() == null ? null : authenticators.get(route.jwt()));
     }
 
     /** The route's body limit, or {@code fallback} (the global one) when it has none. */
@@ -105,14 +122,69 @@ public final class RoutePolicy {
         if (!allow.isEmpty() && !Cidr.anyContains(allow, client)) {
             return a.refuse(Failure.FORBIDDEN, "client " + address(client) + " is not allowed");
         }
-        count(request, client, a);
+        count(request, client, a, false);
+        if (jwt != null && !a.refused()) {
+            authenticate(request, a, true);
+            if (!a.refused() && a.awaitedKeys() == null) {
+                count(request, client, a, true);
+            }
+        }
         return a;
     }
 
-    private void count(HttpRequest request, InetAddress client, Admission a) {
+    /**
+     * After {@link Admission#awaitedKeys} completed (or timed out): the token is checked once more,
+     * a key still unknown now refused, and the limits keyed by a claim counted.
+     */
+    public void resume(HttpRequest request, InetAddress client, Admission a) {
+        a.awaitKeys(null);
+        authenticate(request, a, false);
+        if (!a.refused()) {
+            count(request, client, a, true);
+        }
+    }
+
+    /**
+     * The bearer token check (RFC 6750): 401 with {@code WWW-Authenticate: Bearer} when there is
+     * none, with {@code error="invalid_token"} and a short description when it does not pass. The
+     * claim fields are removed from the request first, whatever the outcome; a token that passes
+     * sets them from its claims.
+     */
+    private void authenticate(HttpRequest request, Admission a, boolean mayWait) {
+        HttpHeaders headers = request.headers();
+        for (AsciiString name : claimHeaders) {
+            headers.remove(name);
+        }
+        JwtAuthenticator.Result result = jwt.check(headers.get(HttpHeaderNames.AUTHORIZATION));
+        if (result.ok()) {
+            a.token(result);
+            for (Map.Entry<String, String> field : result.forwardedHeaders().entrySet()) {
+                headers.set(field.getKey(), field.getValue());
+            }
+            return;
+        }
+        if (result.failure() == JwtAuthenticator.Failure.MISSING) {
+            a.refuse(Failure.TOKEN_REQUIRED, "no bearer token", HttpHeaderNames.WWW_AUTHENTICATE, "Bearer");
+            return;
+        }
+        if (result.failure() == JwtAuthenticator.Failure.UNKNOWN_KEY && mayWait) {
+            CompletableFuture<Void> fetch = jwt.refreshing();
+            if (!fetch.isDone()) {
+                a.awaitKeys(fetch);
+                return;
+            }
+        }
+        a.refuse(Failure.INVALID_TOKEN, "token: " + result.description(), HttpHeaderNames.WWW_AUTHENTICATE,
+                "Bearer error=\"invalid_token\", error_description=\"" + result.description() + "\"");
+    }
+
+    private void count(HttpRequest request, InetAddress client, Admission a, boolean byClaim) {
         long now = RateLimiter.now();
         for (int i = 0; i < limiters.length && !a.refused(); i++) {
-            Object key = key(i, request, client);
+            if ((claimKeys[i] != null) != byClaim) {
+                continue; // counted in the other pass
+            }
+            Object key = byClaim ? a.token().claim(claimKeys[i]) : key(i, request, client);
             if (key == null) {
                 continue; // without the field or claim this limit does not count the request
             }

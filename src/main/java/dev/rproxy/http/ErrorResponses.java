@@ -44,6 +44,7 @@ public final class ErrorResponses {
         CONNECT_NOT_ALLOWED(HttpResponseStatus.METHOD_NOT_ALLOWED, "CONNECT is not supported"),
         VERSION_NOT_SUPPORTED(HttpResponseStatus.HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.0 and HTTP/1.1 are supported"),
         MISSING_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: HTTP/1.1 needs exactly one Host header"),
+        BAD_HOST(HttpResponseStatus.BAD_REQUEST, "bad request: Host is not a valid authority"),
         NO_ROUTE(HttpResponseStatus.NOT_FOUND, "no route for this request"),
         FORBIDDEN(HttpResponseStatus.FORBIDDEN, "forbidden"),
         RATE_LIMITED(HttpResponseStatus.TOO_MANY_REQUESTS, "rate limit exceeded"),

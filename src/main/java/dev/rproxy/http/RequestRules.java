@@ -8,6 +8,7 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.NetUtil;
 import java.util.List;
 
 /**
@@ -48,6 +49,9 @@ final class RequestRules {
         int hosts = headers.getAll(HttpHeaderNames.HOST).size();
         if (hosts > 1 || (hosts == 0 && version.minorVersion() == 1)) {
             return Failure.MISSING_HOST; // RFC 9112 section 3.2
+        }
+        if (hosts == 1 && !isValidAuthority(headers.get(HttpHeaderNames.HOST))) {
+            return Failure.BAD_HOST;
         }
         if (HttpMethod.CONNECT.equals(request.method())) {
             // A tunnel is not an exchange: after a 2xx the backend connection would stop being HTTP.
@@ -135,6 +139,73 @@ final class RequestRules {
             return Failure.CODING_NOT_IMPLEMENTED;
         }
         return null;
+    }
+
+    /**
+     * Whether {@code host} is what a {@code Host} field may hold (RFC 9112 section 3.2, RFC 3986
+     * section 3.2.2): a reg-name (letters, digits, {@code -._~}, sub-delims, percent-encoded octets;
+     * dotted IPv4 is one of these), or an IPv6 literal in brackets, then optionally {@code :} and a
+     * port of at most five digits up to 65535. Empty is allowed (a target without an authority). A
+     * name with {@code /}, {@code @}, spaces or a second colon is refused: such a value is how
+     * host-header attacks poison caches, links and password-reset mails.
+     */
+    static boolean isValidAuthority(String host) {
+        int end = host.length();
+        int portStart = -1;
+        int nameEnd;
+        if (host.startsWith("[")) {
+            int close = host.indexOf(']');
+            if (close < 0 || !NetUtil.isValidIpV6Address(host.substring(1, close))) {
+                return false;
+            }
+            nameEnd = close + 1;
+            if (nameEnd < end) {
+                if (host.charAt(nameEnd) != ':') {
+                    return false;
+                }
+                portStart = nameEnd + 1;
+            }
+        } else {
+            int colon = host.indexOf(':');
+            nameEnd = colon < 0 ? end : colon;
+            portStart = colon < 0 ? -1 : colon + 1;
+            for (int i = 0; i < nameEnd; i++) {
+                char c = host.charAt(i);
+                if (c == '%') {
+                    if (i + 2 >= nameEnd || !isHex(host.charAt(i + 1)) || !isHex(host.charAt(i + 2))) {
+                        return false;
+                    }
+                    i += 2;
+                } else if (!isRegNameChar(c)) {
+                    return false;
+                }
+            }
+        }
+        if (portStart >= 0) {
+            int digits = end - portStart;
+            if (digits > 5) {
+                return false;
+            }
+            int port = 0;
+            for (int i = portStart; i < end; i++) {
+                char c = host.charAt(i);
+                if (c < '0' || c > '9') {
+                    return false;
+                }
+                port = port * 10 + (c - '0');
+            }
+            return port <= 65535;
+        }
+        return true;
+    }
+
+    private static boolean isRegNameChar(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                || "-._~!$&'()*+,;=".indexOf(c) >= 0;
+    }
+
+    private static boolean isHex(char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
     }
 
     /**

@@ -62,6 +62,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private static final AsciiString IDEMPOTENCY_KEY = AsciiString.cached("idempotency-key");
     private static final AsciiString X_REQUEST_ID = AsciiString.cached("x-request-id");
     private static final AsciiString X_FORWARDED_PROTO = AsciiString.cached("x-forwarded-proto");
+    /** Longest wait for a key set fetched again because a token names a key it did not have. */
+    private static final long KEYS_WAIT_MS = 5_000;
 
     private final RelayHandler relay;
     private final ChannelHandlerContext client;
@@ -162,12 +164,46 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         if (route.policy() != null) {
             policy = route.policy();
             admission = policy.admit(request, clientIp());
+            if (admission.awaitedKeys() != null) {
+                awaitKeys(route);
+                return;
+            }
             if (admission.refused()) {
                 fail(admission.failure(), admission.detail());
                 return;
             }
             maxBodyBytes = policy.maxBodyBytes(maxBodyBytes);
         }
+        proceed(route, true);
+    }
+
+    /**
+     * The token names a key the route's key set does not have (yet): the set is being fetched
+     * again, and the request waits for that, off the event loop and with the client's reads
+     * paused, then is checked once more.
+     */
+    private void awaitKeys(Route route) {
+        relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM);
+        admission.awaitedKeys().orTimeout(KEYS_WAIT_MS, TimeUnit.MILLISECONDS).whenComplete((ok, error) ->
+                client.executor().execute(() -> {
+                    if (finished) {
+                        return;
+                    }
+                    policy.resume(request, clientIp(), admission);
+                    if (admission.refused()) {
+                        fail(admission.failure(), admission.detail());
+                        return;
+                    }
+                    maxBodyBytes = policy.maxBodyBytes(maxBodyBytes);
+                    proceed(route, false);
+                    if (buffering) {
+                        relay.resumeReads(RelayHandler.PAUSE_NO_UPSTREAM); // the body is read into the buffer
+                    }
+                }));
+    }
+
+    /** The route admitted the request: on to its upstream. {@code inClientRead}: as for {@link #connect}. */
+    private void proceed(Route route, boolean inClientRead) {
         if (maxBodyBytes > 0 && HttpUtil.getContentLength(request, 0L) > maxBodyBytes) {
             // The head passed the largest limit of any route; this route's may be lower.
             fail(Failure.BODY_TOO_LARGE, "declared " + HttpUtil.getContentLength(request, 0L) + " bytes, over "
@@ -180,7 +216,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         group = route.upstream();
-        if (services.accessLog() != null) {
+        if (services.accessLog() != null && !requestId().equals(request.headers().get(X_REQUEST_ID))) {
             request.headers().set(X_REQUEST_ID, requestId()); // what the backend logs matches the proxy's line
         }
         long perTry = group.retries().perTryTimeoutMs();
@@ -192,7 +228,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         route.apply(request);
         if (chosen == null || bodyless || bufferLimit == 0 || upgradeRequested) {
             // With no healthy backend a body is not awaited: 503 from the head alone.
-            connect(chosen, true);
+            connect(chosen, inClientRead);
             return;
         }
         backend = chosen; // kept while the body is read; chosen again if it turns unhealthy

@@ -6,6 +6,7 @@ import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.RouteConfig;
 import dev.rproxy.config.UpstreamConfig;
+import dev.rproxy.edge.Authenticators;
 import dev.rproxy.edge.RateLimits;
 import dev.rproxy.edge.RoutePolicy;
 import io.netty.channel.Channel;
@@ -25,6 +26,7 @@ public final class Upstreams implements AutoCloseable {
     private final Map<Backend, Upstream> ofBackend = new HashMap<>();
     private final Router router;
     private final RateLimits rateLimits;
+    private final Authenticators authenticators;
 
     /**
      * @param loops where probes and ejection timers run; {@code null} to only load and check
@@ -63,9 +65,11 @@ public final class Upstreams implements AutoCloseable {
             }
         }
         this.rateLimits = new RateLimits(config.rateLimits(), previous == null ? null : previous.rateLimits);
+        this.authenticators = new Authenticators(previous == null ? null : previous.authenticators);
         List<Route> routes = new ArrayList<>();
         for (RouteConfig r : config.routeList()) {
-            routes.add(new Route(r, byName.get(r.upstream()), RoutePolicy.of(r, config.securityHeaders(), rateLimits)));
+            routes.add(new Route(r, byName.get(r.upstream()), RoutePolicy.of(r, config.securityHeaders(), rateLimits,
+                    authenticators)));
         }
         this.router = new Router(routes, config.security().rejectDotSegments());
     }
@@ -118,6 +122,7 @@ public final class Upstreams implements AutoCloseable {
     @Override
     public void close() {
         rateLimits.close();
+        authenticators.close();
         for (Upstream u : byName.values()) {
             u.close();
         }

@@ -1,6 +1,7 @@
 package dev.rproxy.server;
 
 import dev.rproxy.backend.Backend;
+import dev.rproxy.edge.RateLimiter;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.proxy.Tunnel;
@@ -106,9 +107,20 @@ final class ServerMetrics implements MultiCollector {
                         byProtocol.getOrDefault(key, 0)));
             }
         }
+        GaugeSnapshot.Builder limitKeys = gauge("rproxy_rate_limit_keys", "Keys a rate limit tracks");
+        CounterSnapshot.Builder limitRefused = CounterSnapshot.builder().name("rproxy_rate_limit_refused")
+                .help("Requests a rate limit refused (429)");
+        CounterSnapshot.Builder limitShared = CounterSnapshot.builder().name("rproxy_rate_limit_shared_bucket")
+                .help("Requests of new keys counted in the shared bucket because maxKeys were tracked");
+        for (RateLimiter limiter : upstreams.rateLimits().all()) {
+            Labels labels = Labels.of("limit", limiter.name());
+            limitKeys.dataPoint(point(labels, limiter.size()));
+            limitRefused.dataPoint(CounterDataPointSnapshot.builder().value(limiter.refused()).labels(labels).build());
+            limitShared.dataPoint(CounterDataPointSnapshot.builder().value(limiter.overflowed()).labels(labels).build());
+        }
         return MetricSnapshots.of(available.build(), healthy.build(), ejected.build(), draining.build(), inFlight.build(),
                 failures.build(), ejections.build(), panic.build(), upstreamInFlight.build(), open.build(), leased.build(),
-                pending.build(), clientConnections.build(),
+                pending.build(), clientConnections.build(), limitKeys.build(), limitRefused.build(), limitShared.build(),
                 gauge("rproxy_buffer_bytes", "Bytes in buffers, counted by the buffer budget")
                         .dataPoint(point(Labels.EMPTY, budget.used())).build(),
                 gauge("rproxy_netty_direct_memory_bytes", "Direct memory Netty has allocated")

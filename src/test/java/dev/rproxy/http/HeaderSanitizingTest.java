@@ -85,12 +85,12 @@ class HeaderSanitizingTest {
         try (RawBackend backend = new RawBackend(response); ProxyServer server = start(backend)) {
             try (RawHttp raw = new RawHttp(port(server))) {
                 raw.send("GET /f HTTP/1.1\r\nHost: h\r\nX-Tight:t\r\nX-Loose:  l \r\nConnection: x-gone\r\n"
-                        + "x-gone: g\r\nx-same: s\r\nX-Forwarded-For: 192.0.2.7\r\nX-Last: z\r\n\r\n");
+                        + "x-gone: g\r\nx-same: s\r\nX-Forwarded-For: 192.0.2.7\r\nX-Last: z\r\nX-Request-Id: r-1\r\n\r\n");
                 String head = RawBackend.readHead(raw.socket().getInputStream());
                 assertThat(head).isEqualTo("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Tight: t\r\n"
                         + "X-Loose: l  m\r\nx-same: s\r\nX-Empty: \r\n\r\n");
                 assertThat(backend.nextRequest(5, TimeUnit.SECONDS)).isEqualTo("GET /f HTTP/1.1\r\nHost: h\r\n"
-                        + "X-Tight: t\r\nX-Loose: l\r\nx-same: s\r\nX-Last: z\r\n"
+                        + "X-Tight: t\r\nX-Loose: l\r\nx-same: s\r\nX-Last: z\r\nX-Request-Id: r-1\r\n"
                         + "x-forwarded-for: 192.0.2.7, 127.0.0.1\r\nx-forwarded-proto: http\r\n"
                         + "x-forwarded-host: h\r\nx-real-ip: 127.0.0.1\r\n\r\n");
             }

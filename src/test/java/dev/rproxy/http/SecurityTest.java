@@ -46,6 +46,30 @@ class SecurityTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"evil.example/x", "user@app.example", "app.example:99999", "app.example:80:80",
+        "app.example:8o", "[::1", "[zz::1]:80", "[::1]x", "a%2", "a%zz", "a\\b", "a\"b", "<script>"})
+    void aHostThatIsNoAuthorityGets400AndNeverReachesABackend(String host) throws Exception {
+        long before = lenient.backend(0).requestCount();
+        try (RawHttp raw = new RawHttp(lenient.port())) {
+            raw.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+            RawHttp.Response r = raw.read();
+            assertThat(r.status()).isEqualTo(400);
+            assertThat(r.bodyText()).isEqualTo("bad request: Host is not a valid authority\n");
+        }
+        assertThat(lenient.backend(0).requestCount()).isEqualTo(before);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"app.example", "APP.example:8080", "10.0.0.1:80", "[::1]:8080", "[2001:db8::1]", "localhost:",
+        "exa%41mple.test", "under_score.test", "h"})
+    void aValidAuthorityPasses(String host) throws Exception {
+        try (RawHttp raw = new RawHttp(lenient.port())) {
+            raw.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+            assertThat(raw.read().status()).isEqualTo(200);
+        }
+    }
+
     @Test
     void methodsOutsideTheListGet405WithAllow() throws Exception {
         try (RawHttp raw = new RawHttp(strict.port())) {
