@@ -20,7 +20,8 @@ final class ConfigJson {
     /** {@code baseDir}: where relative file paths (certificates) start; the config file's directory. */
     static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
-                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig", "metrics");
+                "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig",
+                "metrics", "trustedProxies");
         HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
                 s -> healthCheck(s, HealthCheckConfig.DEFAULT));
         HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
@@ -28,7 +29,7 @@ final class ConfigJson {
                 "idleTimeoutMs"), ConfigJson::pool);
         PoolConfig upstreamPool = pool == null ? PoolConfig.DEFAULT : pool;
         return new ProxyConfig(
-                root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
+                root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls", "proxyProtocol")
                         .build(s -> listen(s, baseDir))),
                 root.list("backends", element -> backend(element, baseDir)),
                 healthCheck,
@@ -50,7 +51,8 @@ final class ConfigJson {
                 build(root.section("admin", "host", "port"), s -> new AdminConfig(s.string("host", AdminConfig.DEFAULT_HOST),
                         s.integer("port", AdminConfig.DEFAULT_PORT))),
                 root.bool("watchConfig", false),
-                build(root.section("metrics", "enabled"), s -> new MetricsConfig(s.bool("enabled", true))));
+                build(root.section("metrics", "enabled"), s -> new MetricsConfig(s.bool("enabled", true))),
+                root.list("trustedProxies", JsonSection.Element::string));
     }
 
     private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",
@@ -107,7 +109,7 @@ final class ConfigJson {
         JsonSection tls = s.section("tls", "certificates", "minVersion");
         return new ListenConfig(s.string("host", d.host()), s.integer("port", d.port()),
                 s.list("protocols", JsonSection.Element::string),
-                tls == null ? null : tls.build(t -> tls(t, baseDir)));
+                tls == null ? null : tls.build(t -> tls(t, baseDir)), s.bool("proxyProtocol", false));
     }
 
     private static TlsConfig tls(JsonSection s, Path baseDir) {
