@@ -7,6 +7,7 @@ import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.UpstreamConfig;
+import dev.rproxy.edge.ClientIdentity;
 import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
@@ -178,7 +179,8 @@ public final class ProxyServer implements AutoCloseable {
         JvmMetrics.builder().register(registry);
         snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
                 config.timeouts(), accessLog, config.limits(), config.security(),
-                new HealthEndpoint(upstreamGroups), budget, idleClients, metrics));
+                new HealthEndpoint(upstreamGroups), budget, idleClients, metrics,
+                new ClientIdentity(config.trustedBlocks())));
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
         if (configuredCap > maxConnections) {
@@ -396,7 +398,8 @@ public final class ProxyServer implements AutoCloseable {
         upstreamGroups = nextUpstreams;
         accessLog = nextLog;
         snapshots.set(new Snapshot(nextUpstreams, pools, next.timeouts(), nextLog, next.limits(), next.security(),
-                new HealthEndpoint(nextUpstreams), budget, idleClients, metrics));
+                new HealthEndpoint(nextUpstreams), budget, idleClients, metrics,
+                new ClientIdentity(next.trustedBlocks())));
         previous.close();
         nextUpstreams.start();
         List<Backend> removed = new ArrayList<>();

@@ -100,7 +100,7 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     private void requestHandlers(ChannelPipeline p, Snapshot snapshot) {
         LimitsConfig limits = snapshot.limits();
         HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler(listener.scheme(), limits.maxHeaderCount(),
-                limits.maxBodyBytes(), snapshot.security(), snapshot.metrics());
+                limits.maxBodyBytes(), snapshot.security(), snapshot.clientIdentity(), snapshot.metrics());
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(snapshots, sanitizer));
     }
