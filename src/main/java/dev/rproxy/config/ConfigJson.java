@@ -21,7 +21,7 @@ final class ConfigJson {
     static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
                 "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig", "metrics",
-                "rateLimits", "securityHeaders");
+                "rateLimits", "securityHeaders", "trustedProxies");
         HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
                 s -> healthCheck(s, HealthCheckConfig.DEFAULT));
         HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
@@ -29,7 +29,7 @@ final class ConfigJson {
                 "idleTimeoutMs"), ConfigJson::pool);
         PoolConfig upstreamPool = pool == null ? PoolConfig.DEFAULT : pool;
         return new ProxyConfig(
-                root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls")
+                root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls", "proxyProtocol")
                         .build(s -> listen(s, baseDir))),
                 root.list("backends", element -> backend(element, baseDir)),
                 healthCheck,
@@ -57,7 +57,8 @@ final class ConfigJson {
                         "maxConcurrent", "maxKeys").build(s -> new RateLimitConfig(s.string("key", null),
                         s.integer("requestsPerSecond", 0), s.integer("burst", 0), s.integer("maxConcurrent", 0),
                         s.integer("maxKeys", RateLimitConfig.DEFAULT_MAX_KEYS)))),
-                root.bool("securityHeaders", false));
+                root.bool("securityHeaders", false),
+                root.list("trustedProxies", JsonSection.Element::string));
     }
 
     private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",
@@ -126,7 +127,7 @@ final class ConfigJson {
         JsonSection tls = s.section("tls", "certificates", "minVersion");
         return new ListenConfig(s.string("host", d.host()), s.integer("port", d.port()),
                 s.list("protocols", JsonSection.Element::string),
-                tls == null ? null : tls.build(t -> tls(t, baseDir)));
+                tls == null ? null : tls.build(t -> tls(t, baseDir)), s.bool("proxyProtocol", false));
     }
 
     private static TlsConfig tls(JsonSection s, Path baseDir) {

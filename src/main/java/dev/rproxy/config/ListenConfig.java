@@ -14,8 +14,10 @@ import java.util.Set;
  * @param protocols the protocols offered: {@code http/1.1}, and {@code h2} (TLS, by ALPN, in the
  *                  order given) or {@code h2c} (plaintext, with prior knowledge)
  * @param tls       {@code null} for plaintext
+ * @param proxyProtocol every connection starts with a PROXY protocol header (v1 or v2, as HAProxy
+ *                  and cloud load balancers send it) that names the client; one without is closed
  */
-public record ListenConfig(String host, int port, List<String> protocols, TlsConfig tls) {
+public record ListenConfig(String host, int port, List<String> protocols, TlsConfig tls, boolean proxyProtocol) {
 
     public static final String HTTP_1_1 = "http/1.1";
     /** HTTP/2 over TLS, chosen by ALPN. */
@@ -41,6 +43,11 @@ public record ListenConfig(String host, int port, List<String> protocols, TlsCon
     /** A plaintext HTTP/1.1 listener. */
     public ListenConfig(String host, int port) {
         this(host, port, null, null);
+    }
+
+    /** A listener whose connections start with HTTP (or TLS), no PROXY header. */
+    public ListenConfig(String host, int port, List<String> protocols, TlsConfig tls) {
+        this(host, port, protocols, tls, false);
     }
 
     /** {@code https} on a TLS listener, {@code http} otherwise: what {@code X-Forwarded-Proto} says. */

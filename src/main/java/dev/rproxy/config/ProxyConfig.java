@@ -1,5 +1,6 @@
 package dev.rproxy.config;
 
+import dev.rproxy.edge.Cidr;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -28,13 +29,16 @@ import java.util.Objects;
  * @param rateLimits the named limits routes refer to, in document order (empty when there are none)
  * @param securityHeaders the preset of security fields on the responses of every route that does not
  *                  say otherwise, and on the proxy's own answers
+ * @param trustedProxies address blocks ({@code 10.0.0.0/8}) or single addresses of the proxies in
+ *     front whose {@code X-Forwarded-For} or {@code Forwarded} says who their client was; empty
+ *     (the default): no peer is believed, every client is the connection's peer
  */
 public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                           ServerConfig server, AccessLogConfig accessLog, SecurityConfig security,
                           Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes, AdminConfig admin,
                           boolean watchConfig, MetricsConfig metrics, Map<String, RateLimitConfig> rateLimits,
-                          boolean securityHeaders) {
+                          boolean securityHeaders, List<String> trustedProxies) {
 
     public ProxyConfig {
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
@@ -57,6 +61,28 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
         server = Objects.requireNonNullElse(server, ServerConfig.DEFAULT);
         accessLog = Objects.requireNonNullElse(accessLog, AccessLogConfig.DEFAULT);
         security = Objects.requireNonNullElse(security, SecurityConfig.DEFAULT);
+        trustedProxies = checkTrustedProxies(trustedProxies);
+    }
+
+    /** Each entry a block {@link Cidr#parse} takes; {@code null}: none. */
+    private static List<String> checkTrustedProxies(List<String> entries) {
+        if (entries == null) {
+            return List.of();
+        }
+        for (int i = 0; i < entries.size(); i++) {
+            String entry = Checks.required("trustedProxies[" + i + "]", entries.get(i));
+            try {
+                Cidr.parse(entry);
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException("trustedProxies[" + i + "]: " + e.getMessage());
+            }
+        }
+        return List.copyOf(entries);
+    }
+
+    /** {@link #trustedProxies} as blocks. */
+    public List<Cidr> trustedBlocks() {
+        return Cidr.parseAll(trustedProxies);
     }
 
     /** Listeners bound to the same address and (non-zero) port cannot both be opened. */
@@ -82,7 +108,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
                        TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                        ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
         this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null, null,
-                false, null, null, false);
+                false, null, null, false, null);
     }
 
     /** Every upstream by name: {@code default} (the top-level backends) first when there are any, then the named ones. */

@@ -2,6 +2,8 @@ package dev.rproxy.http;
 
 import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.config.SecurityConfig;
+import dev.rproxy.edge.ChannelClient;
+import dev.rproxy.edge.ClientIdentity;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
@@ -17,8 +19,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
+import java.net.InetAddress;
 import java.util.ArrayDeque;
 
 /**
@@ -27,7 +28,8 @@ import java.util.ArrayDeque;
  *
  * <p>Inbound (requests): refuses what the decoder could not parse and what breaks {@link
  * RequestRules}, with the refusal in its turn; a request that passes is made ready for the backend
- * by {@link RequestForwarding}.
+ * by {@link RequestForwarding}, after its client is found ({@link ClientIdentity}: recorded on the
+ * channel before the request goes on, and named in {@code X-Real-IP}).
  *
  * <p>Outbound (relayed responses): each is framed for the client that asked by {@link
  * ResponseFraming}. Responses the proxy makes itself are always {@link FullHttpResponse}s with
@@ -54,7 +56,9 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     private final SecurityConfig security;
     private final int maxHeaderCount;
     private final long maxBodyBytes;
-    private String clientIp;
+    private final ClientIdentity identity;
+    /** Made at the first request: by then a PROXY header, if the listener has one, has been read. */
+    private ChannelClient clients;
     /** Longest a closing connection keeps reading and dropping what a client still sends. */
     static final long LINGER_MS = 2000;
 
@@ -79,15 +83,17 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
      * @param maxHeaderCount more header fields than this: 431
      * @param maxBodyBytes a declared {@code Content-Length} above this: 413 (0: no limit)
      * @param security optional checks: dot segments, allowed methods
+     * @param identity which peers are believed about their clients ({@code trustedProxies})
      * @param metrics counts the requests refused here
      */
     public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes,
-            SecurityConfig security, ProxyMetrics metrics) {
+            SecurityConfig security, ClientIdentity identity, ProxyMetrics metrics) {
         this.scheme = scheme;
         this.metrics = metrics;
         this.security = security;
         this.maxHeaderCount = maxHeaderCount;
         this.maxBodyBytes = maxBodyBytes;
+        this.identity = identity;
     }
 
     @Override
@@ -113,7 +119,12 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         }
         awaitingResponse.addLast(new RequestState(HttpMethod.HEAD.equals(request.method()),
                 request.protocolVersion(), HttpUtil.isKeepAlive(request)));
-        RequestForwarding.prepare(request, clientIp(ctx.channel().remoteAddress()), scheme);
+        if (clients == null) {
+            clients = identity.on(ctx.channel());
+        }
+        // Before RequestForwarding appends the peer to X-Forwarded-For.
+        InetAddress client = clients.resolve(request.headers());
+        RequestForwarding.prepare(request, clients.peerText(), clients.text(client), scheme);
         ctx.fireChannelRead(request);
     }
 
@@ -168,16 +179,15 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         return closing;
     }
 
-    /** The client's IP address as text, worked out once per connection (logs and X-Forwarded-For). */
-    public String clientIp(SocketAddress address) {
-        String ip = clientIp;
-        if (ip == null) {
-            ip = address instanceof InetSocketAddress inet && inet.getAddress() != null
-                    ? inet.getAddress().getHostAddress()
-                    : String.valueOf(address);
-            clientIp = ip;
+    /**
+     * {@code client}, the client of a request that passed here ({@link ClientIdentity#of} when it
+     * did), as {@code X-Real-IP} gave it: for the access log.
+     */
+    public String clientIp(InetAddress client) {
+        if (clients == null) {
+            return String.valueOf(client); // no request has passed: not called
         }
-        return ip;
+        return clients.text(client);
     }
 
     @Override

@@ -14,6 +14,10 @@ import java.util.List;
  * chunked, an upgrade the proxy offers keeps {@code Upgrade} and {@code Connection: upgrade}, an
  * absolute-form target becomes origin-form, and the {@code X-Forwarded-*} fields and {@code
  * X-Real-IP} say who asked and how. A pure function of the head and the connection's facts.
+ *
+ * <p>{@code X-Forwarded-For} gets the peer appended, the hop this proxy saw, even when the client
+ * is someone a trusted proxy named: the chain stays complete for whoever reads it next. {@code
+ * X-Real-IP} is the client ({@link dev.rproxy.edge.ClientIdentity}).
  */
 final class RequestForwarding {
     static final AsciiString X_FORWARDED_FOR = AsciiString.cached("x-forwarded-for");
@@ -24,10 +28,11 @@ final class RequestForwarding {
     private RequestForwarding() {}
 
     /**
-     * @param clientIp the address the request came from
+     * @param peerIp   the address of the connection's peer (a PROXY header's source, or the socket's)
+     * @param clientIp the client's address: the peer's, or the one a trusted peer named
      * @param scheme   the value of {@code X-Forwarded-Proto}
      */
-    static void prepare(HttpRequest request, String clientIp, String scheme) {
+    static void prepare(HttpRequest request, String peerIp, String clientIp, String scheme) {
         HttpHeaders headers = request.headers();
         boolean chunked = HttpUtil.isTransferEncodingChunked(request);
         String upgrade = HopByHopHeaders.upgradeToOffer(request);
@@ -41,10 +46,10 @@ final class RequestForwarding {
             headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
         }
         RequestRules.toOriginForm(request);
-        addForwardedFields(headers, clientIp, scheme);
+        addForwardedFields(headers, peerIp, clientIp, scheme);
     }
 
-    private static void addForwardedFields(HttpHeaders headers, String ip, String scheme) {
+    private static void addForwardedFields(HttpHeaders headers, String ip, String clientIp, String scheme) {
         List<String> prior = headers.getAll(X_FORWARDED_FOR);
         if (prior.isEmpty()) {
             headers.set(X_FORWARDED_FOR, ip);
@@ -58,6 +63,6 @@ final class RequestForwarding {
         } else {
             headers.remove(X_FORWARDED_HOST);
         }
-        headers.set(X_REAL_IP, ip);
+        headers.set(X_REAL_IP, clientIp);
     }
 }

@@ -35,6 +35,7 @@ import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -69,6 +70,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private final ChannelHandlerContext client;
     private final Snapshot services;
     private final HttpRequest request;
+    /** Who sent the request ({@link dev.rproxy.edge.ClientIdentity}); {@code null} on a channel without an IP peer. */
+    private final InetAddress clientAddress;
     private final String method;
     private final String uri;
     /** The client's protocol, as the access log names it. */
@@ -131,11 +134,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private long bytesIn;
     private long bytesOut;
 
-    Exchange(RelayHandler relay, ChannelHandlerContext client, Snapshot services, HttpRequest request) {
+    /** @param clientAddress the request's client, as the sanitizer found it when the request passed */
+    Exchange(RelayHandler relay, ChannelHandlerContext client, Snapshot services, HttpRequest request,
+            InetAddress clientAddress) {
         this.relay = relay;
         this.client = client;
         this.services = services;
         this.request = request;
+        this.clientAddress = clientAddress;
         this.method = request.method().name();
         this.uri = request.uri();
         this.protocol = client.channel() instanceof Http2StreamChannel ? "HTTP/2.0" : request.protocolVersion().text();
@@ -224,7 +230,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             tryTimeoutNanos = Math.min(responseTimeoutNanos, TimeUnit.MILLISECONDS.toNanos(perTry));
         }
         int bufferLimit = services.limits().requestBufferBytes();
-        Backend chosen = group.balancer().pick(request, client.channel().remoteAddress());
+        Backend chosen = group.balancer().pick(request, hashedClient());
         route.apply(request);
         if (chosen == null || bodyless || bufferLimit == 0 || upgradeRequested) {
             // With no healthy backend a body is not awaited: 503 from the head alone.
@@ -322,7 +328,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             tried = new Backend[policy.attempts() + 1];
         }
         tried[retries] = backend;
-        Backend other = group.balancer().pickAnother(request, client.channel().remoteAddress(), tried, retries + 1,
+        Backend other = group.balancer().pickAnother(request, hashedClient(), tried, retries + 1,
                 group.backends());
         if (other == null) {
             return null;
@@ -462,7 +468,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             body.add(content);
             if (last || body.isFull()) {
                 buffering = false;
-                connect(backend.isAvailable() ? backend : group.balancer().pick(request, client.channel().remoteAddress()),
+                connect(backend.isAvailable() ? backend : group.balancer().pick(request, hashedClient()),
                         true);
             }
             return;
@@ -1023,9 +1029,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         AccessLog sink = services.accessLog();
         if (sink != null && sink.enabled()) {
             boolean agent = sink.wantsAgent();
-            sink.log(new AccessLog.Entry(System.currentTimeMillis(), timed ? requestId() : null, relay.clientAddress(),
-                    method, uri, protocol, status, bytesIn, bytesOut, group == null ? "-" : group.name(),
-                    backend == null ? "-" : backend.id(), retries + 1,
+            sink.log(new AccessLog.Entry(System.currentTimeMillis(), timed ? requestId() : null,
+                    relay.clientAddress(clientAddress), method, uri, protocol, status, bytesIn, bytesOut,
+                    group == null ? "-" : group.name(), backend == null ? "-" : backend.id(), retries + 1,
                     TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos),
                     timed && connectedNanos != 0 ? TimeUnit.NANOSECONDS.toMillis(connectedNanos - acquireStartNanos) : -1,
                     timed && firstByteNanos != 0 && connectedNanos != 0
@@ -1035,9 +1041,24 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
     }
 
-    /** The address the request came from. */
+    /**
+     * The client as a {@code client_ip} hash key sees it: the socket's address while the client is
+     * the peer (no allocation), else the client a trusted proxy named (or a PROXY header did), so
+     * the clients behind one load balancer do not all hash alike.
+     */
+    private SocketAddress hashedClient() {
+        SocketAddress socket = client.channel().remoteAddress();
+        if (clientAddress == null
+                || (socket instanceof InetSocketAddress inet && clientAddress.equals(inet.getAddress()))) {
+            return socket;
+        }
+        return new InetSocketAddress(clientAddress, 0);
+    }
+
+
+    /** The request's client (see {@code trustedProxies}); {@code null} only without an IP peer. */
     private InetAddress clientIp() {
-        return client.channel().remoteAddress() instanceof InetSocketAddress a ? a.getAddress() : null;
+        return clientAddress;
     }
 
     /** Whether the client's connection is TLS: {@code X-Forwarded-Proto} as the proxy set it. */

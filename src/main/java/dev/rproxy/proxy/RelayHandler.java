@@ -1,5 +1,6 @@
 package dev.rproxy.proxy;
 
+import dev.rproxy.edge.ClientIdentity;
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.HeaderSanitizingHandler;
 import dev.rproxy.http.IdleClients;
@@ -18,6 +19,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetAddress;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -65,6 +67,11 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
     private StrictHttpServerCodec codec;
     private Exchange current;
     private HttpRequest next;
+    /**
+     * The client of {@link #next}, taken as it arrived: the channel's {@link ClientIdentity#CLIENT}
+     * is the latest request's, which by the time a pipelined one is started may be a later one's.
+     */
+    private InetAddress nextClient;
     private FullHttpResponse localResponse;
     private int pauseReasons;
     private ScheduledFuture<?> deadlineCheck;
@@ -117,10 +124,11 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 next = request; // pipelined: answered after the current exchange
+                nextClient = ClientIdentity.of(ctx.channel());
                 pauseReads(PAUSE_NEXT_REQUEST);
                 return;
             }
-            startExchange(request);
+            startExchange(request, ClientIdentity.of(ctx.channel()));
         } else if (msg instanceof HttpContent content && current != null) {
             current.onRequestContent(content);
         } else if (msg instanceof LastHttpContent last && localResponse != null) {
@@ -136,14 +144,14 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void startExchange(HttpRequest request) {
+    private void startExchange(HttpRequest request, InetAddress client) {
         services = snapshots.get();
         FullHttpResponse local = services.local().respond(request);
         if (local != null) {
             localResponse = local;
             return;
         }
-        Exchange exchange = new Exchange(this, ctx, services, request);
+        Exchange exchange = new Exchange(this, ctx, services, request, client);
         current = exchange;
         if (draining) {
             exchange.fail(Failure.SHUTTING_DOWN, "draining");
@@ -325,7 +333,9 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         current = null;
         pauseReasons &= ~PAUSE_EXCHANGE;
         HttpRequest waiting = next;
+        InetAddress waitingClient = nextClient;
         next = null;
+        nextClient = null;
         if (!written.isSuccess()) {
             ctx.close();
             return;
@@ -334,7 +344,7 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
             return; // the sanitizer closes (or already closed) the connection after this response
         }
         if (waiting != null) {
-            startExchange(waiting);
+            startExchange(waiting, waitingClient);
             if (current != null) {
                 current.onClientReadComplete(); // flushes the head when it went out synchronously
             }
@@ -388,7 +398,8 @@ public final class RelayHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    String clientAddress() {
-        return connection.clientIp(ctx.channel().remoteAddress());
+    /** The access log's client: {@code client} (an exchange's) as text, as {@code X-Real-IP} said it. */
+    String clientAddress(InetAddress client) {
+        return connection.clientIp(client);
     }
 }

@@ -4,6 +4,7 @@ import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.config.LimitsConfig;
 import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.config.TimeoutsConfig;
+import dev.rproxy.edge.ClientIdentity;
 import dev.rproxy.http.IdleClients;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamPools;
@@ -27,6 +28,8 @@ import java.util.Map;
  * @param budget the process-wide buffer budget: new requests are refused while it is exhausted
  * @param idleClients each event loop's idle client connections, oldest first
  * @param metrics the per-event-loop request counters
+ * @param clientIdentity which peers are believed about their clients ({@code trustedProxies}); a
+ *     connection takes it when accepted, as it does the limits
  */
 public record Snapshot(
         Upstreams upstreams,
@@ -38,7 +41,8 @@ public record Snapshot(
         LocalResponder local,
         BufferBudget budget,
         Map<EventExecutor, IdleClients> idleClients,
-        ProxyMetrics metrics) {
+        ProxyMetrics metrics,
+        ClientIdentity clientIdentity) {
 
     /**
      * The snapshot in force. Read on event loops once per exchange (one volatile read); swapped

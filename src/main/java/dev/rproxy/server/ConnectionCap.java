@@ -5,9 +5,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntConsumer;
 import org.slf4j.Logger;
@@ -26,6 +24,10 @@ import org.slf4j.LoggerFactory;
  * on its I/O thread; it is exact, unlike the size of a group that I/O threads fill after
  * registration. The refusals are logged once, then summarized at most once per {@value
  * #SUMMARY_INTERVAL_MS} ms.
+ *
+ * <p>The per-client limit is checked here too, against the socket's peer, except on a {@code
+ * proxyProtocol} listener, whose peer is a load balancer: there the PROXY header's source is
+ * counted once it is read ({@link ProxyHeaderHandler}).
  */
 final class ConnectionCap extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(ConnectionCap.class);
@@ -36,7 +38,8 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
     private static final long DRAIN_INTERVAL_NANOS = 10_000_000L;
 
     private final int max;
-    private final int maxPerClient;
+    /** {@code null}: no per-client limit at accept. */
+    private final ClientConnections perClient;
     private final IntConsumer drainIdle;
     private boolean recheckScheduled;
     /** A sixteenth of the smaller limit, 1 to {@link #MAX_HEADROOM}. */
@@ -44,27 +47,24 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
     /** Confined to the accepting thread. */
     private long lastDrainNanos = System.nanoTime() - DRAIN_INTERVAL_NANOS;
     private final ConnectionLedger ledger;
-    /** Open connections per client address; only with a per-client limit. */
-    private final ConcurrentHashMap<InetAddress, Integer> perClient = new ConcurrentHashMap<>();
     private final ChannelFutureListener onClose;
     private final ThrottledWarning refusals = new ThrottledWarning(log, SUMMARY_INTERVAL_MS,
             "connection limit reached: {} more new connections closed in the last {} s");
-    private final ThrottledWarning clientRefusals = new ThrottledWarning(log, SUMMARY_INTERVAL_MS,
-            "per-client connection limit reached: {} more new connections closed in the last {} s");
 
     /**
      * @param max          open client connections in all
      * @param ledger       the connections open, client and backend, against the descriptors
-     * @param maxPerClient open connections from one client address ({@code
-     *                     limits.maxConnectionsPerClient}); 0: no such limit
+     * @param perClient    open connections from one client address ({@code
+     *                     limits.maxConnectionsPerClient}), counted against the socket's peer;
+     *                     {@code null}: not here
      * @param drainIdle    closes up to that many of the connections idle longest, each on its own
      *                     loop; asked at most every 10 ms while the count is at {@code max}
      */
-    ConnectionCap(int max, ConnectionLedger ledger, int maxPerClient, IntConsumer drainIdle) {
+    ConnectionCap(int max, ConnectionLedger ledger, ClientConnections perClient, IntConsumer drainIdle) {
         this.max = max;
         this.ledger = ledger;
         this.onClose = f -> ledger.clientClosed();
-        this.maxPerClient = maxPerClient;
+        this.perClient = perClient;
         this.drainIdle = drainIdle;
         this.headroom = Math.max(1, Math.min(MAX_HEADROOM, Math.min(max, ledger.budget()) / 16));
     }
@@ -88,12 +88,8 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
             child.unsafe().closeForcibly();
             return;
         }
-        if (maxPerClient > 0 && !admitClient(child)) {
-            if (clientRefusals.occurred(ctx.executor())) {
-                log.warn("[{}] {} has {} connections open (limits.maxConnectionsPerClient), closing its new ones"
-                        + " (logged again at most every {} s)", child.id(), child.remoteAddress(), maxPerClient,
-                        SUMMARY_INTERVAL_MS / 1000);
-            }
+        if (perClient != null && child.remoteAddress() instanceof InetSocketAddress remote
+                && !perClient.admit(child, remote.getAddress(), ctx.executor())) {
             child.unsafe().closeForcibly();
             return;
         }
@@ -133,26 +129,5 @@ final class ConnectionCap extends ChannelInboundHandlerAdapter {
      */
     private int excessWith(int more) {
         return Math.max(ledger.clients() + more - max, ledger.total() + more - ledger.budget());
-    }
-
-    /** Counts {@code child} against its address unless that address is at its limit. */
-    private boolean admitClient(Channel child) {
-        if (!(child.remoteAddress() instanceof InetSocketAddress remote)) {
-            return true;
-        }
-        InetAddress address = remote.getAddress();
-        boolean[] admitted = {false};
-        perClient.compute(address, (a, n) -> {
-            int count = n == null ? 0 : n;
-            if (count >= maxPerClient) {
-                return n;
-            }
-            admitted[0] = true;
-            return count + 1;
-        });
-        if (admitted[0]) {
-            child.closeFuture().addListener(f -> perClient.computeIfPresent(address, (a, n) -> n > 1 ? n - 1 : null));
-        }
-        return admitted[0];
     }
 }

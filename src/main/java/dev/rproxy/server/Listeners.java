@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BiFunction;
+import java.util.function.Function;
 
 /**
  * The proxied listeners that are open, each with its configuration and TLS, in the order of
@@ -27,24 +28,33 @@ final class Listeners {
     record Plan(List<ListenConfig> next, List<Open> kept, List<TlsContexts> tls) {}
 
     private final ServerBootstrap bootstrap;
+    private final Function<ListenConfig, ChannelHandler> accepting;
     private final BiFunction<ListenConfig, TlsContexts, ChannelHandler> connections;
     private final List<Open> open = new CopyOnWriteArrayList<>();
 
-    /** @param connections the child handler of a listener's connections */
-    Listeners(ServerBootstrap bootstrap, BiFunction<ListenConfig, TlsContexts, ChannelHandler> connections) {
+    /**
+     * @param accepting   the handler of a listener's listening channel, which sees each accepted
+     *                    connection first
+     * @param connections the child handler of a listener's connections
+     */
+    Listeners(ServerBootstrap bootstrap, Function<ListenConfig, ChannelHandler> accepting,
+            BiFunction<ListenConfig, TlsContexts, ChannelHandler> connections) {
         this.bootstrap = bootstrap;
+        this.accepting = accepting;
         this.connections = connections;
     }
 
     /** Binds one listener after those open; returns how the start line describes it. */
     String bind(ListenConfig listener, TlsContexts contexts) throws InterruptedException {
         Channel channel = bootstrap.clone()
+                .handler(accepting.apply(listener))
                 .childHandler(connections.apply(listener, contexts))
                 .bind(listener.host(), listener.port()).sync().channel();
         open.add(new Open(listener, contexts, channel));
         int port = ((InetSocketAddress) channel.localAddress()).getPort();
         String protocols = String.join(" ", listener.protocols());
-        return listener.host() + ":" + port + (contexts == null
+        String proxyProtocol = listener.proxyProtocol() ? " (PROXY protocol)" : "";
+        return listener.host() + ":" + port + proxyProtocol + (contexts == null
                 ? (protocols.equals(ListenConfig.HTTP_1_1) ? "" : " (" + protocols + ")")
                 : " (https: " + protocols + ", " + BackendTls.provider() + " TLS, certificates for "
                         + contexts.names() + ")");

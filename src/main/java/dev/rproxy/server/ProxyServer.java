@@ -7,6 +7,7 @@ import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.UpstreamConfig;
+import dev.rproxy.edge.ClientIdentity;
 import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
@@ -178,7 +179,8 @@ public final class ProxyServer implements AutoCloseable {
         JvmMetrics.builder().register(registry);
         snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
                 config.timeouts(), accessLog, config.limits(), config.security(),
-                new HealthEndpoint(upstreamGroups), budget, idleClients, metrics));
+                new HealthEndpoint(upstreamGroups), budget, idleClients, metrics,
+                new ClientIdentity(config.trustedBlocks())));
         int configuredCap = config.limits().maxConnections();
         int maxConnections = descriptors.effectiveCap(configuredCap);
         if (configuredCap > maxConnections) {
@@ -186,19 +188,11 @@ public final class ProxyServer implements AutoCloseable {
                     + "limit - open - reserve, client and backend connections together)", configuredCap, maxConnections,
                     descriptors.describe());
         }
+        int maxPerClient = config.limits().maxConnectionsPerClient();
+        ClientConnections perClient = maxPerClient > 0 ? new ClientConnections(maxPerClient) : null;
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(bossGroup, workerGroup)
                 .channel(transport.serverChannelClass())
-                .handler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel listener) {
-                        listener.pipeline().addLast("acceptBackoff", new AcceptBackoffHandler(
-                                descriptors.describe() + ", at most " + maxConnections + " client connections"));
-                        listener.pipeline().addLast("connectionCap",
-                                new ConnectionCap(maxConnections, ledger, config.limits().maxConnectionsPerClient(),
-                                        ProxyServer.this::drainIdleClients));
-                    }
-                })
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.TCP_NODELAY, true)
@@ -208,8 +202,20 @@ public final class ProxyServer implements AutoCloseable {
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, CLIENT_WATER_MARK)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new BudgetedRecvAllocator(budget));
-        listeners = new Listeners(bootstrap, (listener, contexts) -> new ServerChannelInitializer(snapshots, clients,
-                listener, contexts, config.shutdown().graceMs()));
+        // Behind a PROXY header the socket's peer is the load balancer: the per-client limit waits
+        // for the header's source address there.
+        listeners = new Listeners(bootstrap,
+                listener -> new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel listening) {
+                        listening.pipeline().addLast("acceptBackoff", new AcceptBackoffHandler(
+                                descriptors.describe() + ", at most " + maxConnections + " client connections"));
+                        listening.pipeline().addLast("connectionCap", new ConnectionCap(maxConnections, ledger,
+                                listener.proxyProtocol() ? null : perClient, ProxyServer.this::drainIdleClients));
+                    }
+                },
+                (listener, contexts) -> new ServerChannelInitializer(snapshots, clients, listener, contexts,
+                        config.shutdown().graceMs(), listener.proxyProtocol() ? perClient : null));
         List<String> bound = new ArrayList<>();
         for (int i = 0; i < config.listen().size(); i++) {
             bound.add(listeners.bind(config.listen().get(i), initialTls.get(i)));
@@ -396,7 +402,8 @@ public final class ProxyServer implements AutoCloseable {
         upstreamGroups = nextUpstreams;
         accessLog = nextLog;
         snapshots.set(new Snapshot(nextUpstreams, pools, next.timeouts(), nextLog, next.limits(), next.security(),
-                new HealthEndpoint(nextUpstreams), budget, idleClients, metrics));
+                new HealthEndpoint(nextUpstreams), budget, idleClients, metrics,
+                new ClientIdentity(next.trustedBlocks())));
         previous.close();
         nextUpstreams.start();
         List<Backend> removed = new ArrayList<>();

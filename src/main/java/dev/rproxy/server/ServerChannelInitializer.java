@@ -31,6 +31,10 @@ import io.netty.handler.flow.FlowControlHandler;
  *
  * <p>{@code FlowControlHandler} sits right after the codec because turning autoRead off does not
  * stop messages the codec has already decoded from one read; it holds them until asked.
+ *
+ * <p>On a {@code proxyProtocol} listener every connection starts with a PROXY header, read by
+ * {@code HAProxyMessageDecoder -> }{@link ProxyHeaderHandler} in front of all of the above, which
+ * both leave once it is read; so TLS, ALPN and the HTTP/2 preface see the bytes behind it.
  */
 final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     private final Snapshot.Current snapshots;
@@ -39,19 +43,24 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     /** {@code null} on a plaintext listener. */
     private final TlsContexts tls;
     private final long graceMs;
+    /** On a {@code proxyProtocol} listener with a per-client limit; else {@code null}. */
+    private final ClientConnections perClient;
 
     /**
      * @param snapshots the settings in force: a connection takes its limits and deadlines from the
      *     snapshot current when it is accepted, each exchange from the one current at its request
      * @param graceMs   how long an HTTP/2 connection closing at shutdown lets its streams finish
+     * @param perClient the per-client connection limit where this initializer counts it: after a
+     *     PROXY header ({@code null} elsewhere, where the connection cap counts it at accept)
      */
     ServerChannelInitializer(Snapshot.Current snapshots, ChannelGroup clients, ListenConfig listener, TlsContexts tls,
-            long graceMs) {
+            long graceMs, ClientConnections perClient) {
         this.snapshots = snapshots;
         this.clients = clients;
         this.listener = listener;
         this.tls = tls;
         this.graceMs = graceMs;
+        this.perClient = perClient;
     }
 
     @Override
@@ -64,6 +73,10 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
         }
         ChannelPipeline p = ch.pipeline();
         long headMs = snapshot.timeouts().requestHeadMs();
+        if (listener.proxyProtocol()) {
+            p.addLast("proxyDecoder", ProxyHeaderHandler.decoder());
+            p.addLast("proxyHeader", new ProxyHeaderHandler(headMs, perClient));
+        }
         if (tls != null) {
             // Replaced by the SslHandler of the certificate the ClientHello asks for; the handshake
             // gets the time a request head gets.
@@ -100,7 +113,8 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     private void requestHandlers(ChannelPipeline p, Snapshot snapshot) {
         LimitsConfig limits = snapshot.limits();
         HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler(listener.scheme(), limits.maxHeaderCount(),
-                snapshot.upstreams().router().largestBodyLimit(limits.maxBodyBytes()), snapshot.security(), snapshot.metrics());
+                snapshot.upstreams().router().largestBodyLimit(limits.maxBodyBytes()), snapshot.security(),
+                snapshot.clientIdentity(), snapshot.metrics());
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(snapshots, sanitizer));
     }

@@ -46,6 +46,8 @@ class ConfigLoaderTest {
         assertThat(config.shutdown()).isEqualTo(ShutdownConfig.DEFAULT);
         assertThat(config.server()).isEqualTo(ServerConfig.DEFAULT);
         assertThat(config.accessLog()).isEqualTo(AccessLogConfig.DEFAULT);
+        assertThat(config.trustedProxies()).as("no peer is believed about its client").isEmpty();
+        assertThat(config.listen().get(0).proxyProtocol()).isFalse();
     }
 
     @Test
@@ -198,6 +200,20 @@ class ConfigLoaderTest {
         assertThat(config.listen().get(0).scheme()).isEqualTo("http");
         assertThat(config.listen().get(1).scheme()).isEqualTo("https");
         assertThat(config.listen().get(1).tls().versions()).containsExactly("TLSv1.3");
+    }
+
+    @Test
+    void trustedProxiesAndProxyProtocolListeners() throws IOException {
+        ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + ", \"trustedProxies\": [\"10.0.0.0/8\", \"127.0.0.1\","
+                + " \"2001:db8::/32\"], \"listen\": [{\"port\": 8080}, {\"port\": 8081, \"proxyProtocol\": true}]}");
+
+        assertThat(config.trustedProxies()).containsExactly("10.0.0.0/8", "127.0.0.1", "2001:db8::/32");
+        assertThat(config.trustedBlocks()).extracting(Object::toString).containsExactly("10.0.0.0/8", "127.0.0.1",
+                "2001:db8::/32");
+        assertThat(config.listen()).extracting(ListenConfig::proxyProtocol).containsExactly(false, true);
+        assertThat(config.listen().get(1)).isEqualTo(new ListenConfig("0.0.0.0", 8081, null, null, true));
+        String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(config);
+        assertThat(ConfigLoader.parse(json)).as("written as JSON, read back equal").isEqualTo(config);
     }
 
     @Test
@@ -381,7 +397,7 @@ class ConfigLoaderTest {
                 "rateLimits.x.key: \"header:X Key\" (expected: one of \"client_ip\", \"route\", \"header:NAME\", \"jwt:CLAIM\")"},
             // unknown keys
             {"{" + b + "\"listne\": {}}",
-                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders)"},
+                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders, trustedProxies)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weigth\": 2}]}",
@@ -389,7 +405,7 @@ class ConfigLoaderTest {
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 0}]}", "backends[0].weight: 0 (expected: 1..1000)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 1001}]}", "backends[0].weight: 1001 (expected: 1..1000)"},
             {"{" + b + "\"Listen\": {}}",
-                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders)"},
+                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders, trustedProxies)"},
             // wrong types
             {"{" + b + "\"listen\": {\"port\": \"80\"}}", "listen.port: expected an integer, got \"80\""},
             {"{" + b + "\"listen\": {\"port\": 80.5}}", "listen.port: expected an integer, got 80.5"},
@@ -480,6 +496,18 @@ class ConfigLoaderTest {
                 "listen.tls.certificates[0].password: unknown key (known: certFile, keyFile, ocspFile)"},
             {"{" + b + "\"listen\": {\"tls\": {\"certificates\": [{\"certFile\": \"\", \"keyFile\": \"a.key\"}]}}}",
                 "listen.tls.certificates[0].certFile: \"\" (expected: a file path)"},
+            // client identity
+            {"{" + b + "\"trustedProxies\": [\"10.0.0.0/8\", \"proxy.example\"]}",
+                "trustedProxies[1]: not an IP address: proxy.example"},
+            {"{" + b + "\"trustedProxies\": [\"10.0.0.1/8\"]}",
+                "trustedProxies[0]: 10.0.0.1/8 has host bits set (the block is 10.0.0.0/8)"},
+            {"{" + b + "\"trustedProxies\": [\"10.0.0.0/33\"]}",
+                "trustedProxies[0]: prefix /33 longer than the address (32 bits)"},
+            {"{" + b + "\"trustedProxies\": [8]}", "trustedProxies[0]: expected a string, got 8"},
+            {"{" + b + "\"trustedProxies\": \"10.0.0.0/8\"}", "trustedProxies: expected an array, got \"10.0.0.0/8\""},
+            {"{" + b + "\"listen\": {\"proxyProtocol\": \"v2\"}}", "listen.proxyProtocol: expected a boolean, got \"v2\""},
+            {"{" + b + "\"listen\": {\"proxy_protocol\": true}}",
+                "listen.proxy_protocol: unknown key (known: host, port, protocols, tls, proxyProtocol)"},
             // syntax, reported by position
             {"{\n  \"backends\": [],\n  \"listen\" {}\n}",
                 "invalid JSON at line 3, column 12: Unexpected character ('{' (code 123)): was expecting a colon to separate field name and value"},

@@ -7,6 +7,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
@@ -24,9 +25,13 @@ import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import java.io.ByteArrayOutputStream;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -50,19 +55,73 @@ public final class H2cClient implements AutoCloseable {
     }
 
     public H2cClient(int port) throws InterruptedException {
-        connection = new Bootstrap().group(group).channel(NioSocketChannel.class)
+        this(port, null, null);
+    }
+
+    /**
+     * A connection that starts with {@code prelude} (a PROXY protocol header; {@code null}: none),
+     * then speaks HTTP/2: with prior knowledge, or with {@code tls} (whose ALPN offers {@code h2})
+     * over TLS; the handshake must then choose {@code h2}.
+     */
+    public H2cClient(int port, byte[] prelude, SslContext tls) throws InterruptedException {
+        try {
+            connection = connect(port, prelude, tls);
+        } catch (Throwable e) { // sync() also throws what failed (a refused connect) unchecked
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            throw e;
+        }
+    }
+
+    private Channel connect(int port, byte[] prelude, SslContext tls) throws InterruptedException {
+        CountDownLatch ready = new CountDownLatch(1);
+        Channel connection = new Bootstrap().group(group).channel(NioSocketChannel.class)
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        // Sends field sections over the proxy's advertised limit: tests need to.
-                        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().encoderIgnoreMaxHeaderListSize(true).build(),
-                                new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                        if (prelude == null) {
+                            http2(ch.pipeline(), tls, port);
+                            ready.countDown();
+                            return;
+                        }
+                        // The HTTP/2 codec sends its preface as the connect completes, before the
+                        // channel is active: it is added only once the prelude has gone out.
+                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelActive(ChannelHandlerContext ctx) {
+                                ctx.writeAndFlush(Unpooled.wrappedBuffer(prelude));
+                                http2(ctx.pipeline(), tls, port);
+                                ctx.pipeline().remove(this);
+                                ready.countDown();
+                            }
+                        });
                     }
                 })
                 .connect("127.0.0.1", port).sync().channel();
+        if (!ready.await(5, TimeUnit.SECONDS)) {
+            connection.close();
+            throw new IllegalStateException("connection not active within 5 s");
+        }
+        if (tls != null) {
+            SslHandler handshake = connection.pipeline().get(SslHandler.class);
+            handshake.handshakeFuture().sync();
+            if (!ApplicationProtocolNames.HTTP_2.equals(handshake.applicationProtocol())) {
+                connection.close();
+                throw new IllegalStateException("ALPN chose " + handshake.applicationProtocol() + ", not h2");
+            }
+        }
         // A connection window far larger than a stream's, as browsers open: a stream left unread
         // then holds up only itself, on this side too.
         connection.writeAndFlush(new DefaultHttp2WindowUpdateFrame(CONNECTION_WINDOW)).sync();
+        return connection;
+    }
+
+    private static void http2(ChannelPipeline pipeline, SslContext tls, int port) {
+        if (tls != null) {
+            pipeline.addLast(tls.newHandler(pipeline.channel().alloc(), "127.0.0.1", port));
+        }
+        // Sends field sections over the proxy's advertised limit: tests need to.
+        pipeline.addLast(Http2FrameCodecBuilder.forClient().encoderIgnoreMaxHeaderListSize(true).build(),
+                new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
     }
 
     /** Sends a request of {@code headers} (pseudo-headers included) and {@code body} (may be null). */

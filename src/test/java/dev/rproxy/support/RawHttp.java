@@ -25,7 +25,15 @@ public final class RawHttp implements AutoCloseable {
     private final OutputStream out;
 
     public RawHttp(int port) throws IOException {
+        this(port, null);
+    }
+
+    /** From {@code localAddress} (another loopback address, such as {@code 127.0.0.2}: another peer). */
+    public RawHttp(int port, String localAddress) throws IOException {
         socket = new Socket();
+        if (localAddress != null) {
+            socket.bind(new InetSocketAddress(localAddress, 0));
+        }
         socket.connect(new InetSocketAddress("127.0.0.1", port), 5000);
         socket.setSoTimeout(15_000);
         in = socket.getInputStream();
