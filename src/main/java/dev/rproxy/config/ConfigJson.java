@@ -29,7 +29,7 @@ final class ConfigJson {
                 "idleTimeoutMs"), ConfigJson::pool);
         PoolConfig upstreamPool = pool == null ? PoolConfig.DEFAULT : pool;
         return new ProxyConfig(
-                root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls", "proxyProtocol")
+                root.oneOrList("listen", element -> element.section("host", "port", "protocols", "tls", "proxyProtocol", "allowedHosts")
                         .build(s -> listen(s, baseDir))),
                 root.list("backends", element -> backend(element, baseDir)),
                 healthCheck,
@@ -127,7 +127,8 @@ final class ConfigJson {
         JsonSection tls = s.section("tls", "certificates", "minVersion");
         return new ListenConfig(s.string("host", d.host()), s.integer("port", d.port()),
                 s.list("protocols", JsonSection.Element::string),
-                tls == null ? null : tls.build(t -> tls(t, baseDir)), s.bool("proxyProtocol", false));
+                tls == null ? null : tls.build(t -> tls(t, baseDir)), s.bool("proxyProtocol", false),
+                s.list("allowedHosts", JsonSection.Element::string));
     }
 
     private static TlsConfig tls(JsonSection s, Path baseDir) {

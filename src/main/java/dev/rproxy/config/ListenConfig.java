@@ -2,6 +2,7 @@ package dev.rproxy.config;
 
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
 
@@ -16,8 +17,12 @@ import java.util.Set;
  * @param tls       {@code null} for plaintext
  * @param proxyProtocol every connection starts with a PROXY protocol header (v1 or v2, as HAProxy
  *                  and cloud load balancers send it) that names the client; one without is closed
+ * @param allowedHosts the host names this listener serves ({@code api.example.test}, or {@code
+ *                  *.example.test} for its subdomains), compared without port and case; a request
+ *                  for another gets 421. Empty: any
  */
-public record ListenConfig(String host, int port, List<String> protocols, TlsConfig tls, boolean proxyProtocol) {
+public record ListenConfig(String host, int port, List<String> protocols, TlsConfig tls, boolean proxyProtocol,
+                           List<String> allowedHosts) {
 
     public static final String HTTP_1_1 = "http/1.1";
     /** HTTP/2 over TLS, chosen by ALPN. */
@@ -38,6 +43,42 @@ public record ListenConfig(String host, int port, List<String> protocols, TlsCon
         if (tls != null && protocols.contains(H2C)) {
             throw new ConfigException("protocols: \"h2c\" is for plaintext listeners (over TLS it is \"h2\")");
         }
+        allowedHosts = allowedHosts == null ? List.of() : allowedHosts.stream().map(h -> h.toLowerCase(Locale.ROOT)).toList();
+        for (int i = 0; i < allowedHosts.size(); i++) {
+            String h = allowedHosts.get(i);
+            String name = h.startsWith("*.") ? h.substring(2) : h;
+            if (name.isEmpty() || !name.chars().allMatch(c -> (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'
+                    || c == '.' || c == '_') || name.startsWith(".") || name.endsWith(".")) {
+                throw new ConfigException("allowedHosts[" + i + "]: " + Checks.quote(h)
+                        + " (expected: a host name such as api.example.test or *.example.test, no port)");
+            }
+        }
+    }
+
+    /** Whether {@code host} (a {@code Host} field's value, valid as an authority) is one this listener serves. */
+    public boolean allowsHost(String host) {
+        if (allowedHosts.isEmpty()) {
+            return true;
+        }
+        if (host == null || host.startsWith("[")) {
+            return false;
+        }
+        int end = host.indexOf(':');
+        end = end < 0 ? host.length() : end;
+        if (end > 0 && host.charAt(end - 1) == '.') {
+            end--;
+        }
+        for (String allowed : allowedHosts) {
+            if (allowed.startsWith("*.")) {
+                int suffix = allowed.length() - 1; // ".example.test"
+                if (end > suffix && host.regionMatches(true, end - suffix, allowed, 1, suffix)) {
+                    return true;
+                }
+            } else if (end == allowed.length() && host.regionMatches(true, 0, allowed, 0, end)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** A plaintext HTTP/1.1 listener. */
@@ -47,7 +88,7 @@ public record ListenConfig(String host, int port, List<String> protocols, TlsCon
 
     /** A listener whose connections start with HTTP (or TLS), no PROXY header. */
     public ListenConfig(String host, int port, List<String> protocols, TlsConfig tls) {
-        this(host, port, protocols, tls, false);
+        this(host, port, protocols, tls, false, null);
     }
 
     /** {@code https} on a TLS listener, {@code http} otherwise: what {@code X-Forwarded-Proto} says. */

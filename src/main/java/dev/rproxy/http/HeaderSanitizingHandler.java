@@ -1,9 +1,11 @@
 package dev.rproxy.http;
 
 import dev.rproxy.admin.ProxyMetrics;
+import dev.rproxy.config.ListenConfig;
 import dev.rproxy.config.SecurityConfig;
 import dev.rproxy.edge.ChannelClient;
 import dev.rproxy.edge.ClientIdentity;
+import dev.rproxy.edge.SecurityHeaders;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
@@ -57,6 +59,8 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     private final int maxHeaderCount;
     private final long maxBodyBytes;
     private final ClientIdentity identity;
+    private final ListenConfig listener;
+    private final boolean securityHeaders;
     /** Made at the first request: by then a PROXY header, if the listener has one, has been read. */
     private ChannelClient clients;
     /** Longest a closing connection keeps reading and dropping what a client still sends. */
@@ -79,16 +83,21 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
     private boolean closing;
 
     /**
-     * @param scheme value of {@code X-Forwarded-Proto}
+     * @param listener where the requests come in: {@code X-Forwarded-Proto} is its scheme, and a
+     *     request for a host outside its {@code allowedHosts} gets 421
      * @param maxHeaderCount more header fields than this: 431
      * @param maxBodyBytes a declared {@code Content-Length} above this: 413 (0: no limit)
      * @param security optional checks: dot segments, allowed methods
      * @param identity which peers are believed about their clients ({@code trustedProxies})
      * @param metrics counts the requests refused here
+     * @param securityHeaders the refusals made here carry the security preset (top-level {@code
+     *     securityHeaders})
      */
-    public HeaderSanitizingHandler(String scheme, int maxHeaderCount, long maxBodyBytes,
-            SecurityConfig security, ClientIdentity identity, ProxyMetrics metrics) {
-        this.scheme = scheme;
+    public HeaderSanitizingHandler(ListenConfig listener, int maxHeaderCount, long maxBodyBytes,
+            SecurityConfig security, ClientIdentity identity, ProxyMetrics metrics, boolean securityHeaders) {
+        this.listener = listener;
+        this.scheme = listener.scheme();
+        this.securityHeaders = securityHeaders;
         this.metrics = metrics;
         this.security = security;
         this.maxHeaderCount = maxHeaderCount;
@@ -112,6 +121,9 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
             return;
         }
         ErrorResponses.Failure limit = RequestRules.check(request, maxHeaderCount, maxBodyBytes, security);
+        if (limit == null && !listener.allowsHost(request.headers().get(HttpHeaderNames.HOST))) {
+            limit = ErrorResponses.Failure.MISDIRECTED; // RFC 9110 section 15.5.20
+        }
         if (limit != null) {
             ReferenceCountUtil.release(msg);
             reject(ctx, limit);
@@ -162,6 +174,9 @@ public final class HeaderSanitizingHandler extends ChannelDuplexHandler {
         FullHttpResponse response = ErrorResponses.response(failure.status, failure.message, true);
         if (failure.status.code() == 405) {
             response.headers().set(HttpHeaderNames.ALLOW, RequestRules.allowed(security));
+        }
+        if (securityHeaders) {
+            SecurityHeaders.apply(response.headers(), listener.tls() != null);
         }
         ctx.writeAndFlush(response).addListener(f -> LingeringCloseHandler.closeGracefully(ctx, LINGER_MS));
     }

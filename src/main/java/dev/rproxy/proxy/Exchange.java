@@ -4,6 +4,7 @@ import dev.rproxy.backend.Backend;
 import dev.rproxy.config.RetryConfig;
 import dev.rproxy.edge.Admission;
 import dev.rproxy.edge.RoutePolicy;
+import dev.rproxy.edge.SecurityHeaders;
 import dev.rproxy.http.ErrorResponses;
 import dev.rproxy.http.ErrorResponses.Failure;
 import dev.rproxy.http.ResponseRules;
@@ -902,6 +903,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         FullHttpResponse answer = ErrorResponses.response(failure, !keepOpen);
         if (policy != null) {
             policy.decorate(answer.headers(), admission, overTls());
+        } else if (services.upstreams().securityHeaders()) {
+            SecurityHeaders.apply(answer.headers(), overTls());
         }
         if (admission != null) {
             admission.addRefusalFields(answer.headers());

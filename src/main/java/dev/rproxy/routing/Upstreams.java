@@ -27,6 +27,7 @@ public final class Upstreams implements AutoCloseable {
     private final Router router;
     private final RateLimits rateLimits;
     private final Authenticators authenticators;
+    private final boolean securityHeaders;
 
     /**
      * @param loops where probes and ejection timers run; {@code null} to only load and check
@@ -65,6 +66,7 @@ public final class Upstreams implements AutoCloseable {
             }
         }
         this.rateLimits = new RateLimits(config.rateLimits(), previous == null ? null : previous.rateLimits);
+        this.securityHeaders = config.securityHeaders();
         this.authenticators = new Authenticators(previous == null ? null : previous.authenticators);
         List<Route> routes = new ArrayList<>();
         for (RouteConfig r : config.routeList()) {
@@ -76,6 +78,11 @@ public final class Upstreams implements AutoCloseable {
 
     public Router router() {
         return router;
+    }
+
+    /** The top-level {@code securityHeaders}: the preset on the proxy's answers outside any route's policy. */
+    public boolean securityHeaders() {
+        return securityHeaders;
     }
 
     public RateLimits rateLimits() {

@@ -112,9 +112,9 @@ final class ServerChannelInitializer extends ChannelInitializer<Channel> {
     /** What takes the requests of one HTTP/1 connection or one HTTP/2 stream. */
     private void requestHandlers(ChannelPipeline p, Snapshot snapshot) {
         LimitsConfig limits = snapshot.limits();
-        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler(listener.scheme(), limits.maxHeaderCount(),
+        HeaderSanitizingHandler sanitizer = new HeaderSanitizingHandler(listener, limits.maxHeaderCount(),
                 snapshot.upstreams().router().largestBodyLimit(limits.maxBodyBytes()), snapshot.security(),
-                snapshot.clientIdentity(), snapshot.metrics());
+                snapshot.clientIdentity(), snapshot.metrics(), snapshot.upstreams().securityHeaders());
         p.addLast("sanitizer", sanitizer);
         p.addLast("relay", new RelayHandler(snapshots, sanitizer));
     }

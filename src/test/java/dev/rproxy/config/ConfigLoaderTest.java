@@ -211,7 +211,7 @@ class ConfigLoaderTest {
         assertThat(config.trustedBlocks()).extracting(Object::toString).containsExactly("10.0.0.0/8", "127.0.0.1",
                 "2001:db8::/32");
         assertThat(config.listen()).extracting(ListenConfig::proxyProtocol).containsExactly(false, true);
-        assertThat(config.listen().get(1)).isEqualTo(new ListenConfig("0.0.0.0", 8081, null, null, true));
+        assertThat(config.listen().get(1)).isEqualTo(new ListenConfig("0.0.0.0", 8081, null, null, true, null));
         String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(config);
         assertThat(ConfigLoader.parse(json)).as("written as JSON, read back equal").isEqualTo(config);
     }
@@ -379,6 +379,8 @@ class ConfigLoaderTest {
             {"{" + b + "\"routes\": [{\"upstream\": \"default\", \"stripPrefix\": \"/v1/\"}]}",
                 "routes[0].stripPrefix: \"/v1/\" (expected: a path such as \"/v1\": starting with \"/\", not ending with one)"},
             {"{" + b + "\"routes\": [{\"match\": {\"pathPrefix\": \"/\"}}]}", "routes[0].upstream: required"},
+            {"{" + b + "\"listen\": {\"allowedHosts\": [\"app.test:80\"]}}",
+                "listen.allowedHosts[0]: \"app.test:80\" (expected: a host name such as api.example.test or *.example.test, no port)"},
             {"{" + b + "\"routes\": [{\"upstream\": \"default\", \"rateLimit\": [\"per-ip\"]}]}",
                 "routes[0].rateLimit[0]: \"per-ip\" is not in rateLimits (known: )"},
             {"{" + b + "\"routes\": [{\"upstream\": \"default\", \"allow\": [\"10.0.0.1/8\"]}]}",
@@ -507,7 +509,7 @@ class ConfigLoaderTest {
             {"{" + b + "\"trustedProxies\": \"10.0.0.0/8\"}", "trustedProxies: expected an array, got \"10.0.0.0/8\""},
             {"{" + b + "\"listen\": {\"proxyProtocol\": \"v2\"}}", "listen.proxyProtocol: expected a boolean, got \"v2\""},
             {"{" + b + "\"listen\": {\"proxy_protocol\": true}}",
-                "listen.proxy_protocol: unknown key (known: host, port, protocols, tls, proxyProtocol)"},
+                "listen.proxy_protocol: unknown key (known: host, port, protocols, tls, proxyProtocol, allowedHosts)"},
             // syntax, reported by position
             {"{\n  \"backends\": [],\n  \"listen\" {}\n}",
                 "invalid JSON at line 3, column 12: Unexpected character ('{' (code 123)): was expecting a colon to separate field name and value"},

@@ -3,6 +3,7 @@ package dev.rproxy.edge;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.rproxy.support.ConfiguredProxy;
+import dev.rproxy.support.RawHttp;
 import dev.rproxy.support.StatusBackend;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -238,6 +239,39 @@ class RoutePolicyTest {
             assertThat(refused.statusCode()).isEqualTo(429);
             assertThat(refused.headers().firstValue("x-content-type-options")).hasValue("nosniff");
             assertThat(refused.headers().firstValue("content-security-policy")).hasValue("frame-ancestors 'none'");
+        }
+    }
+
+    @Test
+    void aListenerServesOnlyItsAllowedHostsAndItsRefusalsCarryThePreset() throws Exception {
+        try (StatusBackend app = new StatusBackend("app", 200);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir,
+                        "{\"host\": \"127.0.0.1\", \"port\": 0, \"allowedHosts\": [\"app.test\", \"*.example.test\"]}",
+                        "\"securityHeaders\": true," + config(app, "",
+                                "{\"match\": {\"pathPrefix\": \"/app\"}, \"upstream\": \"app\"}"))) {
+            assertThat(raw(proxy, "app.test").status()).isEqualTo(200);
+            assertThat(raw(proxy, "APP.test:8080").status()).isEqualTo(200);
+            assertThat(raw(proxy, "api.example.test").status()).isEqualTo(200);
+            for (String other : new String[] {"example.test", "evil.test", "app.test.evil.test", "127.0.0.1"}) {
+                RawHttp.Response misdirected = raw(proxy, other);
+                assertThat(misdirected.status()).as(other).isEqualTo(421);
+                assertThat(misdirected.header("x-content-type-options")).isEqualTo("nosniff");
+            }
+            assertThat(app.requests()).isEqualTo(3);
+            // The proxy's 404 (no route) carries the top-level preset too.
+            try (RawHttp raw = new RawHttp(proxy.port())) {
+                raw.send("GET /nothing HTTP/1.1\r\nHost: app.test\r\n\r\n");
+                RawHttp.Response notFound = raw.read();
+                assertThat(notFound.status()).isEqualTo(404);
+                assertThat(notFound.header("x-frame-options")).isEqualTo("DENY");
+            }
+        }
+    }
+
+    private static RawHttp.Response raw(ConfiguredProxy proxy, String host) throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.port())) {
+            raw.send("GET /app HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+            return raw.read();
         }
     }
 
