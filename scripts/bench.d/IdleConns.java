@@ -38,7 +38,8 @@ public final class IdleConns {
     public static void main(String[] args) throws Exception {
         InetSocketAddress target = new InetSocketAddress(args[0], Integer.parseInt(args[1]));
         int count = Integer.parseInt(args[2]);
-        byte[] request = ("GET " + args[3] + " HTTP/1.1\r\nHost: " + args[0] + "\r\n\r\n")
+        String extraField = args.length > 5 ? args[5] + "\r\n" : "";
+        byte[] request = ("GET " + args[3] + " HTTP/1.1\r\nHost: " + args[0] + "\r\n" + extraField + "\r\n")
                 .getBytes(StandardCharsets.US_ASCII);
         long start = System.nanoTime();
         long deadline = start + Long.parseLong(args[4]) * 1_000_000_000L;
