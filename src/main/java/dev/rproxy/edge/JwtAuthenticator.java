@@ -113,8 +113,26 @@ public final class JwtAuthenticator implements AutoCloseable {
         this.loader = new JwksLoader(config, scheduler, unknownKeyRefreshMs);
     }
 
-    /** Checks the value of a request's {@code Authorization} field ({@code null}: none). Never blocks. */
+    /**
+     * Checks the value of a request's {@code Authorization} field ({@code null}: none). Never
+     * blocks. A field seen before with a token that passed is found by the field's value as it
+     * came, before any parsing: a repeated token costs one map lookup and no copy.
+     */
     public Result check(String authorization) {
+        long now = System.currentTimeMillis();
+        JwksKeys keys = loader.keys();
+        if (authorization != null) {
+            Verified known = verified.get(authorization);
+            if (known != null) {
+                if (now < known.untilMs() && known.keys() == keys) {
+                    return known.result();
+                }
+                verified.remove(authorization, known);
+                if (now >= known.untilMs()) {
+                    return EXPIRED;
+                }
+            }
+        }
         String token = bearerToken(authorization);
         if (token == null) {
             return authorization == null || authorization.isBlank() ? MISSING_HEADER : NOT_BEARER;
@@ -122,19 +140,7 @@ public final class JwtAuthenticator implements AutoCloseable {
         if (token.length() > MAX_TOKEN_CHARS) {
             return TOO_LARGE;
         }
-        long now = System.currentTimeMillis();
-        JwksKeys keys = loader.keys();
-        Verified known = verified.get(token);
-        if (known != null) {
-            if (now < known.untilMs() && known.keys() == keys) {
-                return known.result();
-            }
-            verified.remove(token, known);
-            if (now >= known.untilMs()) {
-                return EXPIRED;
-            }
-        }
-        return verify(token, keys, now);
+        return verify(token, authorization, keys, now);
     }
 
     /** The load of the key set under way, or a completed future; it never completes exceptionally. */
@@ -148,7 +154,8 @@ public final class JwtAuthenticator implements AutoCloseable {
         loader.close();
     }
 
-    private Result verify(String token, JwksKeys keys, long now) {
+    /** {@code field}: the {@code Authorization} value {@code token} came in, which a pass is remembered by. */
+    private Result verify(String token, String field, JwksKeys keys, long now) {
         SignedJWT jwt;
         try {
             jwt = SignedJWT.parse(token);
@@ -192,7 +199,7 @@ public final class JwtAuthenticator implements AutoCloseable {
             return refused;
         }
         Result ok = Result.verified(claims, forwardClaims);
-        remember(token, new Verified(keys, plus(claims.getExpirationTime().getTime(), skewMs), ok), now, keys);
+        remember(field, new Verified(keys, plus(claims.getExpirationTime().getTime(), skewMs), ok), now, keys);
         return ok;
     }
 
