@@ -1,7 +1,9 @@
 package dev.rproxy.edge;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
+import dev.rproxy.config.RateLimitConfig;
 import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.RawHttp;
 import dev.rproxy.support.StatusBackend;
@@ -9,6 +11,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -122,6 +125,45 @@ class RoutePolicyTest {
             assertThat(ok.get()).isBetween((int) (expected * 0.98), (int) Math.ceil(expected * 1.02));
             assertThat(app.requests()).isEqualTo(ok.get());
         }
+    }
+
+    @Test
+    void aReloadKeepsTheBucketsOfAnUnchangedLimitSoItIsNoWayToResetOne() throws Exception {
+        String limits = "\"per-ip\": {\"key\": \"client_ip\", \"requestsPerSecond\": 1, \"burst\": 2}";
+        try (StatusBackend app = new StatusBackend("app", 200);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, config(app, limits,
+                        "{\"upstream\": \"app\", \"rateLimit\": [\"per-ip\"]}"))) {
+            assertThat(get(proxy, "/").statusCode()).isEqualTo(200);
+            assertThat(get(proxy, "/").statusCode()).isEqualTo(200);
+            assertThat(get(proxy, "/").statusCode()).isEqualTo(429);
+            RateLimiter before = proxy.server().upstreams().rateLimits().get("per-ip");
+            // Another route added; the limit itself unchanged.
+            String text = Files.readString(proxy.file()).replace("\"routes\": [",
+                    "\"routes\": [{\"match\": {\"pathPrefix\": \"/new\"}, \"upstream\": \"app\"},");
+            Files.writeString(proxy.file(), text);
+            proxy.server().reloadAsync().get(10, TimeUnit.SECONDS);
+            assertThat(proxy.server().upstreams().rateLimits().get("per-ip")).isSameAs(before);
+            assertThat(get(proxy, "/").statusCode()).isEqualTo(429);
+            assertThat(get(proxy, "/new").statusCode()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void keysWhoseBucketsAreFullAgainAreSweptAndOnesInFlightAreKept() throws Exception {
+        RateLimiter limiter = new RateLimiter("t", new RateLimitConfig("client_ip", 10, 1, 1, 100));
+        RateLimiter.Counter idle = limiter.counter("idle");
+        assertThat(limiter.take(idle, RateLimiter.now())).isGreaterThanOrEqualTo(0);
+        RateLimiter.Counter busy = limiter.counter("busy");
+        assertThat(limiter.enter(busy)).isTrue();
+        limiter.sweep();
+        assertThat(limiter.size()).isEqualTo(2); // idle's bucket refills within 100 ms, busy has one in flight
+        await().atMost(Duration.ofSeconds(5)).until(() -> {
+            limiter.sweep();
+            return limiter.size() == 1;
+        });
+        busy.leave();
+        limiter.sweep();
+        assertThat(limiter.size()).isZero();
     }
 
     @Test
