@@ -7,13 +7,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.H2cClient;
 import dev.rproxy.support.RawHttp;
+import dev.rproxy.support.TestCertificates;
 import dev.rproxy.testbackend.TestBackend;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
-import io.netty.pkitesting.CertificateBuilder;
 import io.netty.pkitesting.X509Bundle;
 import io.netty.util.NetUtil;
 import java.io.ByteArrayOutputStream;
@@ -50,13 +50,8 @@ class ProxyProtocolTest {
 
     @BeforeAll
     static void start() throws Exception {
-        X509Bundle ca = new CertificateBuilder().subject("CN=rproxy test CA").setIsCertificateAuthority(true).ecp256()
-                .buildSelfSigned();
-        X509Bundle site = new CertificateBuilder().subject("CN=localhost").addSanIpAddress("127.0.0.1")
-                .notBefore(java.time.Instant.now().minusSeconds(60)).addExtendedKeyUsageServerAuth().ecp256()
-                .buildIssuedBy(ca);
-        Files.writeString(dir.resolve("site.pem"), site.getCertificatePathPEM());
-        Files.writeString(dir.resolve("site.key"), site.getPrivateKeyPEM());
+        X509Bundle ca = TestCertificates.ca();
+        TestCertificates.writeSite(ca, dir);
         h2Client = SslContextBuilder.forClient().trustManager(ca.getCertificate())
                 .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
                         ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,

@@ -8,10 +8,10 @@ import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.server.ProxyServer;
 import dev.rproxy.support.H2cClient;
 import dev.rproxy.testbackend.TestBackend;
+import dev.rproxy.support.TestCertificates;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Headers;
-import io.netty.pkitesting.CertificateBuilder;
 import io.netty.pkitesting.X509Bundle;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -57,13 +57,8 @@ class Http2DownstreamTest {
 
     @BeforeAll
     static void start() throws Exception {
-        X509Bundle ca = new CertificateBuilder().subject("CN=rproxy test CA").setIsCertificateAuthority(true).ecp256()
-                .buildSelfSigned();
-        X509Bundle site = new CertificateBuilder().subject("CN=localhost").addSanIpAddress("127.0.0.1")
-                .notBefore(java.time.Instant.now().minusSeconds(60)).addExtendedKeyUsageServerAuth().ecp256()
-                .buildIssuedBy(ca);
-        Files.writeString(dir.resolve("site.pem"), site.getCertificatePathPEM());
-        Files.writeString(dir.resolve("site.key"), site.getPrivateKeyPEM());
+        X509Bundle ca = TestCertificates.ca();
+        TestCertificates.writeSite(ca, dir);
         backend = TestBackend.start("backend1", "127.0.0.1", 0);
         Path config = Files.writeString(dir.resolve("proxy.json"), "{\"listen\": ["
                 + "{\"host\": \"127.0.0.1\", \"port\": 0, \"protocols\": [\"http/1.1\", \"h2c\"]},"

@@ -10,6 +10,7 @@ import dev.rproxy.support.H2cClient;
 import dev.rproxy.support.RawHttp;
 import dev.rproxy.support.RefusingPort;
 import dev.rproxy.support.TlsBackend;
+import dev.rproxy.support.TestCertificates;
 import dev.rproxy.testbackend.TestBackend;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.Http2Headers;
@@ -53,8 +54,7 @@ class Http2UpstreamTest {
 
     @BeforeAll
     static void start() throws Exception {
-        X509Bundle ca = new CertificateBuilder().subject("CN=rproxy test CA").setIsCertificateAuthority(true).ecp256()
-                .buildSelfSigned();
+        X509Bundle ca = TestCertificates.ca();
         server = new CertificateBuilder().subject("CN=backend.test").addSanDnsName("localhost")
                 .addSanIpAddress("127.0.0.1").notBefore(Instant.now().minusSeconds(60)).addExtendedKeyUsageServerAuth()
                 .ecp256().buildIssuedBy(ca);

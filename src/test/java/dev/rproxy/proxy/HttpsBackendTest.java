@@ -8,6 +8,7 @@ import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.server.ProxyServer;
 import dev.rproxy.support.RawHttp;
 import dev.rproxy.support.TlsBackend;
+import dev.rproxy.support.TestCertificates;
 import io.netty.pkitesting.CertificateBuilder;
 import io.netty.pkitesting.X509Bundle;
 import java.nio.charset.StandardCharsets;
@@ -35,8 +36,7 @@ class HttpsBackendTest {
 
     @BeforeAll
     static void start() throws Exception {
-        ca = new CertificateBuilder().subject("CN=rproxy test CA").setIsCertificateAuthority(true).ecp256()
-                .buildSelfSigned();
+        ca = TestCertificates.ca();
         X509Bundle server = new CertificateBuilder().subject("CN=backend.test").addSanDnsName("backend.test")
                 .addSanDnsName("localhost").addSanIpAddress("127.0.0.1").notBefore(Instant.now().minusSeconds(60))
                 .addExtendedKeyUsageServerAuth().ecp256().buildIssuedBy(ca);

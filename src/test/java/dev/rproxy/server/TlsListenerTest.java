@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.testbackend.TestBackend;
+import dev.rproxy.support.TestCertificates;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -75,8 +76,7 @@ class TlsListenerTest {
 
     @BeforeAll
     static void start() throws Exception {
-        ca = new CertificateBuilder().subject("CN=rproxy test CA").setIsCertificateAuthority(true).ecp256()
-                .buildSelfSigned();
+        ca = TestCertificates.ca();
         // The first certificate is the default: no SNI, or a name no certificate has.
         writeCertificate("default", leaf("CN=default.test").addSanDnsName("default.test").addSanIpAddress("127.0.0.1").rsa2048());
         writeCertificate("site", leaf("CN=site.test").addExtensionOctetString(SUBJECT_ALT_NAME, false,
