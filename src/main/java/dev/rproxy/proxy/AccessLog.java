@@ -95,10 +95,13 @@ public final class AccessLog implements AutoCloseable {
         writer.offer(e);
     }
 
-    /** Appends the line of {@code e} in {@code format} to {@code out} (on the writer's thread). */
+    /**
+     * Appends the line of {@code e} in {@code format}, {@code default} or {@code combined}, to
+     * {@code out} (on the writer's thread; {@code json} lines are written as bytes, {@link
+     * LineWriter#jsonLine}).
+     */
     static void append(StringBuilder out, String format, Entry e, Times times) {
         switch (format) {
-            case AccessLogConfig.JSON -> json(out, e, times);
             case AccessLogConfig.COMBINED -> combined(out, e, times);
             default -> {
                 times.iso(out, e.timeMillis());
@@ -120,15 +123,21 @@ public final class AccessLog implements AutoCloseable {
 
         /** {@code 2026-12-07T13:20:01.123Z}: ISO 8601 in UTC, always with milliseconds. */
         void iso(StringBuilder out, long millis) {
+            isoPrefix(millis);
+            int ms = (int) Math.floorMod(millis, 1000);
+            out.append(isoPrefix).append((char) ('0' + ms / 100)).append((char) ('0' + ms / 10 % 10))
+                    .append((char) ('0' + ms % 10)).append('Z');
+        }
+
+        /** {@code 2026-12-07T13:20:01.}: the ISO time of {@code millis} down to the second and the dot. */
+        String isoPrefix(long millis) {
             long second = Math.floorDiv(millis, 1000);
             if (second != isoSecond) {
                 isoSecond = second;
                 String full = Instant.ofEpochSecond(second).toString(); // ...T13:20:01Z
                 isoPrefix = full.substring(0, full.length() - 1) + ".";
             }
-            int ms = (int) Math.floorMod(millis, 1000);
-            out.append(isoPrefix).append((char) ('0' + ms / 100)).append((char) ('0' + ms / 10 % 10))
-                    .append((char) ('0' + ms % 10)).append('Z');
+            return isoPrefix;
         }
 
         /** {@code 07/Dec/2026:13:20:01 +0000}, the common log format's time. */
@@ -189,59 +198,6 @@ public final class AccessLog implements AutoCloseable {
         }
     }
 
-    /** One JSON object with exactly the fields of {@link Entry} but the referer and user agent. */
-    static void json(StringBuilder out, Entry e, Times times) {
-        out.append("{\"time\":\"");
-        times.iso(out, e.timeMillis());
-        out.append('"');
-        string(out, "requestId", e.requestId());
-        string(out, "client", e.client());
-        string(out, "method", e.method());
-        string(out, "target", e.target());
-        string(out, "protocol", e.protocol());
-        out.append(",\"status\":").append(e.status());
-        out.append(",\"bytesIn\":").append(e.bytesIn());
-        out.append(",\"bytesOut\":").append(e.bytesOut());
-        string(out, "upstream", e.upstream());
-        string(out, "backend", e.backend());
-        out.append(",\"attempts\":").append(e.attempts());
-        out.append(",\"durationMs\":").append(e.durationMs());
-        out.append(",\"upstreamConnectMs\":");
-        appendMs(out, e.upstreamConnectMs());
-        out.append(",\"upstreamFirstByteMs\":");
-        appendMs(out, e.upstreamFirstByteMs());
-        out.append('}');
-    }
-
-    private static void appendMs(StringBuilder out, long ms) {
-        if (ms < 0) {
-            out.append("null");
-        } else {
-            out.append(ms);
-        }
-    }
-
-    /** {@code ,"name":"value"} with the value escaped as JSON requires (RFC 8259 section 7); null as null. */
-    private static void string(StringBuilder out, String name, String value) {
-        out.append(",\"").append(name).append("\":");
-        if (value == null) {
-            out.append("null");
-            return;
-        }
-        out.append('"');
-        for (int i = 0; i < value.length(); i++) {
-            char c = value.charAt(i);
-            if (c == '"' || c == '\\') {
-                out.append('\\').append(c);
-            } else if (c < 0x20 || c == 0x7f) {
-                out.append("\\u00").append(HEX[c >> 4]).append(HEX[c & 0xf]);
-            } else {
-                out.append(c);
-            }
-        }
-        out.append('"');
-    }
-
     /** Has the file closed and opened again (after it was moved away); nothing for stdout. */
     public void reopen() {
         if (writer != null) {
@@ -285,9 +241,12 @@ public final class AccessLog implements AutoCloseable {
         private final byte[] pending = new byte[64 * 1024];
         private int pendingBytes;
 
+        private final boolean json;
+
         LineWriter(Path file, String format) {
             this.file = file;
             this.format = format;
+            this.json = format.equals(AccessLogConfig.JSON);
         }
 
         void offer(Entry entry) {
@@ -306,10 +265,14 @@ public final class AccessLog implements AutoCloseable {
                     }
                     boolean wrote = false;
                     for (Entry e; (e = queue.poll()) != null; ) {
-                        line.setLength(0);
-                        AccessLog.append(line, format, e, times);
-                        line.append('\n');
-                        encode(line);
+                        if (json) {
+                            jsonLine(e);
+                        } else {
+                            line.setLength(0);
+                            AccessLog.append(line, format, e, times);
+                            line.append('\n');
+                            encode(line);
+                        }
                         wrote = true;
                     }
                     if (wrote) {
@@ -323,6 +286,126 @@ public final class AccessLog implements AutoCloseable {
             } finally {
                 flush();
                 closeFile();
+            }
+        }
+
+        /**
+         * {@code e} as a JSON line: one object with exactly the fields of {@link Entry} but the
+         * referer and user agent, strings escaped as RFC 8259 section 7 requires, written as bytes
+         * straight into {@link #pending} in one pass: each string is escaped and encoded as it is
+         * copied, with no builder or string in between.
+         */
+        private void jsonLine(Entry e) {
+            ascii("{\"time\":\"");
+            encode(times.isoPrefix(e.timeMillis()));
+            int ms = (int) Math.floorMod(e.timeMillis(), 1000);
+            room(5);
+            pending[pendingBytes++] = (byte) ('0' + ms / 100);
+            pending[pendingBytes++] = (byte) ('0' + ms / 10 % 10);
+            pending[pendingBytes++] = (byte) ('0' + ms % 10);
+            pending[pendingBytes++] = 'Z';
+            pending[pendingBytes++] = '"';
+            jsonField(",\"requestId\":", e.requestId());
+            jsonField(",\"client\":", e.client());
+            jsonField(",\"method\":", e.method());
+            jsonField(",\"target\":", e.target());
+            jsonField(",\"protocol\":", e.protocol());
+            ascii(",\"status\":");
+            number(e.status());
+            ascii(",\"bytesIn\":");
+            number(e.bytesIn());
+            ascii(",\"bytesOut\":");
+            number(e.bytesOut());
+            jsonField(",\"upstream\":", e.upstream());
+            jsonField(",\"backend\":", e.backend());
+            ascii(",\"attempts\":");
+            number(e.attempts());
+            ascii(",\"durationMs\":");
+            number(e.durationMs());
+            ascii(",\"upstreamConnectMs\":");
+            msOrNull(e.upstreamConnectMs());
+            ascii(",\"upstreamFirstByteMs\":");
+            msOrNull(e.upstreamFirstByteMs());
+            ascii("}\n");
+        }
+
+        /** {@code name} (ASCII, as written) then {@code value} as a JSON string, or null. */
+        private void jsonField(String name, String value) {
+            ascii(name);
+            if (value == null) {
+                ascii("null");
+                return;
+            }
+            room(1);
+            pending[pendingBytes++] = '"';
+            int n = value.length();
+            for (int i = 0; i < n; i++) {
+                char c = value.charAt(i);
+                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+                    room(1);
+                    pending[pendingBytes++] = (byte) c;
+                } else if (c == '"' || c == '\\') {
+                    room(2);
+                    pending[pendingBytes++] = '\\';
+                    pending[pendingBytes++] = (byte) c;
+                } else if (c < 0x20 || c == 0x7f) {
+                    room(6);
+                    pending[pendingBytes++] = '\\';
+                    pending[pendingBytes++] = 'u';
+                    pending[pendingBytes++] = '0';
+                    pending[pendingBytes++] = '0';
+                    pending[pendingBytes++] = (byte) HEX[c >> 4];
+                    pending[pendingBytes++] = (byte) HEX[c & 0xf];
+                } else {
+                    int end = Character.isHighSurrogate(c) && i + 1 < n ? i + 2 : i + 1;
+                    encode(value.subSequence(i, end)); // outside ASCII: rare in a request line
+                    i = end - 1;
+                }
+            }
+            room(1);
+            pending[pendingBytes++] = '"';
+        }
+
+        private void msOrNull(long ms) {
+            if (ms < 0) {
+                ascii("null");
+            } else {
+                number(ms);
+            }
+        }
+
+        /** {@code s}, whose characters are all ASCII, as bytes. */
+        private void ascii(String s) {
+            int n = s.length();
+            room(n);
+            for (int i = 0; i < n; i++) {
+                pending[pendingBytes++] = (byte) s.charAt(i);
+            }
+        }
+
+        /** {@code v} in decimal, without a string. */
+        private void number(long v) {
+            room(20);
+            if (v < 0) {
+                pending[pendingBytes++] = '-';
+                v = -v; // the fields are never Long.MIN_VALUE
+            }
+            int start = pendingBytes;
+            do {
+                pending[pendingBytes++] = (byte) ('0' + v % 10);
+                v /= 10;
+            } while (v > 0);
+            for (int i = start, j = pendingBytes - 1; i < j; i++, j--) {
+                byte t = pending[i];
+                pending[i] = pending[j];
+                pending[j] = t;
+            }
+        }
+
+        /** Makes room for {@code n} more bytes (at most the buffer's size): writes out what is there when it is short. */
+        private void room(int n) {
+            if (pendingBytes > pending.length - n) {
+                writePending();
             }
         }
 

@@ -116,8 +116,9 @@ class AccessLogTest {
             RawHttp.Response kept = send(proxy.port(), "GET /app/k HTTP/1.1\r\nHost: h\r\nX-Request-Id: abc-1\r\n\r\n");
             RawHttp.Response replaced = send(proxy.port(), "GET /app/r HTTP/1.1\r\nHost: h\r\nX-Request-Id: " + "x".repeat(129)
                     + "\r\n\r\n");
+            send(proxy.port(), "GET /app/q HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\"b\\c{}\r\n\r\n");
             Map<String, String> idByTarget = new HashMap<>();
-            for (String line : lines(file, 3)) {
+            for (String line : lines(file, 4)) {
                 JsonNode node = JSON.readTree(line);
                 idByTarget.put(node.get("target").asText(), node.get("requestId").asText());
             }
@@ -130,6 +131,7 @@ class AccessLogTest {
             assertThat(replacedId).matches("[0-9a-f]{16}"); // too long to keep
             assertThat(JSON.readTree(replaced.bodyText()).at("/headers/x-request-id").size()).isEqualTo(1);
             assertThat(JSON.readTree(replaced.bodyText()).at("/headers/x-request-id/0").asText()).isEqualTo(replacedId);
+            assertThat(idByTarget.get("/app/q")).isEqualTo("a\"b\\c{}"); // escaped in the line, read back as sent
         }
     }
 
