@@ -41,6 +41,8 @@ public final class AccessLog implements AutoCloseable {
     static final int QUEUE = 16384;
     static final long BATCH_MS = 20;
     private static final char[] HEX = "0123456789ABCDEF".toCharArray();
+    /** Characters of a JSON string copied at a time: six bytes each at most, well within the write buffer. */
+    private static final int JSON_PIECE = 4096;
 
     private final String format;
     private final LineWriter writer;
@@ -329,7 +331,12 @@ public final class AccessLog implements AutoCloseable {
             ascii("}\n");
         }
 
-        /** {@code name} (ASCII, as written) then {@code value} as a JSON string, or null. */
+        /**
+         * {@code name} (ASCII, as written) then {@code value} as a JSON string, or null. The value
+         * is copied in pieces; room for the longest a piece can become (six bytes a character, a
+         * control character's escape) is made once per piece, so the copy itself checks nothing
+         * but the characters.
+         */
         private void jsonField(String name, String value) {
             ascii(name);
             if (value == null) {
@@ -339,31 +346,55 @@ public final class AccessLog implements AutoCloseable {
             room(1);
             pending[pendingBytes++] = '"';
             int n = value.length();
-            for (int i = 0; i < n; i++) {
-                char c = value.charAt(i);
-                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-                    room(1);
-                    pending[pendingBytes++] = (byte) c;
-                } else if (c == '"' || c == '\\') {
-                    room(2);
-                    pending[pendingBytes++] = '\\';
-                    pending[pendingBytes++] = (byte) c;
-                } else if (c < 0x20 || c == 0x7f) {
-                    room(6);
-                    pending[pendingBytes++] = '\\';
-                    pending[pendingBytes++] = 'u';
-                    pending[pendingBytes++] = '0';
-                    pending[pendingBytes++] = '0';
-                    pending[pendingBytes++] = (byte) HEX[c >> 4];
-                    pending[pendingBytes++] = (byte) HEX[c & 0xf];
-                } else {
-                    int end = Character.isHighSurrogate(c) && i + 1 < n ? i + 2 : i + 1;
-                    encode(value.subSequence(i, end)); // outside ASCII: rare in a request line
-                    i = end - 1;
+            for (int from = 0; from < n; ) {
+                int to = Math.min(n, from + JSON_PIECE);
+                if (to < n && Character.isHighSurrogate(value.charAt(to - 1))) {
+                    to++; // a surrogate pair stays in one piece
                 }
+                room(6 * (to - from));
+                jsonChars(value, from, to);
+                from = to;
             }
             room(1);
             pending[pendingBytes++] = '"';
+        }
+
+        /** Characters {@code from} to {@code to} of {@code value}, escaped and encoded; the room is made. */
+        private void jsonChars(String value, int from, int to) {
+            byte[] b = pending;
+            int at = pendingBytes;
+            for (int i = from; i < to; i++) {
+                char c = value.charAt(i);
+                if (c >= 0x20 && c < 0x7f) {
+                    if (c == '"' || c == '\\') {
+                        b[at++] = '\\';
+                    }
+                    b[at++] = (byte) c;
+                } else if (c < 0x20 || c == 0x7f) {
+                    b[at++] = '\\';
+                    b[at++] = 'u';
+                    b[at++] = '0';
+                    b[at++] = '0';
+                    b[at++] = (byte) HEX[c >> 4];
+                    b[at++] = (byte) HEX[c & 0xf];
+                } else if (c < 0x800) {
+                    b[at++] = (byte) (0xc0 | c >> 6);
+                    b[at++] = (byte) (0x80 | c & 0x3f);
+                } else if (Character.isHighSurrogate(c) && i + 1 < to && Character.isLowSurrogate(value.charAt(i + 1))) {
+                    int cp = Character.toCodePoint(c, value.charAt(++i));
+                    b[at++] = (byte) (0xf0 | cp >> 18);
+                    b[at++] = (byte) (0x80 | cp >> 12 & 0x3f);
+                    b[at++] = (byte) (0x80 | cp >> 6 & 0x3f);
+                    b[at++] = (byte) (0x80 | cp & 0x3f);
+                } else if (Character.isSurrogate(c)) {
+                    b[at++] = '?'; // a lone surrogate has no UTF-8 form
+                } else {
+                    b[at++] = (byte) (0xe0 | c >> 12);
+                    b[at++] = (byte) (0x80 | c >> 6 & 0x3f);
+                    b[at++] = (byte) (0x80 | c & 0x3f);
+                }
+            }
+            pendingBytes = at;
         }
 
         private void msOrNull(long ms) {

@@ -117,8 +117,10 @@ class AccessLogTest {
             RawHttp.Response replaced = send(proxy.port(), "GET /app/r HTTP/1.1\r\nHost: h\r\nX-Request-Id: " + "x".repeat(129)
                     + "\r\n\r\n");
             send(proxy.port(), "GET /app/q HTTP/1.1\r\nHost: h\r\nX-Request-Id: a\"b\\c{}\r\n\r\n");
+            String longTarget = "/app/" + "y".repeat(6000); // written in more than one piece
+            send(proxy.port(), "GET " + longTarget + " HTTP/1.1\r\nHost: h\r\nX-Request-Id: long\r\n\r\n");
             Map<String, String> idByTarget = new HashMap<>();
-            for (String line : lines(file, 4)) {
+            for (String line : lines(file, 5)) {
                 JsonNode node = JSON.readTree(line);
                 idByTarget.put(node.get("target").asText(), node.get("requestId").asText());
             }
@@ -132,6 +134,7 @@ class AccessLogTest {
             assertThat(JSON.readTree(replaced.bodyText()).at("/headers/x-request-id").size()).isEqualTo(1);
             assertThat(JSON.readTree(replaced.bodyText()).at("/headers/x-request-id/0").asText()).isEqualTo(replacedId);
             assertThat(idByTarget.get("/app/q")).isEqualTo("a\"b\\c{}"); // escaped in the line, read back as sent
+            assertThat(idByTarget.get(longTarget)).isEqualTo("long");
         }
     }
 
