@@ -1,0 +1,105 @@
+package dev.rproxy.support;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real {@code redis-server} (Debian's package) on a free loopback port, without persistence:
+ * started and waited for (it answers {@code PING}), killed like a crash ({@link #kill}), started
+ * again on the same port ({@link #restart}), and stopped when closed.
+ */
+public final class RedisServer implements AutoCloseable {
+    private static final long START_MS = 10_000;
+    private final int port;
+    private final Path dir;
+    private Process process;
+
+    public RedisServer() throws IOException, InterruptedException {
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = probe.getLocalPort();
+        }
+        dir = Files.createTempDirectory("redis-test");
+        start();
+    }
+
+    /** Whether the binary is installed (tests that need it are skipped when not). */
+    public static boolean available() {
+        return Files.isExecutable(Path.of("/usr/bin/redis-server"));
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public String url() {
+        return "redis://127.0.0.1:" + port;
+    }
+
+    private void start() throws IOException, InterruptedException {
+        process = new ProcessBuilder(List.of("/usr/bin/redis-server", "--port", Integer.toString(port),
+                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.toString(),
+                "--daemonize", "no", "--loglevel", "warning"))
+                .redirectErrorStream(true).redirectOutput(dir.resolve("redis.log").toFile()).start();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_MS);
+        while (!answersPing()) {
+            if (!process.isAlive()) {
+                throw new IOException("redis-server exited: " + Files.readString(dir.resolve("redis.log")));
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IOException("redis-server did not answer PING within " + START_MS + " ms");
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    /** Whether it answers {@code PING} with {@code +PONG} now. */
+    public boolean answersPing() {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            s.setSoTimeout(500);
+            OutputStream out = s.getOutputStream();
+            out.write("PING\r\n".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            InputStream in = s.getInputStream();
+            byte[] reply = in.readNBytes(7);
+            return new String(reply, StandardCharsets.US_ASCII).equals("+PONG\r\n");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** SIGKILL, as a crash: no goodbye to its clients; waits until the process is gone. */
+    public void kill() throws InterruptedException {
+        if (process != null && process.isAlive()) {
+            process.destroyForcibly();
+            process.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Starts it again on the same port, empty (nothing was saved). */
+    public void restart() throws IOException, InterruptedException {
+        kill();
+        start();
+    }
+
+    @Override
+    public void close() throws InterruptedException, IOException {
+        kill();
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                Files.deleteIfExists(f);
+            }
+        }
+        Files.deleteIfExists(dir);
+    }
+}
