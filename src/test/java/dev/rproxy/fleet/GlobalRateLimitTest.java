@@ -22,12 +22,15 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Three proxies in this JVM sharing a global limit through a real redis-server: together they
  * keep to the rate, and when Redis dies each fail mode does what it says, until Redis is back.
  */
 class GlobalRateLimitTest {
+    private static final Logger log = LoggerFactory.getLogger(GlobalRateLimitTest.class);
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private static final int RATE = 100;
     private static final int BURST = 10;
@@ -211,7 +214,10 @@ class GlobalRateLimitTest {
         for (Thread client : clients) {
             client.join(30_000);
         }
-        return new Load(ok, limited, other, (System.nanoTime() - start) / 1e9);
+        Load load = new Load(ok, limited, other, (System.nanoTime() - start) / 1e9);
+        log.info("{} s: admitted {} ({}), refused {}, other {}", String.format("%.2f", load.seconds), load.ok(), ok,
+                limited, other);
+        return load;
     }
 
     private static HttpResponse<String> get(ConfiguredProxy proxy, String path) throws Exception {
