@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
@@ -100,7 +101,7 @@ class GlobalRateLimitTest {
             redis.kill();
             fleet.awaitMode(Fleet.Mode.OPEN);
             int sent = 0;
-            for (int i = 0; i < 3 * (BURST + RATE / 10); i++, sent++) {
+            for (int i = 0; i < 3 * (BURST + RATE / 2); i++, sent++) {
                 assertThat(get(fleet.proxies.get(i % MEMBERS), "/api/x").statusCode()).isEqualTo(200);
             }
             long counted = 0;
@@ -129,6 +130,43 @@ class GlobalRateLimitTest {
                 HttpResponse<String> unkeyed = HTTP.send(HttpRequest.newBuilder(
                         URI.create("http://127.0.0.1:" + proxy.port() + "/api/x")).build(), HttpResponse.BodyHandlers.ofString());
                 assertThat(unkeyed.statusCode()).as("a request without the key is not counted").isEqualTo(200);
+            }
+        }
+    }
+
+    @Test
+    void aNewKeysFirstRequestsAreAdmittedOnEachProxyNotRefusedForTheRoundTrip() throws Exception {
+        try (RedisServer redis = new RedisServer();
+                StatusBackend app = new StatusBackend("app", 200);
+                Fleet3 fleet = new Fleet3(redis, app, "local")) {
+            for (ConfiguredProxy proxy : fleet.proxies) {
+                assertThat(get(proxy, "/api/x", "first").statusCode()).isEqualTo(200);
+            }
+            // Three at once on one proxy, a key it has never seen: its share of the burst (10 / 3).
+            ConfiguredProxy proxy = fleet.proxies.get(0);
+            List<CompletableFuture<HttpResponse<String>>> together = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                together.add(HTTP.sendAsync(request(proxy, "/api/x", "together"), HttpResponse.BodyHandlers.ofString()));
+            }
+            for (var response : together) {
+                assertThat(response.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+            }
+        }
+    }
+
+    @Test
+    void aRedisThatAnswersLaterThanTimeoutMsCountsAsDownUntilItAnswersInTime() throws Exception {
+        try (RedisServer redis = new RedisServer();
+                StatusBackend app = new StatusBackend("app", 200);
+                Fleet3 fleet = new Fleet3(redis, app, "closed")) {
+            assertThat(get(fleet.proxies.get(0), "/api/x").statusCode()).isEqualTo(200);
+            redis.stall(3000); // the connections stay up; only the answers are late
+            fleet.awaitMode(Fleet.Mode.CLOSED);
+            assertThat(get(fleet.proxies.get(1), "/api/x").statusCode()).isEqualTo(429);
+            fleet.awaitMode(Fleet.Mode.GLOBAL);
+            assertThat(get(fleet.proxies.get(1), "/api/x").statusCode()).isEqualTo(200);
+            for (ConfiguredProxy proxy : fleet.proxies) {
+                assertThat(proxy.server().fleet().transitions(Fleet.Mode.CLOSED)).isEqualTo(1);
             }
         }
     }
@@ -221,8 +259,16 @@ class GlobalRateLimitTest {
     }
 
     private static HttpResponse<String> get(ConfiguredProxy proxy, String path) throws Exception {
-        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + path))
-                .header("X-Api-Key", "k1").timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+        return get(proxy, path, "k1");
+    }
+
+    private static HttpResponse<String> get(ConfiguredProxy proxy, String path, String apiKey) throws Exception {
+        return HTTP.send(request(proxy, path, apiKey), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static HttpRequest request(ConfiguredProxy proxy, String path, String apiKey) {
+        return HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + path))
+                .header("X-Api-Key", apiKey).timeout(Duration.ofSeconds(10)).build();
     }
 
     private static String metrics(ConfiguredProxy proxy) throws Exception {

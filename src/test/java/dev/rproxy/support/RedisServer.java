@@ -48,7 +48,7 @@ public final class RedisServer implements AutoCloseable {
     private void start() throws IOException, InterruptedException {
         process = new ProcessBuilder(List.of("/usr/bin/redis-server", "--port", Integer.toString(port),
                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.toString(),
-                "--daemonize", "no", "--loglevel", "warning"))
+                "--daemonize", "no", "--loglevel", "warning", "--enable-debug-command", "local"))
                 .redirectErrorStream(true).redirectOutput(dir.resolve("redis.log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_MS);
         while (!answersPing()) {
@@ -76,6 +76,26 @@ public final class RedisServer implements AutoCloseable {
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /**
+     * Makes it stop answering anyone for {@code ms} ({@code DEBUG SLEEP}), as an overloaded or
+     * swapping server does; returns at once, the reply is read by a thread of its own.
+     */
+    public void stall(long ms) {
+        Thread sleeper = new Thread(() -> {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+                s.setSoTimeout((int) ms + 5000);
+                s.getOutputStream().write(("DEBUG SLEEP " + ms / 1000.0 + "\r\n").getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+                s.getInputStream().read();
+            } catch (IOException e) {
+                // the server went away meanwhile: nothing to wait for
+            }
+        }, "redis-stall");
+        sleeper.setDaemon(true);
+        sleeper.start();
     }
 
     /** SIGKILL, as a crash: no goodbye to its clients; waits until the process is gone. */
