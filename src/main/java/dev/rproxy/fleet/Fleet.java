@@ -186,7 +186,7 @@ public final class Fleet implements AutoCloseable {
         if (!up) {
             up = true;
             transitions.incrementAndGet(Mode.GLOBAL.ordinal());
-            log.info("fleet: Redis at {} answers; global limits are shared by {} members", link.address(), members);
+            log.info("fleet: Redis at {} answers; global limits are shared ({} members seen)", link.address(), members);
         }
         firstUp.complete(null);
     }

@@ -171,6 +171,21 @@ class GlobalRateLimitTest {
         }
     }
 
+    @Test
+    void aPasswordInTheUrlLogsInAndTheAdminApiDoesNotShowIt() throws Exception {
+        try (RedisServer redis = new RedisServer("--requirepass", "s3cret");
+                StatusBackend app = new StatusBackend("app", 200);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"healthCheck\": {\"enabled\": false},"
+                        + "\"admin\": {\"port\": 0},"
+                        + "\"redis\": {\"url\": \"redis://:s3cret@127.0.0.1:" + redis.port() + "\"},"
+                        + "\"backends\": [" + app.json() + "]")) {
+            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.server().fleet().mode() == Fleet.Mode.GLOBAL);
+            String config = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.server().adminPort()
+                    + "/admin/config")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            assertThat(config).contains("\"url\":\"redis://***@127.0.0.1:" + redis.port() + "\"").doesNotContain("s3cret");
+        }
+    }
+
     /** Three proxies with one global limit on {@code /api} keyed by {@code X-Api-Key}, all members. */
     private final class Fleet3 implements AutoCloseable {
         final List<ConfiguredProxy> proxies = new ArrayList<>();

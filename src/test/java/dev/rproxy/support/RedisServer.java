@@ -22,9 +22,16 @@ public final class RedisServer implements AutoCloseable {
     private static final long START_MS = 10_000;
     private final int port;
     private final Path dir;
+    private final List<String> extra;
     private Process process;
 
     public RedisServer() throws IOException, InterruptedException {
+        this(new String[0]);
+    }
+
+    /** With more options ({@code "--requirepass", "secret"}); PING then needs no password, it answers NOAUTH. */
+    public RedisServer(String... options) throws IOException, InterruptedException {
+        extra = List.of(options);
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = probe.getLocalPort();
         }
@@ -46,9 +53,11 @@ public final class RedisServer implements AutoCloseable {
     }
 
     private void start() throws IOException, InterruptedException {
-        process = new ProcessBuilder(List.of("/usr/bin/redis-server", "--port", Integer.toString(port),
+        List<String> command = new java.util.ArrayList<>(List.of("/usr/bin/redis-server", "--port", Integer.toString(port),
                 "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.toString(),
-                "--daemonize", "no", "--loglevel", "warning", "--enable-debug-command", "local"))
+                "--daemonize", "no", "--loglevel", "warning", "--enable-debug-command", "local"));
+        command.addAll(extra);
+        process = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(dir.resolve("redis.log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_MS);
         while (!answersPing()) {
@@ -62,7 +71,7 @@ public final class RedisServer implements AutoCloseable {
         }
     }
 
-    /** Whether it answers {@code PING} with {@code +PONG} now. */
+    /** Whether it answers {@code PING} now (with {@code +PONG}, or {@code -NOAUTH} behind a password). */
     public boolean answersPing() {
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
@@ -71,8 +80,8 @@ public final class RedisServer implements AutoCloseable {
             out.write("PING\r\n".getBytes(StandardCharsets.US_ASCII));
             out.flush();
             InputStream in = s.getInputStream();
-            byte[] reply = in.readNBytes(7);
-            return new String(reply, StandardCharsets.US_ASCII).equals("+PONG\r\n");
+            String reply = new String(in.readNBytes(7), StandardCharsets.US_ASCII);
+            return reply.equals("+PONG\r\n") || reply.startsWith("-NOAUTH");
         } catch (IOException e) {
             return false;
         }
