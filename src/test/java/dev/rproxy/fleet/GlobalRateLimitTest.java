@@ -186,6 +186,32 @@ class GlobalRateLimitTest {
         }
     }
 
+    @Test
+    void aReloadThatAddsRedisJoinsTheFleetAndMakesTheLimitGlobal() throws Exception {
+        try (RedisServer redis = new RedisServer();
+                StatusBackend app = new StatusBackend("app", 200);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"healthCheck\": {\"enabled\": false},"
+                        + "\"rateLimits\": {\"api\": {\"key\": \"header:X-Api-Key\", \"requestsPerSecond\": 1, \"burst\": 2}},"
+                        + "\"routes\": [{\"upstream\": \"default\", \"rateLimit\": [\"api\"]}],"
+                        + "\"backends\": [" + app.json() + "]")) {
+            assertThat(proxy.server().fleet()).isNull();
+            java.nio.file.Files.writeString(proxy.file(), "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0},"
+                    + "\"healthCheck\": {\"enabled\": false}, \"redis\": {\"url\": \"" + redis.url() + "\"},"
+                    + "\"rateLimits\": {\"api\": {\"key\": \"header:X-Api-Key\", \"requestsPerSecond\": 1, \"burst\": 2,"
+                    + " \"scope\": \"global\"}},"
+                    + "\"routes\": [{\"upstream\": \"default\", \"rateLimit\": [\"api\"]}],"
+                    + "\"backends\": [" + app.json() + "]}");
+            proxy.server().reloadAsync().get(10, TimeUnit.SECONDS);
+            assertThat(proxy.server().fleet().mode()).isEqualTo(Fleet.Mode.GLOBAL);
+            assertThat(proxy.server().upstreams().rateLimits().get("api").global()).isTrue();
+            // The fleet-wide burst of 2, then 429; the bucket lives in Redis.
+            assertThat(get(proxy, "/x", "reloaded").statusCode()).isEqualTo(200);
+            assertThat(get(proxy, "/x", "reloaded").statusCode()).isEqualTo(200);
+            assertThat(get(proxy, "/x", "reloaded").statusCode()).isEqualTo(429);
+            assertThat(redis.exists("rproxy:rl:api:k:reloaded")).isTrue();
+        }
+    }
+
     /** Three proxies with one global limit on {@code /api} keyed by {@code X-Api-Key}, all members. */
     private final class Fleet3 implements AutoCloseable {
         final List<ConfiguredProxy> proxies = new ArrayList<>();

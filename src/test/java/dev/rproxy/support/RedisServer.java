@@ -107,6 +107,19 @@ public final class RedisServer implements AutoCloseable {
         sleeper.start();
     }
 
+    /** Whether {@code key} is there ({@code EXISTS}; no password). */
+    public boolean exists(String key) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            s.setSoTimeout(2000);
+            byte[] name = key.getBytes(StandardCharsets.UTF_8);
+            s.getOutputStream().write(("*2\r\n$6\r\nEXISTS\r\n$" + name.length + "\r\n" + key + "\r\n")
+                    .getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream().flush();
+            return new String(s.getInputStream().readNBytes(4), StandardCharsets.US_ASCII).equals(":1\r\n");
+        }
+    }
+
     /** SIGKILL, as a crash: no goodbye to its clients; waits until the process is gone. */
     public void kill() throws InterruptedException {
         if (process != null && process.isAlive()) {
