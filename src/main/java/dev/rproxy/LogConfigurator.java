@@ -15,7 +15,9 @@ import ch.qos.logback.core.spi.ContextAwareBase;
  * classes (the XML parser and logback's configuration model) and was a large part of start-up time.
  *
  * <ul>
- *   <li>everything at INFO to stdout, Netty at WARN;
+ *   <li>everything at INFO to stdout, Netty and Lettuce at WARN (the fleet logs Redis' comings
+ *       and goings itself, once each); Lettuce's note that it prefers epoll to io_uring not at all
+ *       (the fleet picks the transport);
  *   <li>the access log, logger {@code dev.rproxy.access}, through an asynchronous, never-blocking
  *       appender, so an event loop never waits for the console.
  * </ul>
@@ -37,6 +39,8 @@ public final class LogConfigurator extends ContextAwareBase implements Configura
         root.setLevel(Level.INFO);
         root.addAppender(console);
         context.getLogger("io.netty").setLevel(Level.WARN);
+        context.getLogger("io.lettuce").setLevel(Level.WARN);
+        context.getLogger("io.lettuce.core.resource.Transports").setLevel(Level.ERROR);
 
         AsyncAppender access = new AsyncAppender();
         access.setContext(context);

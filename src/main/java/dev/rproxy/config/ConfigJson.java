@@ -21,7 +21,7 @@ final class ConfigJson {
     static ProxyConfig root(Map<String, Object> document, Path baseDir) {
         JsonSection root = JsonSection.root(document, "listen", "backends", "healthCheck", "timeouts", "pool",
                 "limits", "shutdown", "server", "accessLog", "security", "upstreams", "routes", "admin", "watchConfig", "metrics",
-                "rateLimits", "securityHeaders", "trustedProxies");
+                "rateLimits", "securityHeaders", "trustedProxies", "redis");
         HealthCheckConfig healthCheck = build(root.section("healthCheck", HEALTH_CHECK_KEYS),
                 s -> healthCheck(s, HealthCheckConfig.DEFAULT));
         HealthCheckConfig upstreamHealth = healthCheck == null ? HealthCheckConfig.DEFAULT : healthCheck;
@@ -54,11 +54,15 @@ final class ConfigJson {
                 root.bool("watchConfig", false),
                 build(root.section("metrics", "enabled"), s -> new MetricsConfig(s.bool("enabled", true))),
                 root.named("rateLimits", (name, element) -> element.section("key", "requestsPerSecond", "burst",
-                        "maxConcurrent", "maxKeys").build(s -> new RateLimitConfig(s.string("key", null),
+                        "maxConcurrent", "maxKeys", "scope").build(s -> new RateLimitConfig(s.string("key", null),
                         s.integer("requestsPerSecond", 0), s.integer("burst", 0), s.integer("maxConcurrent", 0),
-                        s.integer("maxKeys", RateLimitConfig.DEFAULT_MAX_KEYS)))),
+                        s.integer("maxKeys", RateLimitConfig.DEFAULT_MAX_KEYS),
+                        s.string("scope", RateLimitConfig.LOCAL)))),
                 root.bool("securityHeaders", false),
-                root.list("trustedProxies", JsonSection.Element::string));
+                root.list("trustedProxies", JsonSection.Element::string),
+                build(root.section("redis", "url", "timeoutMs", "failMode"), s -> new RedisConfig(s.string("url", null),
+                        s.longInteger("timeoutMs", RedisConfig.DEFAULT_TIMEOUT_MS),
+                        s.string("failMode", RedisConfig.LOCAL))));
     }
 
     private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",

@@ -32,13 +32,15 @@ import java.util.Objects;
  * @param trustedProxies address blocks ({@code 10.0.0.0/8}) or single addresses of the proxies in
  *     front whose {@code X-Forwarded-For} or {@code Forwarded} says who their client was; empty
  *     (the default): no peer is believed, every client is the connection's peer
+ * @param redis the Redis server a fleet of proxies shares its {@code global} rate limits through;
+ *     {@code null}: none, every limit is this proxy's own
  */
 public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backends, HealthCheckConfig healthCheck,
                           TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                           ServerConfig server, AccessLogConfig accessLog, SecurityConfig security,
                           Map<String, UpstreamConfig> upstreams, List<RouteConfig> routes, AdminConfig admin,
                           boolean watchConfig, MetricsConfig metrics, Map<String, RateLimitConfig> rateLimits,
-                          boolean securityHeaders, List<String> trustedProxies) {
+                          boolean securityHeaders, List<String> trustedProxies, RedisConfig redis) {
 
     public ProxyConfig {
         listen = checkListeners(Objects.requireNonNullElse(listen, List.of(ListenConfig.DEFAULT)));
@@ -51,6 +53,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
                     + String.join(", ", all.keySet()) + ")");
         }
         rateLimits = rateLimits == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(rateLimits));
+        checkGlobalLimits(rateLimits, redis);
         routes = routes == null ? null : checkRoutes(routes, all, rateLimits);
         checkAdmin(admin, listen);
         metrics = Objects.requireNonNullElse(metrics, MetricsConfig.DEFAULT);
@@ -108,7 +111,17 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
                        TimeoutsConfig timeouts, PoolConfig pool, LimitsConfig limits, ShutdownConfig shutdown,
                        ServerConfig server, AccessLogConfig accessLog, SecurityConfig security) {
         this(listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, null, null, null,
-                false, null, null, false, null);
+                false, null, null, false, null, null);
+    }
+
+    /** A limit the fleet shares needs the Redis it is shared through. */
+    private static void checkGlobalLimits(Map<String, RateLimitConfig> rateLimits, RedisConfig redis) {
+        for (Map.Entry<String, RateLimitConfig> limit : rateLimits.entrySet()) {
+            if (limit.getValue().global() && redis == null) {
+                throw new ConfigException("rateLimits." + limit.getKey() + ".scope: \"global\" needs a redis section"
+                        + " (the fleet shares the limit through it)");
+            }
+        }
     }
 
     /** Every upstream by name: {@code default} (the top-level backends) first when there are any, then the named ones. */

@@ -17,14 +17,25 @@ import java.util.List;
  * @param maxConcurrent     requests of one key in flight at a time; 0: no such limit
  * @param maxKeys           keys tracked at most; once that many are, requests of new keys are
  *                          counted together in one shared bucket (see the README)
+ * @param scope             {@code local} (the default): each proxy counts on its own; {@code global}:
+ *                          the rate and burst hold for the whole fleet of proxies sharing {@code
+ *                          redis} (in-flight counts stay per proxy)
  */
-public record RateLimitConfig(String key, int requestsPerSecond, int burst, int maxConcurrent, int maxKeys) {
+public record RateLimitConfig(String key, int requestsPerSecond, int burst, int maxConcurrent, int maxKeys,
+                              String scope) {
 
     public static final String CLIENT_IP = "client_ip";
     public static final String ROUTE = "route";
     public static final String HEADER = "header:";
     public static final String JWT = "jwt:";
     public static final int DEFAULT_MAX_KEYS = 100_000;
+    public static final String LOCAL = "local";
+    public static final String GLOBAL = "global";
+
+    /** A limit of this proxy alone, as before fleets. */
+    public RateLimitConfig(String key, int requestsPerSecond, int burst, int maxConcurrent, int maxKeys) {
+        this(key, requestsPerSecond, burst, maxConcurrent, maxKeys, LOCAL);
+    }
 
     public RateLimitConfig {
         Checks.required("key", key);
@@ -48,5 +59,15 @@ public record RateLimitConfig(String key, int requestsPerSecond, int burst, int 
         if (burst == 0) {
             burst = requestsPerSecond;
         }
+        scope = scope == null ? LOCAL : Checks.oneOf("scope", scope, List.of(LOCAL, GLOBAL));
+        if (scope.equals(GLOBAL) && requestsPerSecond == 0) {
+            throw new ConfigException("scope: \"global\" without requestsPerSecond (a fleet shares rates; in-flight"
+                    + " counts stay per proxy)");
+        }
+    }
+
+    /** Whether the fleet shares this limit's rate through Redis. */
+    public boolean global() {
+        return GLOBAL.equals(scope);
     }
 }

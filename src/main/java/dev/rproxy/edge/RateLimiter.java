@@ -1,6 +1,7 @@
 package dev.rproxy.edge;
 
 import dev.rproxy.config.RateLimitConfig;
+import dev.rproxy.fleet.Fleet;
 import java.util.Iterator;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -25,6 +26,9 @@ import java.util.concurrent.atomic.LongAdder;
  * bucket and one in-flight count (with the limit's rate and burst), so a flood of new keys (many
  * spoofed addresses, random API keys) is limited as a whole and memory stays bounded, at the price
  * that new clients arriving during such a flood share its bucket. {@link #overflowed} counts them.
+ *
+ * <p>A {@code global} limit's rate is the fleet's, shared through Redis: see {@link GlobalRate};
+ * its keys' counters are {@link GlobalRate.Lease leases}.
  */
 public final class RateLimiter {
     /** Times count from here, so a bucket that starts at 0 starts full. */
@@ -37,14 +41,26 @@ public final class RateLimiter {
     /** How far ahead of now a bucket may be: burst intervals. */
     private final long tolerance;
     private final ConcurrentHashMap<Object, Counter> keys = new ConcurrentHashMap<>();
-    private final Counter shared = new Counter();
+    private final Counter shared;
+    /** The fleet-wide rate of a {@code global} limit; {@code null} for a local one. */
+    private final GlobalRate global;
     private final LongAdder refused = new LongAdder();
     private final LongAdder overflowed = new LongAdder();
     /** The {@code RateLimit-Policy} item ({@code "name";q=40;w=2}); {@code null} without a rate. */
     private final String policyItem;
 
     public RateLimiter(String name, RateLimitConfig config) {
+        this(name, config, null);
+    }
+
+    /**
+     * @param fleet where a {@code global} limit's rate is shared; {@code null} (only to check a
+     *     configuration, never to run one): the limit counts locally
+     */
+    public RateLimiter(String name, RateLimitConfig config, Fleet fleet) {
         this.name = name;
+        this.global = config.global() && fleet != null ? new GlobalRate(name, config, fleet) : null;
+        this.shared = global == null ? new Counter() : global.overflow();
         this.config = config;
         int rate = config.requestsPerSecond();
         this.interval = rate == 0 ? 0 : TimeUnit.SECONDS.toNanos(1) / rate;
@@ -89,7 +105,7 @@ public final class RateLimiter {
             overflowed.increment();
             return shared;
         }
-        return keys.computeIfAbsent(key, k -> new Counter());
+        return keys.computeIfAbsent(key, k -> global == null ? new Counter() : global.lease(k));
     }
 
     static long now() {
@@ -101,6 +117,13 @@ public final class RateLimiter {
      * (0 or more), or, when it is empty, minus the nanoseconds until a token is there (less than 0).
      */
     long take(Counter c, long now) {
+        if (global != null) {
+            long ahead = global.take((GlobalRate.Lease) c, now, tolerance);
+            if (ahead < 0) {
+                refused.increment();
+            }
+            return ahead;
+        }
         while (true) {
             long tat = c.tat.get();
             long next = Math.max(tat, now) + interval;
@@ -134,8 +157,7 @@ public final class RateLimiter {
     public void sweep() {
         long now = now();
         for (Iterator<Counter> it = keys.values().iterator(); it.hasNext(); ) {
-            Counter c = it.next();
-            if (c.tat.get() <= now && c.inFlight.get() == 0) {
+            if (it.next().idle(now)) {
                 it.remove();
             }
         }
@@ -149,6 +171,16 @@ public final class RateLimiter {
     /** Requests this limit refused, since start. */
     public long refused() {
         return refused.sum();
+    }
+
+    /** Whether the fleet shares this limit's rate. */
+    public boolean global() {
+        return global != null;
+    }
+
+    /** Requests a {@code global} limit admitted undecided while Redis was unreachable ({@code failMode: open}). */
+    public long failOpen() {
+        return global == null ? 0 : global.failOpen();
     }
 
     /** Requests of new keys counted in the shared bucket because {@code maxKeys} were tracked. */
@@ -170,10 +202,15 @@ public final class RateLimiter {
     }
 
     /** One key's state. */
-    static final class Counter {
+    static class Counter {
         /** When the bucket is full again, in {@link #now()} time; at or before now: full. */
         final AtomicLong tat = new AtomicLong();
         final AtomicInteger inFlight = new AtomicInteger();
+
+        /** The same as a new counter: bucket full, nothing in flight (and so removable). */
+        boolean idle(long now) {
+            return tat.get() <= now && inFlight.get() == 0;
+        }
 
         void leave() {
             inFlight.decrementAndGet();

@@ -1,6 +1,7 @@
 package dev.rproxy.edge;
 
 import dev.rproxy.config.RateLimitConfig;
+import dev.rproxy.fleet.Fleet;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -20,10 +21,18 @@ public final class RateLimits implements AutoCloseable {
 
     /** @param previous the limits before a reload, {@code null} at start */
     public RateLimits(Map<String, RateLimitConfig> configs, RateLimits previous) {
+        this(configs, previous, null);
+    }
+
+    /**
+     * @param fleet where {@code global} limits share their rates; {@code null} when there is none
+     *     (they then count locally: only to check a configuration)
+     */
+    public RateLimits(Map<String, RateLimitConfig> configs, RateLimits previous, Fleet fleet) {
         for (Map.Entry<String, RateLimitConfig> e : configs.entrySet()) {
             RateLimiter kept = previous == null ? null : previous.byName.get(e.getKey());
             byName.put(e.getKey(), kept != null && kept.config().equals(e.getValue()) ? kept
-                    : new RateLimiter(e.getKey(), e.getValue()));
+                    : new RateLimiter(e.getKey(), e.getValue(), fleet));
         }
         sweeps = byName.isEmpty() ? null
                 : Background.executor().scheduleWithFixedDelay(this::sweep, SWEEP_MS, SWEEP_MS, TimeUnit.MILLISECONDS);

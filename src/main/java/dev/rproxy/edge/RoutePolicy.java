@@ -32,6 +32,8 @@ public final class RoutePolicy {
     public static final AsciiString RATELIMIT_POLICY = AsciiString.cached("ratelimit-policy");
 
     private final RouteLimitsConfig limits;
+    /** The route's place in {@code routes}: its name in Redis for a global limit keyed by {@code route}. */
+    private final int routeIndex;
     private final List<Cidr> allow;
     private final List<Cidr> deny;
     private final RateLimiter[] limiters;
@@ -53,7 +55,9 @@ public final class RoutePolicy {
     /** Per limiter: the claim it is keyed by ({@code jwt:CLAIM}), or {@code null}. */
     private final String[] claimKeys;
 
-    private RoutePolicy(RouteConfig route, boolean security, RateLimits rateLimits, JwtAuthenticator jwt) {
+    private RoutePolicy(RouteConfig route, int routeIndex, boolean security, RateLimits rateLimits,
+                        JwtAuthenticator jwt) {
+        this.routeIndex = routeIndex;
         this.jwt = jwt;
         this.claimHeaders = route.jwt() == null ? new AsciiString[0]
                 : route.jwt().forwardClaims().values().stream().map(AsciiString::of).toArray(AsciiString[]::new);
@@ -93,16 +97,22 @@ public final class RoutePolicy {
     /**
      * The policy of {@code route}, {@code null} when it has nothing to check or change.
      *
+     * @param index           the route's place in {@code routes}
      * @param securityDefault the top-level {@code securityHeaders}, for a route that does not say
      */
-    public static RoutePolicy of(RouteConfig route, boolean securityDefault, RateLimits rateLimits,
+    public static RoutePolicy of(RouteConfig route, int index, boolean securityDefault, RateLimits rateLimits,
                                  Authenticators authenticators) {
         boolean security = route.securityHeaders() == null ? securityDefault : route.securityHeaders();
         boolean none = route.limits().inheritsAll() && route.allow().isEmpty() && route.deny().isEmpty()
                 && route.rateLimit().isEmpty() && route.responseHeaders().changesNothing() && !security
                 && route.jwt() == null;
-        return none ? null : new RoutePolicy(route, security, rateLimits,
+        return none ? null : new RoutePolicy(route, index, security, rateLimits,
                 route.jwt() == null ? null : authenticators.get(route.jwt()));
+    }
+
+    /** The route's place in {@code routes}. */
+    int routeIndex() {
+        return routeIndex;
     }
 
     /** The route's body limit, or {@code fallback} (the global one) when it has none. */

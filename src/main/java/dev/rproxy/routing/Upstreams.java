@@ -9,6 +9,7 @@ import dev.rproxy.config.UpstreamConfig;
 import dev.rproxy.edge.Authenticators;
 import dev.rproxy.edge.RateLimits;
 import dev.rproxy.edge.RoutePolicy;
+import dev.rproxy.fleet.Fleet;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.util.ArrayList;
@@ -47,6 +48,12 @@ public final class Upstreams implements AutoCloseable {
      */
     public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass,
                      ProxyMetrics metrics, Upstreams previous) {
+        this(config, loops, channelClass, metrics, previous, null);
+    }
+
+    /** As above, the {@code global} rate limits shared through {@code fleet} ({@code null}: none). */
+    public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass,
+                     ProxyMetrics metrics, Upstreams previous, Fleet fleet) {
         Function<BackendConfig, Backend> kept = previous == null ? null : c -> {
             Backend b = previous.backend(c.id());
             return b != null && b.config().equals(c) ? b : null;
@@ -65,12 +72,14 @@ public final class Upstreams implements AutoCloseable {
                 ofBackend.put(b, upstream);
             }
         }
-        this.rateLimits = new RateLimits(config.rateLimits(), previous == null ? null : previous.rateLimits);
+        this.rateLimits = new RateLimits(config.rateLimits(), previous == null ? null : previous.rateLimits, fleet);
         this.securityHeaders = config.securityHeaders();
         this.authenticators = new Authenticators(previous == null ? null : previous.authenticators);
         List<Route> routes = new ArrayList<>();
-        for (RouteConfig r : config.routeList()) {
-            routes.add(new Route(r, byName.get(r.upstream()), RoutePolicy.of(r, config.securityHeaders(), rateLimits,
+        List<RouteConfig> routeList = config.routeList();
+        for (int i = 0; i < routeList.size(); i++) {
+            RouteConfig r = routeList.get(i);
+            routes.add(new Route(r, byName.get(r.upstream()), RoutePolicy.of(r, i, config.securityHeaders(), rateLimits,
                     authenticators)));
         }
         this.router = new Router(routes, config.security().rejectDotSegments());

@@ -13,10 +13,12 @@ import java.util.regex.Pattern;
 /**
  * The configuration records written as JSON, each record component a key (the configuration's
  * own key names), absent values left out, file paths as strings; a component whose name says it
- * holds a secret (password, secret, token) written {@code "***"}.
+ * holds a secret (password, secret, token) written {@code "***"}, and so is the user information
+ * of a URL ({@code redis://user:password@host}).
  */
 final class ConfigReport {
     private static final Pattern SECRET = Pattern.compile(".*(password|secret|token).*");
+    private static final Pattern USER_INFO = Pattern.compile("^([a-z][a-z0-9+.-]*://)[^/@]*@");
 
     private ConfigReport() {
     }
@@ -34,6 +36,8 @@ final class ConfigReport {
                 json.writeFieldName(component.getName());
                 if (SECRET.matcher(component.getName().toLowerCase(Locale.ROOT)).matches()) {
                     json.writeString("***");
+                } else if (field instanceof String s && component.getName().equals("url")) {
+                    json.writeString(USER_INFO.matcher(s).replaceFirst("$1***@"));
                 } else {
                     write(json, field);
                 }

@@ -7,7 +7,9 @@ import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.ConfigLoader;
 import dev.rproxy.config.ProxyConfig;
 import dev.rproxy.config.UpstreamConfig;
+import dev.rproxy.config.RedisConfig;
 import dev.rproxy.edge.ClientIdentity;
+import dev.rproxy.fleet.Fleet;
 import dev.rproxy.memory.BudgetedRecvAllocator;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.ConnectionLedger;
@@ -68,6 +70,8 @@ public final class ProxyServer implements AutoCloseable {
     private final Path configFile;
     private final Transport transport;
     private volatile Upstreams upstreamGroups;
+    /** Membership in a fleet sharing global limits through Redis; {@code null} without {@code redis}. */
+    private volatile Fleet fleet;
     private final EventLoopGroup bossGroup;
     private final EventLoopGroup workerGroup;
     private final ChannelGroup clients = new DefaultChannelGroup("clients", GlobalEventExecutor.INSTANCE);
@@ -129,7 +133,15 @@ public final class ProxyServer implements AutoCloseable {
         this.bossGroup = transport.newGroup(1, "proxy-accept");
         this.workerGroup = transport.newGroup(threads, "proxy-io");
         this.idleClients = IdleClients.forLoops(workerGroup);
-        this.upstreamGroups = new Upstreams(config, workerGroup, transport.channelClass(), metrics, null);
+        this.fleet = config.redis() == null ? null : newFleet(config.redis());
+        try {
+            this.upstreamGroups = new Upstreams(config, workerGroup, transport.channelClass(), metrics, null, fleet);
+        } catch (RuntimeException e) {
+            if (fleet != null) {
+                fleet.close();
+            }
+            throw e;
+        }
         this.budget = new BufferBudget(config.limits().maxBufferBytes(), config.timeouts().idleMs());
         this.descriptors = DescriptorBudget.measure(config.server().descriptorReserve());
         this.ledger = new ConnectionLedger(descriptors.connections(), config.server().descriptorReserve());
@@ -138,6 +150,30 @@ public final class ProxyServer implements AutoCloseable {
                 UpstreamChannelInitializer.streams(), config.pool(),
                 config.timeouts(), budget, ledger, threads);
     }
+
+    private Fleet newFleet(RedisConfig redis) {
+        Fleet.Mode failMode = switch (redis.failMode()) {
+            case RedisConfig.OPEN -> Fleet.Mode.OPEN;
+            case RedisConfig.CLOSED -> Fleet.Mode.CLOSED;
+            default -> Fleet.Mode.LOCAL;
+        };
+        return new Fleet(redis.url(), redis.timeoutMs(), failMode, workerGroup, transport.channelClass());
+    }
+
+    /**
+     * Joins the fleet and waits up to a second for Redis, so that a proxy that can reach it starts
+     * with its global limits shared; one that cannot starts in its fail mode and joins when Redis answers.
+     */
+    private void startFleet(Fleet f) {
+        f.start();
+        if (!f.awaitGlobal(FLEET_WAIT_MS)) {
+            log.warn("fleet: Redis did not answer within {} ms; global limits start in fail mode {}", FLEET_WAIT_MS,
+                    f.mode().label());
+        }
+    }
+
+    /** How long start waits for Redis to answer a first heartbeat. */
+    static final long FLEET_WAIT_MS = 1000;
 
     /**
      * Loads what {@code config} names beyond itself (listener certificates and keys, backend CA
@@ -163,6 +199,9 @@ public final class ProxyServer implements AutoCloseable {
 
     /** Probes the backends once, binds the listening sockets and returns the first one's address. */
     public InetSocketAddress start() throws InterruptedException {
+        if (fleet != null) {
+            startFleet(fleet);
+        }
         upstreamGroups.start();
         long wait = upstreamGroups.all().stream().mapToLong(u -> u.config().healthCheck().timeoutMs()).max().orElse(0) + 100;
         if (!upstreamGroups.awaitFirstRound(wait)) {
@@ -175,7 +214,7 @@ public final class ProxyServer implements AutoCloseable {
         metrics.enabled(config.metrics().enabled());
         registry.register(metrics);
         registry.register(new ServerMetrics(this::upstreams, pools, clients, budget, reloadsApplied::get,
-                reloadsRefused::get));
+                reloadsRefused::get, this::fleet));
         JvmMetrics.builder().register(registry);
         snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
                 config.timeouts(), accessLog, config.limits(), config.security(),
@@ -390,7 +429,23 @@ public final class ProxyServer implements AutoCloseable {
         // Everything that can fail first: nothing has changed if it does.
         Listeners.Plan listenPlan = listeners.plan(next.listen());
         Upstreams previous = upstreamGroups;
-        Upstreams nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous);
+        Fleet nextFleet = fleet;
+        if (nextFleet == null && next.redis() != null) {
+            nextFleet = newFleet(next.redis()); // started below, once nothing can fail
+        }
+        Upstreams nextUpstreams;
+        try {
+            nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous, nextFleet);
+        } catch (RuntimeException e) {
+            if (nextFleet != fleet) {
+                nextFleet.close();
+            }
+            throw e;
+        }
+        if (nextFleet != fleet) {
+            fleet = nextFleet;
+            startFleet(nextFleet);
+        }
         for (String restart : needRestart(before, next)) {
             log.warn("reload: {} changed; it takes effect at the next restart", restart);
         }
@@ -468,6 +523,9 @@ public final class ProxyServer implements AutoCloseable {
         if (before.watchConfig() != next.watchConfig()) {
             changed.add("watchConfig");
         }
+        if (before.redis() != null && !before.redis().equals(next.redis())) {
+            changed.add("redis");
+        }
         return changed;
     }
 
@@ -535,6 +593,11 @@ public final class ProxyServer implements AutoCloseable {
         return upstreamGroups;
     }
 
+    /** The fleet this proxy is a member of; {@code null} without {@code redis}. */
+    public Fleet fleet() {
+        return fleet;
+    }
+
     private String describeUpstreams() {
         StringBuilder out = new StringBuilder();
         for (Upstream u : upstreamGroups.all()) {
@@ -588,6 +651,9 @@ public final class ProxyServer implements AutoCloseable {
         }
         clients.close().awaitUninterruptibly(1000);
         upstreamGroups.close();
+        if (fleet != null) {
+            fleet.close(); // before the loops it may share stop
+        }
         if (budgetSampler != null) {
             budgetSampler.cancel(false);
         }

@@ -2,6 +2,7 @@ package dev.rproxy.server;
 
 import dev.rproxy.backend.Backend;
 import dev.rproxy.edge.RateLimiter;
+import dev.rproxy.fleet.Fleet;
 import dev.rproxy.memory.BufferBudget;
 import dev.rproxy.pool.UpstreamPools;
 import dev.rproxy.proxy.Tunnel;
@@ -17,8 +18,11 @@ import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSna
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
@@ -27,7 +31,8 @@ import java.util.function.Supplier;
  * The state the proxy is in, read when scraped: each backend's health, ejection, draining and
  * requests in flight; each upstream's panic and requests in flight; connections to backends (open,
  * leased, requests waiting for one); client connections by protocol; the buffer budget and
- * Netty's direct memory. Pool and connection figures are read without a lock from the threads that
+ * Netty's direct memory; with a fleet, whether Redis answers, the members seen and the changes of
+ * mode. Pool and connection figures are read without a lock from the threads that
  * own them: each is a moment's approximation.
  */
 final class ServerMetrics implements MultiCollector {
@@ -37,9 +42,11 @@ final class ServerMetrics implements MultiCollector {
     private final BufferBudget budget;
     private final LongSupplier reloadsApplied;
     private final LongSupplier reloadsRefused;
+    private final Supplier<Fleet> fleetInForce;
 
     ServerMetrics(Supplier<Upstreams> upstreams, UpstreamPools pools, ChannelGroup clients, BufferBudget budget,
-                  LongSupplier reloadsApplied, LongSupplier reloadsRefused) {
+                  LongSupplier reloadsApplied, LongSupplier reloadsRefused, Supplier<Fleet> fleet) {
+        this.fleetInForce = fleet;
         this.upstreamsInForce = upstreams;
         this.pools = pools;
         this.clients = clients;
@@ -112,13 +119,18 @@ final class ServerMetrics implements MultiCollector {
                 .help("Requests a rate limit refused (429)");
         CounterSnapshot.Builder limitShared = CounterSnapshot.builder().name("rproxy_rate_limit_shared_bucket")
                 .help("Requests of new keys counted in the shared bucket because maxKeys were tracked");
+        CounterSnapshot.Builder limitFailOpen = CounterSnapshot.builder().name("rproxy_rate_limit_fail_open")
+                .help("Requests a global limit admitted undecided while Redis was unreachable (failMode open)");
         for (RateLimiter limiter : upstreams.rateLimits().all()) {
             Labels labels = Labels.of("limit", limiter.name());
             limitKeys.dataPoint(point(labels, limiter.size()));
             limitRefused.dataPoint(CounterDataPointSnapshot.builder().value(limiter.refused()).labels(labels).build());
             limitShared.dataPoint(CounterDataPointSnapshot.builder().value(limiter.overflowed()).labels(labels).build());
+            if (limiter.global()) {
+                limitFailOpen.dataPoint(CounterDataPointSnapshot.builder().value(limiter.failOpen()).labels(labels).build());
+            }
         }
-        return MetricSnapshots.of(available.build(), healthy.build(), ejected.build(), draining.build(), inFlight.build(),
+        List<MetricSnapshot> all = new ArrayList<>(List.of(available.build(), healthy.build(), ejected.build(), draining.build(), inFlight.build(),
                 failures.build(), ejections.build(), panic.build(), upstreamInFlight.build(), open.build(), leased.build(),
                 pending.build(), clientConnections.build(), limitKeys.build(), limitRefused.build(), limitShared.build(),
                 gauge("rproxy_buffer_bytes", "Bytes in buffers, counted by the buffer budget")
@@ -129,7 +141,31 @@ final class ServerMetrics implements MultiCollector {
                         .dataPoint(CounterDataPointSnapshot.builder().value(reloadsApplied.getAsLong())
                                 .labels(Labels.of("result", "applied")).build())
                         .dataPoint(CounterDataPointSnapshot.builder().value(reloadsRefused.getAsLong())
-                                .labels(Labels.of("result", "refused")).build()).build());
+                                .labels(Labels.of("result", "refused")).build()).build(), limitFailOpen.build()));
+        Fleet fleet = fleetInForce.get();
+        if (fleet != null) {
+            fleet(fleet, all);
+        }
+        return new MetricSnapshots(all);
+    }
+
+    /** Whether Redis answers, the members seen, the mode and its changes. */
+    private static void fleet(Fleet fleet, List<MetricSnapshot> out) {
+        out.add(gauge("rproxy_fleet_redis_connected", "1 while Redis answers the fleet's calls")
+                .dataPoint(point(Labels.EMPTY, fleet.connected() ? 1 : 0)).build());
+        out.add(gauge("rproxy_fleet_members", "Proxies in the fleet, as Redis counted them last (this one included)")
+                .dataPoint(point(Labels.EMPTY, fleet.members())).build());
+        GaugeSnapshot.Builder mode = gauge("rproxy_fleet_mode",
+                "1 for the mode global limits are in: global (shared through Redis) or the fail mode");
+        CounterSnapshot.Builder transitions = CounterSnapshot.builder().name("rproxy_fleet_mode_transitions")
+                .help("Changes of the global limits' mode, by the mode entered");
+        for (Fleet.Mode m : Fleet.Mode.values()) {
+            Labels labels = Labels.of("mode", m.label());
+            mode.dataPoint(point(labels, fleet.mode() == m ? 1 : 0));
+            transitions.dataPoint(CounterDataPointSnapshot.builder().value(fleet.transitions(m)).labels(labels).build());
+        }
+        out.add(mode.build());
+        out.add(transitions.build());
     }
 
     private static GaugeSnapshot.Builder gauge(String name, String help) {

@@ -174,6 +174,20 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void aFleetSharesItsGlobalLimitsThroughRedis() throws IOException {
+        ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + ", \"redis\": {\"url\": \"redis://10.0.0.5:6380/2\"},"
+                + "\"rateLimits\": {\"g\": {\"key\": \"header:X-Api-Key\", \"requestsPerSecond\": 100, \"scope\": \"global\"},"
+                + "  \"l\": {\"key\": \"client_ip\", \"requestsPerSecond\": 5}}}");
+        assertThat(config.redis()).isEqualTo(new RedisConfig("redis://10.0.0.5:6380/2", 50, "local"));
+        assertThat(config.rateLimits().get("g").global()).isTrue();
+        assertThat(config.rateLimits().get("g").burst()).isEqualTo(100);
+        assertThat(config.rateLimits().get("l").scope()).isEqualTo("local");
+        assertThat(ConfigLoader.parse("{" + ONE_BACKEND + "}").redis()).as("optional").isNull();
+        String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(config);
+        assertThat(ConfigLoader.parse(json)).as("written as JSON, read back equal").isEqualTo(config);
+    }
+
+    @Test
     void recordsWrittenAsJsonReadBackEqual() throws IOException {
         // The public records' component names are the JSON keys, so a plain serialisation round-trips.
         String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(FULL);
@@ -397,9 +411,29 @@ class ConfigLoaderTest {
                 "rateLimits.x.requestsPerSecond: 0 and maxConcurrent: 0 (expected: a rate, a concurrency or both)"},
             {"{" + b + "\"rateLimits\": {\"x\": {\"key\": \"header:X Key\", \"requestsPerSecond\": 1}}}",
                 "rateLimits.x.key: \"header:X Key\" (expected: one of \"client_ip\", \"route\", \"header:NAME\", \"jwt:CLAIM\")"},
+            // fleets: global limits and redis
+            {"{" + b + "\"rateLimits\": {\"x\": {\"key\": \"route\", \"requestsPerSecond\": 1, \"scope\": \"global\"}}}",
+                "rateLimits.x.scope: \"global\" needs a redis section (the fleet shares the limit through it)"},
+            {"{" + b + "\"rateLimits\": {\"x\": {\"key\": \"route\", \"requestsPerSecond\": 1, \"scope\": \"fleet\"}}}",
+                "rateLimits.x.scope: \"fleet\" (expected: one of \"local\", \"global\")"},
+            {"{" + b + "\"redis\": {\"url\": \"redis://r\"}, \"rateLimits\": {\"x\": {\"key\": \"route\", \"maxConcurrent\": 1, \"scope\": \"global\"}}}",
+                "rateLimits.x.scope: \"global\" without requestsPerSecond (a fleet shares rates; in-flight counts stay per proxy)"},
+            {"{" + b + "\"rateLimits\": {\"x\": {\"key\": \"route\", \"requestsPerSecond\": 1, \"scop\": \"global\"}}}",
+                "rateLimits.x.scop: unknown key (known: key, requestsPerSecond, burst, maxConcurrent, maxKeys, scope)"},
+            {"{" + b + "\"redis\": {}}", "redis.url: required"},
+            {"{" + b + "\"redis\": {\"url\": \"http://r:6379\"}}",
+                "redis.url: \"http://r:6379\" (expected: redis://host:port or rediss://host:port, optionally with user:password@ and /db)"},
+            {"{" + b + "\"redis\": {\"url\": \"redis://r:6379?db=1\"}}",
+                "redis.url: \"redis://r:6379?db=1\" (expected: redis://host:port or rediss://host:port, optionally with user:password@ and /db)"},
+            {"{" + b + "\"redis\": {\"url\": \"redis://r\", \"timeoutMs\": 0}}", "redis.timeoutMs: 0 (expected: 1..60000)"},
+            {"{" + b + "\"redis\": {\"url\": \"redis://r\", \"failMode\": \"retry\"}}",
+                "redis.failMode: \"retry\" (expected: one of \"open\", \"closed\", \"local\")"},
+            {"{" + b + "\"redis\": {\"url\": \"redis://r\", \"timeout\": 50}}",
+                "redis.timeout: unknown key (known: url, timeoutMs, failMode)"},
+            {"{" + b + "\"redis\": \"redis://r\"}", "redis: expected an object, got \"redis://r\""},
             // unknown keys
             {"{" + b + "\"listne\": {}}",
-                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders, trustedProxies)"},
+                "listne: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders, trustedProxies, redis)"},
             {"{" + b + "\"healthCheck\": {\"intervalMS\": 1000}}",
                 "healthCheck.intervalMS: unknown key (known: enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weigth\": 2}]}",
@@ -407,7 +441,7 @@ class ConfigLoaderTest {
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 0}]}", "backends[0].weight: 0 (expected: 1..1000)"},
             {"{\"backends\": [{\"url\": \"http://a:1\", \"weight\": 1001}]}", "backends[0].weight: 1001 (expected: 1..1000)"},
             {"{" + b + "\"Listen\": {}}",
-                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders, trustedProxies)"},
+                "Listen: unknown key (known: listen, backends, healthCheck, timeouts, pool, limits, shutdown, server, accessLog, security, upstreams, routes, admin, watchConfig, metrics, rateLimits, securityHeaders, trustedProxies, redis)"},
             // wrong types
             {"{" + b + "\"listen\": {\"port\": \"80\"}}", "listen.port: expected an integer, got \"80\""},
             {"{" + b + "\"listen\": {\"port\": 80.5}}", "listen.port: expected an integer, got 80.5"},
