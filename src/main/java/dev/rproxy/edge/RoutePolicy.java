@@ -183,6 +183,9 @@ public final class RoutePolicy {
                 a.awaitKeys(fetch);
                 return;
             }
+            // The load may have ended between the check and now: the keys are the newest there are.
+            authenticate(request, a, false);
+            return;
         }
         a.refuse(Failure.INVALID_TOKEN, "token: " + result.description(), HttpHeaderNames.WWW_AUTHENTICATE,
                 "Bearer error=\"invalid_token\", error_description=\"" + result.description() + "\"");
