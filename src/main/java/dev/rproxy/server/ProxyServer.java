@@ -107,6 +107,9 @@ public final class ProxyServer implements AutoCloseable {
     /** How often the configuration file is checked for a change, with {@code watchConfig}. */
     static final long CONFIG_CHECK_MS = 1000;
 
+    /** How long start waits at most for the first answer of discovered upstreams (before their first probes). */
+    static final long DISCOVERY_START_MS = 2000;
+
     /** How often certificate files are checked for a change on disk. */
     static final long CERTIFICATE_CHECK_MS = 2000;
 
@@ -137,6 +140,7 @@ public final class ProxyServer implements AutoCloseable {
                 new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams),
                 UpstreamChannelInitializer.streams(), config.pool(),
                 config.timeouts(), budget, ledger, threads);
+        upstreamGroups.onLeaving(pools::retire);
     }
 
     /**
@@ -164,7 +168,8 @@ public final class ProxyServer implements AutoCloseable {
     /** Probes the backends once, binds the listening sockets and returns the first one's address. */
     public InetSocketAddress start() throws InterruptedException {
         upstreamGroups.start();
-        long wait = upstreamGroups.all().stream().mapToLong(u -> u.config().healthCheck().timeoutMs()).max().orElse(0) + 100;
+        long wait = upstreamGroups.all().stream().mapToLong(u -> u.config().healthCheck().timeoutMs()).max().orElse(0) + 100
+                + (upstreamGroups.all().stream().anyMatch(u -> u.config().discovery() != null) ? DISCOVERY_START_MS : 0);
         if (!upstreamGroups.awaitFirstRound(wait)) {
             log.warn("first health probes not all answered within {} ms; starting anyway", wait);
         }
@@ -390,12 +395,23 @@ public final class ProxyServer implements AutoCloseable {
         // Everything that can fail first: nothing has changed if it does.
         Listeners.Plan listenPlan = listeners.plan(next.listen());
         Upstreams previous = upstreamGroups;
-        Upstreams nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous);
+        // No discovered backend leaves the running upstreams while the new ones read them to carry
+        // them over; the answers held back are dropped (the new upstreams ask again at once).
+        previous.holdDiscovery(true);
+        Upstreams nextUpstreams;
+        AccessLog log0 = accessLog;
+        AccessLog nextLog;
+        try {
+            nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous);
+            nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
+        } catch (RuntimeException e) {
+            previous.holdDiscovery(false);
+            throw e;
+        }
+        nextUpstreams.onLeaving(pools::retire);
         for (String restart : needRestart(before, next)) {
             log.warn("reload: {} changed; it takes effect at the next restart", restart);
         }
-        AccessLog log0 = accessLog;
-        AccessLog nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
         metrics.enabled(next.metrics().enabled());
         // The swap: new exchanges see the new snapshot from here on.
         config = next;

@@ -1,0 +1,435 @@
+package dev.rproxy.backend;
+
+import dev.rproxy.config.BackendConfig;
+import dev.rproxy.config.DiscoveryConfig;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.DatagramChannel;
+import io.netty.channel.socket.nio.NioDatagramChannel;
+import io.netty.handler.codec.dns.DefaultDnsQuestion;
+import io.netty.handler.codec.dns.DefaultDnsRecordDecoder;
+import io.netty.handler.codec.dns.DnsQuestion;
+import io.netty.handler.codec.dns.DnsRawRecord;
+import io.netty.handler.codec.dns.DnsRecord;
+import io.netty.handler.codec.dns.DnsRecordType;
+import io.netty.handler.codec.dns.DnsResponseCode;
+import io.netty.resolver.dns.DnsErrorCauseException;
+import io.netty.resolver.dns.DnsNameResolver;
+import io.netty.resolver.dns.DnsNameResolverBuilder;
+import io.netty.resolver.dns.DnsQueryLifecycleObserver;
+import io.netty.resolver.dns.SequentialDnsServerAddressStreamProvider;
+import io.netty.util.NetUtil;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Backends from DNS, asked again and again with Netty's asynchronous resolver on one event loop
+ * (never the JDK's lookup, which blocks): the A and AAAA records of {@code name:port}, or the SRV
+ * records of an SRV name and then the addresses of their targets.
+ *
+ * <p>When: the next resolution is due when the answer's shortest TTL runs out (its records hold
+ * until then; a caching resolver on the way would answer the same), but never sooner than {@code
+ * refreshMs} after the last one ended (a TTL of 0, as Consul gives, must not become a query loop)
+ * and never later than {@link DiscoveryConfig#MAX_TTL_WAIT_MS} (a day-long TTL must not freeze the
+ * set), or {@code refreshMs} when that is longer. After a failure or an empty answer: {@code
+ * refreshMs}.
+ *
+ * <p>What counts: a resolution counts only when every question in it was answered. An answer
+ * with records is the new set. A timeout, an unreachable server, or a server that says it failed
+ * (SERVFAIL, REFUSED) is a failure: the set stays as it was, however long that lasts. An answer
+ * that the name has no such records (NXDOMAIN, or none of that type) empties the set only after
+ * {@value #EMPTY_ANSWERS_TO_CLEAR} in a row, so a name briefly missing while its zone is
+ * redeployed does not take every backend away at once. Each change of these states is logged once.
+ *
+ * <p>SRV (RFC 2782): the records of the lowest priority are the backends (the others are
+ * fallbacks a proxy that balances has no use for); a record's weight is the backend's (0 counts as
+ * 1, more than {@value BackendConfig#MAX_WEIGHT} as that); a target of {@code "."} means no service
+ * there and is left out; a target without addresses is left out.
+ *
+ * <p>Threading: everything after {@link #start} runs on one event loop, {@link #loop}; the
+ * answer is handed over under this object's monitor, which {@link #close} takes too.
+ */
+public final class DnsBackendSource implements BackendSource {
+    private static final Logger log = LoggerFactory.getLogger(DnsBackendSource.class);
+
+    /** Empty answers in a row that empty the set. */
+    static final int EMPTY_ANSWERS_TO_CLEAR = 3;
+
+    private final String upstream;
+    private final DiscoveryConfig config;
+    private final EventLoop loop;
+    private final Class<? extends DatagramChannel> datagramClass;
+    private final CountDownLatch firstAnswer = new CountDownLatch(1);
+    // Guarded by this.
+    private Listener listener;
+    private boolean closed;
+    // Confined to loop.
+    private DnsNameResolver resolver;
+    private ScheduledFuture<?> next;
+    /** Server failures (SERVFAIL, REFUSED...) seen by the resolution in progress. */
+    private int serverFailures;
+    private DnsResponseCode lastServerFailure;
+    private State state = State.STARTING;
+    private int emptyInARow;
+
+    private enum State { STARTING, ANSWERING, FAILING, EMPTY }
+
+    /**
+     * @param upstream    the upstream's name, for logs
+     * @param loops       the resolver runs on one of them
+     * @param socketClass the class of the TCP channels on {@code loops}, to pick the UDP one that fits
+     */
+    public DnsBackendSource(String upstream, DiscoveryConfig config, EventLoopGroup loops,
+                            Class<? extends Channel> socketClass) {
+        this.upstream = upstream;
+        this.config = config;
+        this.loop = loops.next();
+        this.datagramClass = datagramClassFor(socketClass);
+    }
+
+    /** The UDP channel of the transport {@code socketClass} belongs to (epoll, io_uring, NIO). */
+    static Class<? extends DatagramChannel> datagramClassFor(Class<? extends Channel> socketClass) {
+        if (socketClass != null) {
+            String name = socketClass.getName();
+            if (name.equals("io.netty.channel.epoll.EpollSocketChannel")) {
+                return io.netty.channel.epoll.EpollDatagramChannel.class;
+            }
+            if (name.equals("io.netty.channel.uring.IoUringSocketChannel")) {
+                return io.netty.channel.uring.IoUringDatagramChannel.class;
+            }
+        }
+        return NioDatagramChannel.class;
+    }
+
+    @Override
+    public void start(Listener listener) {
+        synchronized (this) {
+            this.listener = listener;
+        }
+        loop.execute(() -> {
+            if (isClosed()) {
+                return;
+            }
+            DnsNameResolverBuilder builder = new DnsNameResolverBuilder(loop)
+                    .datagramChannelType(datagramClass)
+                    .dnsQueryLifecycleObserverFactory(question -> new FailureObserver());
+            List<InetSocketAddress> servers = config.nameserverAddresses();
+            if (!servers.isEmpty()) {
+                builder.nameServerProvider(new SequentialDnsServerAddressStreamProvider(servers));
+            }
+            try {
+                resolver = builder.build();
+            } catch (RuntimeException e) {
+                log.error("upstream {}: DNS discovery of {} cannot start: {}", upstream, config.dns(), e.toString());
+                firstAnswer.countDown();
+                return;
+            }
+            resolve();
+        });
+    }
+
+    @Override
+    public boolean awaitFirstAnswer(long timeoutMs) throws InterruptedException {
+        return firstAnswer.await(timeoutMs, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        loop.execute(() -> {
+            if (next != null) {
+                next.cancel(false);
+            }
+            if (resolver != null) {
+                resolver.close();
+            }
+        });
+    }
+
+    private synchronized boolean isClosed() {
+        return closed;
+    }
+
+    // ---------------------------------------------------------------- one resolution, on loop
+
+    private void resolve() {
+        assert loop.inEventLoop();
+        if (isClosed()) {
+            return;
+        }
+        serverFailures = 0;
+        Round round = new Round();
+        if (config.srv()) {
+            ask(config.name(), DnsRecordType.SRV, records -> srvAnswered(round, records), round);
+        } else {
+            addresses(round, config.name(), List.of(new int[] {config.port(), 1}));
+        }
+        round.questionDone(); // the round's own hold: it ends once its questions have all come back
+    }
+
+    /** Asks for {@code host}'s A (and AAAA) records; each address is an endpoint per (port, weight). */
+    private void addresses(Round round, String host, List<int[]> portsAndWeights) {
+        Consumer<List<DnsRecord>> each = records -> {
+            for (DnsRecord r : records) {
+                String ip = address(r);
+                if (ip != null) {
+                    for (int[] pw : portsAndWeights) {
+                        round.endpoints.add(new Endpoint(ip, pw[0], pw[1]));
+                    }
+                }
+            }
+        };
+        ask(host, DnsRecordType.A, each, round);
+        if (!NetUtil.isIpV4StackPreferred()) {
+            ask(host, DnsRecordType.AAAA, each, round);
+        }
+    }
+
+    /** The SRV records of the lowest priority, each target then asked for its addresses. */
+    private void srvAnswered(Round round, List<DnsRecord> records) {
+        int lowest = Integer.MAX_VALUE;
+        List<Object[]> targets = new ArrayList<>();
+        for (DnsRecord r : records) {
+            if (r.type() != DnsRecordType.SRV || !(r instanceof DnsRawRecord raw) || raw.content().readableBytes() < 7) {
+                continue;
+            }
+            ByteBuf rdata = raw.content();
+            int at = rdata.readerIndex();
+            int priority = rdata.getUnsignedShort(at);
+            int weight = Math.max(1, Math.min(BackendConfig.MAX_WEIGHT, rdata.getUnsignedShort(at + 2)));
+            int port = rdata.getUnsignedShort(at + 4);
+            String target = DefaultDnsRecordDecoder.decodeName(rdata.duplicate().readerIndex(at + 6));
+            if (target.endsWith(".")) {
+                target = target.substring(0, target.length() - 1);
+            }
+            if (target.isEmpty() || port == 0) {
+                continue; // "." : no service at this name (RFC 2782)
+            }
+            if (priority < lowest) {
+                lowest = priority;
+                targets.clear();
+            }
+            if (priority == lowest) {
+                targets.add(new Object[] {target, new int[] {port, weight}});
+            }
+        }
+        Map<String, List<int[]>> byTarget = new LinkedHashMap<>();
+        for (Object[] t : targets) {
+            byTarget.computeIfAbsent((String) t[0], k -> new ArrayList<>()).add((int[]) t[1]);
+        }
+        for (Map.Entry<String, List<int[]>> t : byTarget.entrySet()) {
+            if (NetUtil.isValidIpV4Address(t.getKey()) || NetUtil.isValidIpV6Address(t.getKey())) {
+                for (int[] pw : t.getValue()) {
+                    round.endpoints.add(new Endpoint(t.getKey(), pw[0], pw[1]));
+                }
+            } else {
+                // A target that has no addresses leaves nothing: it is not a failure of the round.
+                round.targets = true;
+                addresses(round, t.getKey(), t.getValue());
+            }
+        }
+    }
+
+    /**
+     * Asks one question; {@code answered} gets its records (released after it returns). The
+     * outcome counts in {@code round}: records, none (NXDOMAIN or no data), or a failure.
+     */
+    private void ask(String name, DnsRecordType type, Consumer<List<DnsRecord>> answered, Round round) {
+        round.questions++;
+        DnsQuestion question = new DefaultDnsQuestion(name, type);
+        resolver.resolveAll(question).addListener((Future<List<DnsRecord>> f) -> {
+            if (f.isSuccess()) {
+                List<DnsRecord> records = f.getNow();
+                try {
+                    for (DnsRecord r : records) {
+                        round.ttlSeconds = Math.min(round.ttlSeconds, r.timeToLive());
+                    }
+                    answered.accept(records);
+                } catch (RuntimeException e) {
+                    round.failure = "unreadable answer for " + name + " " + type.name() + ": " + e;
+                } finally {
+                    for (DnsRecord r : records) {
+                        ReferenceCountUtil.release(r);
+                    }
+                }
+            } else {
+                Throwable cause = f.cause();
+                boolean noSuchRecords = cause instanceof UnknownHostException && noSuchRecords(cause.getCause());
+                if (!noSuchRecords && round.failure == null) {
+                    round.failure = type.name() + " " + name + ": " + (serverFailures > 0
+                            ? "the server answered " + lastServerFailure : describe(cause));
+                }
+            }
+            round.questionDone();
+        });
+    }
+
+    /**
+     * Whether the resolver gave up because the name has no such records (NXDOMAIN, or an answer
+     * without them) rather than because a query failed: then there is no cause, or the cause is
+     * the response code; a timeout or an I/O error is the cause otherwise. A server that answered
+     * SERVFAIL or REFUSED leaves no cause, only what {@link FailureObserver} saw.
+     */
+    private boolean noSuchRecords(Throwable cause) {
+        for (Throwable c = cause; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof DnsErrorCauseException code) {
+                return code.getCode() == DnsResponseCode.NXDOMAIN || code.getCode() == DnsResponseCode.NOERROR;
+            }
+        }
+        return cause == null && serverFailures == 0;
+    }
+
+    private static String describe(Throwable cause) {
+        Throwable root = cause;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getMessage() != null ? root.getMessage() : root.getClass().getSimpleName();
+    }
+
+    /** The address of an A or AAAA record, or {@code null}. */
+    private static String address(DnsRecord r) {
+        if (!(r instanceof DnsRawRecord raw)) {
+            return null;
+        }
+        ByteBuf content = raw.content();
+        int length = content.readableBytes();
+        if ((r.type() == DnsRecordType.A && length == 4) || (r.type() == DnsRecordType.AAAA && length == 16)) {
+            byte[] bytes = new byte[length];
+            content.getBytes(content.readerIndex(), bytes);
+            return NetUtil.bytesToIpAddress(bytes);
+        }
+        return null;
+    }
+
+    /** The questions of one resolution and what they brought; confined to {@link #loop}. */
+    private final class Round {
+        final List<Endpoint> endpoints = new ArrayList<>();
+        /** Questions not answered yet, plus one held by {@link #resolve} while it asks. */
+        int questions = 1;
+        long ttlSeconds = Long.MAX_VALUE;
+        /** Whether SRV targets were asked for their addresses (for the log line of an empty answer). */
+        boolean targets;
+        String failure;
+
+        void questionDone() {
+            if (--questions == 0) {
+                ended(this);
+            }
+        }
+    }
+
+    private void ended(Round round) {
+        long delayMs = config.refreshMs();
+        List<Endpoint> deliver = null;
+        if (round.failure != null) {
+            if (state != State.FAILING) {
+                log.warn("upstream {}: DNS discovery of {} failed ({}); the backends found before stay", upstream,
+                        config.dns(), round.failure);
+                state = State.FAILING;
+            }
+        } else if (!round.endpoints.isEmpty()) {
+            if (state != State.ANSWERING) {
+                log.info("upstream {}: DNS discovery of {} answers: {}", upstream, config.dns(), round.endpoints.size()
+                        == 1 ? "1 endpoint" : round.endpoints.size() + " endpoints");
+                state = State.ANSWERING;
+            }
+            emptyInARow = 0;
+            deliver = distinct(round.endpoints);
+            long ttlMs = round.ttlSeconds == Long.MAX_VALUE ? 0 : round.ttlSeconds * 1000;
+            delayMs = Math.max(config.refreshMs(), Math.min(ttlMs, DiscoveryConfig.MAX_TTL_WAIT_MS));
+        } else {
+            emptyInARow++;
+            if (emptyInARow == 1 && state != State.EMPTY) {
+                log.warn("upstream {}: DNS discovery of {}: no {} records; the backends found before stay unless {}"
+                        + " answers in a row say so", upstream, config.dns(), round.targets ? "addresses for the SRV targets"
+                        : config.srv() ? "SRV" : "address", EMPTY_ANSWERS_TO_CLEAR);
+            }
+            if (emptyInARow >= EMPTY_ANSWERS_TO_CLEAR || state == State.STARTING) {
+                if (state != State.EMPTY && state != State.STARTING) {
+                    log.warn("upstream {}: DNS discovery of {}: no records {} times in a row: no backends", upstream,
+                            config.dns(), emptyInARow);
+                }
+                state = State.EMPTY;
+                deliver = List.of();
+            }
+        }
+        if (deliver != null) {
+            synchronized (this) {
+                if (closed) {
+                    return;
+                }
+                listener.endpoints(deliver);
+            }
+        }
+        firstAnswer.countDown();
+        if (!isClosed()) {
+            next = loop.schedule(this::resolve, delayMs, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** The endpoints once each, in the order found (one address may be in both an A and a CNAME'd answer). */
+    private static List<Endpoint> distinct(List<Endpoint> endpoints) {
+        Map<String, Endpoint> byAuthority = new LinkedHashMap<>();
+        for (Endpoint e : endpoints) {
+            byAuthority.putIfAbsent(e.authority(), e);
+        }
+        return List.copyOf(byAuthority.values());
+    }
+
+    /** Counts answers in which a server said it failed (SERVFAIL, REFUSED...): those are not "no such name". */
+    private final class FailureObserver implements DnsQueryLifecycleObserver {
+        @Override
+        public void queryWritten(InetSocketAddress server, ChannelFuture future) {
+        }
+
+        @Override
+        public void queryCancelled(int queriesRemaining) {
+        }
+
+        @Override
+        public DnsQueryLifecycleObserver queryRedirected(List<InetSocketAddress> servers) {
+            return this;
+        }
+
+        @Override
+        public DnsQueryLifecycleObserver queryCNAMEd(DnsQuestion question) {
+            return this;
+        }
+
+        @Override
+        public DnsQueryLifecycleObserver queryNoAnswer(DnsResponseCode code) {
+            serverFailures++;
+            lastServerFailure = code;
+            return this;
+        }
+
+        @Override
+        public void queryFailed(Throwable cause) {
+        }
+
+        @Override
+        public void querySucceed() {
+        }
+    }
+}
