@@ -40,6 +40,15 @@ public interface BackendSource extends AutoCloseable {
         void endpoints(List<Endpoint> endpoints);
     }
 
+    /**
+     * What a source says of itself, for the admin API.
+     *
+     * @param state  {@code starting}, {@code answering}, {@code failing} (the set stays as it was),
+     *               {@code no_records} (an empty answer not yet believed) or {@code empty}
+     * @param detail a few words on why: how many endpoints, the failure
+     */
+    record Status(String state, String detail) {}
+
     /** Starts learning the set; the first answer comes as soon as the source has one. */
     void start(Listener listener);
 
@@ -48,6 +57,9 @@ public interface BackendSource extends AutoCloseable {
      * false when neither came in time.
      */
     boolean awaitFirstAnswer(long timeoutMs) throws InterruptedException;
+
+    /** Its state now; from any thread. */
+    Status status();
 
     /** Stops: no answer is delivered after this returns. */
     @Override

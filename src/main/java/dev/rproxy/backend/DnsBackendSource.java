@@ -86,6 +86,8 @@ public final class DnsBackendSource implements BackendSource {
     private DnsResponseCode lastServerFailure;
     private State state = State.STARTING;
     private int emptyInARow;
+    /** Written on {@link #loop} at the end of each resolution, read by the admin API. */
+    private volatile Status status = new Status("starting", "no answer yet");
 
     private enum State { STARTING, ANSWERING, FAILING, EMPTY }
 
@@ -141,6 +143,11 @@ public final class DnsBackendSource implements BackendSource {
             }
             resolve();
         });
+    }
+
+    @Override
+    public Status status() {
+        return status;
     }
 
     @Override
@@ -348,6 +355,7 @@ public final class DnsBackendSource implements BackendSource {
                         config.dns(), round.failure);
                 state = State.FAILING;
             }
+            status = new Status("failing", round.failure);
         } else if (!round.endpoints.isEmpty()) {
             if (state != State.ANSWERING) {
                 log.info("upstream {}: DNS discovery of {} answers: {}", upstream, config.dns(), round.endpoints.size()
@@ -356,6 +364,7 @@ public final class DnsBackendSource implements BackendSource {
             }
             emptyInARow = 0;
             deliver = distinct(round.endpoints);
+            status = new Status("answering", deliver.size() == 1 ? "1 endpoint" : deliver.size() + " endpoints");
             long ttlMs = round.ttlSeconds == Long.MAX_VALUE ? 0 : round.ttlSeconds * 1000;
             delayMs = Math.max(config.refreshMs(), Math.min(ttlMs, DiscoveryConfig.MAX_TTL_WAIT_MS));
         } else {
@@ -372,6 +381,10 @@ public final class DnsBackendSource implements BackendSource {
                 }
                 state = State.EMPTY;
                 deliver = List.of();
+                status = new Status("empty", "no records, " + emptyInARow + " answers in a row");
+            } else {
+                status = new Status("no_records", "no records, " + emptyInARow + " of " + EMPTY_ANSWERS_TO_CLEAR
+                        + " answers in a row before the backends found before are dropped");
             }
         }
         if (deliver != null) {

@@ -250,6 +250,11 @@ public final class Upstream implements AutoCloseable {
         return source == null || source.awaitFirstAnswer(timeoutMs);
     }
 
+    /** What its discovery says of itself; {@code null} for listed backends (or when only checking a configuration). */
+    public BackendSource.Status discoveryStatus() {
+        return source == null ? null : source.status();
+    }
+
     /**
      * Holds back ({@code true}) or lets through the answers of its discovery: held while a reload
      * reads its backends to carry them over, so none leaves in between. An answer held back is

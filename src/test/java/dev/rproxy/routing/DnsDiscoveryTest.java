@@ -92,6 +92,13 @@ class DnsDiscoveryTest {
         return response.statusCode() == 200 ? JSON.readTree(response.body()) : null;
     }
 
+    /** What /admin/upstreams says of api's discovery: its state. */
+    private static String discoveryState(ConfiguredProxy proxy) throws Exception {
+        String body = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.server().adminPort()
+                + "/admin/upstreams")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        return JSON.readTree(body).get("upstreams").get("api").get("discovery").get("state").asText();
+    }
+
     @Test
     void aBackendJoinsWithSlowStartAndOneThatVanishesDrainsItsRequestInFlight() throws Exception {
         TestBackend a = backend("a", "127.0.0.1", 0);
@@ -181,9 +188,13 @@ class DnsDiscoveryTest {
         dns.a("api.test", "127.0.0.1", "127.0.0.2");
         try (ConfiguredProxy proxy = new ConfiguredProxy(dir, members("api.test:" + a.port(), ""))) {
             await().atMost(WAIT).until(() -> ids(proxy).size() == 2);
+            assertThat(discoveryState(proxy)).isEqualTo("answering");
             dns.stop();
-            // Many refreshes' worth (100 ms each), and the questions time out: the set stays.
-            await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5)).until(() -> ids(proxy).size() == 2);
+            // Many refreshes' worth (100 ms each) while the questions go unanswered: the set stays.
+            await().during(Duration.ofMillis(1000)).atMost(Duration.ofSeconds(5)).until(() -> ids(proxy).size() == 2);
+            // Until they time out (the resolver's timeout, 5 s unless resolv.conf says otherwise): still.
+            await().atMost(Duration.ofSeconds(30)).until(() -> discoveryState(proxy).equals("failing"));
+            assertThat(ids(proxy)).hasSize(2);
             assertThat(backendOf(get(proxy.port(), "/still"))).isIn("a", "b");
         }
     }
@@ -200,6 +211,7 @@ class DnsDiscoveryTest {
             assertThat(dns.questions("api.test", DnsRecordType.A) - asked).as("NXDOMAIN answers before it emptied")
                     .isGreaterThanOrEqualTo(3);
             assertThat(get(proxy.port(), "/none").statusCode()).isEqualTo(503);
+            assertThat(discoveryState(proxy)).isEqualTo("empty");
 
             dns.a("api.test", "127.0.0.1");
             await().atMost(WAIT).until(() -> ids(proxy).size() == 1);
