@@ -158,16 +158,23 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
         }
     }
 
+    /** Waits, from a thread that is not an event loop, for every discovered upstream's first answer (or failure). */
+    public boolean awaitDiscovery(long timeoutMs) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        boolean all = true;
+        for (Upstream u : byName.values()) {
+            all &= u.awaitDiscovery(Math.max(0, (deadline - System.nanoTime()) / 1_000_000L));
+        }
+        return all;
+    }
+
     /**
      * Waits, from a thread that is not an event loop, for every discovered upstream's first answer
      * and then for every probing upstream's first round.
      */
     public boolean awaitFirstRound(long timeoutMs) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
-        boolean all = true;
-        for (Upstream u : byName.values()) {
-            all &= u.awaitDiscovery(Math.max(0, (deadline - System.nanoTime()) / 1_000_000L));
-        }
+        boolean all = awaitDiscovery(timeoutMs);
         for (Upstream u : byName.values()) {
             if (u.healthChecker() != null) {
                 long left = Math.max(0, deadline - System.nanoTime());

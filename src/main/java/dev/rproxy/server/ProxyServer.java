@@ -382,7 +382,10 @@ public final class ProxyServer implements AutoCloseable {
      * flight finish on the snapshot they started with; new requests get the new routes, upstreams,
      * limits and timeouts. A backend with the same id and settings is carried over with its state
      * and pooled connections; a removed one drains (its pools take no new request and close as
-     * their connections come back). Listeners that differ are closed (their connections go on) and
+     * their connections come back). A discovered upstream with the same {@code discovery} keeps the
+     * backends it found; the new upstreams start before the swap, so one whose discovery changed has
+     * its first answer (within {@value #DISCOVERY_START_MS} ms) before it takes requests. Listeners
+     * that differ are closed (their connections go on) and
      * the new ones bound. What needs a restart ({@code server}, {@code admin}, {@code
      * limits.maxConnections}, the top-level {@code pool} of carried-over backends) keeps its
      * running value, with a warning.
@@ -413,6 +416,12 @@ public final class ProxyServer implements AutoCloseable {
             log.warn("reload: {} changed; it takes effect at the next restart", restart);
         }
         metrics.enabled(next.metrics().enabled());
+        // Started before the swap: a discovered upstream whose discovery changed has its first answer
+        // (or gives up after a bounded wait) before requests reach it, rather than no backends at all.
+        nextUpstreams.start();
+        if (!awaitDiscovery(nextUpstreams)) {
+            log.warn("reload: no first answer from discovery within {} ms; applying anyway", DISCOVERY_START_MS);
+        }
         // The swap: new exchanges see the new snapshot from here on.
         config = next;
         upstreamGroups = nextUpstreams;
@@ -421,7 +430,6 @@ public final class ProxyServer implements AutoCloseable {
                 new HealthEndpoint(nextUpstreams), budget, idleClients, metrics,
                 new ClientIdentity(next.trustedBlocks())));
         previous.close();
-        nextUpstreams.start();
         List<Backend> removed = new ArrayList<>();
         for (Upstream u : previous.all()) {
             for (Backend b : u.backends().all()) {
@@ -446,6 +454,15 @@ public final class ProxyServer implements AutoCloseable {
             log.error(outcome);
         }
         return outcome;
+    }
+
+    private static boolean awaitDiscovery(Upstreams upstreams) {
+        try {
+            return upstreams.awaitDiscovery(DISCOVERY_START_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     private static int countBackends(Upstreams upstreams) {

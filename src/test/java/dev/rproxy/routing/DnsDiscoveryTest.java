@@ -233,9 +233,10 @@ class DnsDiscoveryTest {
     }
 
     @Test
-    void aReloadWithTheSameDiscoveryKeepsTheDiscoveredBackends() throws Exception {
+    void aReloadWithTheSameDiscoveryKeepsTheDiscoveredBackendsAndAnotherHasItsAnswerBeforeTheSwap() throws Exception {
         TestBackend a = backend("a", "127.0.0.1", 0);
-        dns.a("api.test", "127.0.0.1");
+        TestBackend b = backend("b", "127.0.0.2", a.port());
+        dns.a("api.test", "127.0.0.1").a("other.test", "127.0.0.2");
         String members = members("api.test:" + a.port(), "");
         try (ConfiguredProxy proxy = new ConfiguredProxy(dir, members)) {
             String id = "api@127.0.0.1:" + a.port();
@@ -246,6 +247,13 @@ class DnsDiscoveryTest {
             assertThat(proxy.server().reloadAsync().get(10, TimeUnit.SECONDS)).contains("1 backends kept, 0 added, 0 removed");
             assertThat(proxy.server().upstreams().backend(id)).isSameAs(before);
             await().atMost(WAIT).until(() -> backendOf(get(proxy.port(), "/reloaded")).equals("a"));
+
+            Files.writeString(proxy.file(), "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0}, "
+                    + members("other.test:" + a.port(), "") + "}");
+            assertThat(proxy.server().reloadAsync().get(10, TimeUnit.SECONDS)).contains("0 backends kept, 1 added, 1 removed");
+            // No wait: the new name's answer was in before the swap.
+            assertThat(ids(proxy)).containsExactly("api@127.0.0.2:" + a.port());
+            assertThat(backendOf(get(proxy.port(), "/other"))).isEqualTo("b");
         }
     }
 }
