@@ -1,25 +1,21 @@
 package dev.rproxy.backend;
 
-import dev.rproxy.config.BackendConfig;
 import dev.rproxy.config.DiscoveryConfig;
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollDatagramChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.nio.NioDatagramChannel;
+import io.netty.channel.uring.IoUringDatagramChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.handler.codec.dns.DefaultDnsQuestion;
-import io.netty.handler.codec.dns.DefaultDnsRecordDecoder;
 import io.netty.handler.codec.dns.DnsQuestion;
-import io.netty.handler.codec.dns.DnsRawRecord;
 import io.netty.handler.codec.dns.DnsRecord;
 import io.netty.handler.codec.dns.DnsRecordType;
-import io.netty.handler.codec.dns.DnsResponseCode;
-import io.netty.resolver.dns.DnsErrorCauseException;
 import io.netty.resolver.dns.DnsNameResolver;
 import io.netty.resolver.dns.DnsNameResolverBuilder;
-import io.netty.resolver.dns.DnsQueryLifecycleObserver;
 import io.netty.resolver.dns.SequentialDnsServerAddressStreamProvider;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
@@ -57,9 +53,9 @@ import org.slf4j.LoggerFactory;
  * redeployed does not take every backend away at once. Each change of these states is logged once.
  *
  * <p>SRV (RFC 2782): the records of the lowest priority are the backends (the others are
- * fallbacks a proxy that balances has no use for); a record's weight is the backend's (0 counts as
- * 1, more than {@value BackendConfig#MAX_WEIGHT} as that); a target of {@code "."} means no service
- * there and is left out; a target without addresses is left out.
+ * fallbacks a proxy that balances has no use for); a record's weight is the backend's (see {@link
+ * DnsRecords.Srv}); a target of {@code "."} means no service there and is left out, and so is a
+ * target without addresses.
  *
  * <p>Threading: everything after {@link #start} runs on one event loop, {@link #loop}; the
  * answer is handed over under this object's monitor, which {@link #close} takes too.
@@ -82,8 +78,7 @@ public final class DnsBackendSource implements BackendSource {
     private DnsNameResolver resolver;
     private ScheduledFuture<?> next;
     /** Server failures (SERVFAIL, REFUSED...) seen by the resolution in progress. */
-    private int serverFailures;
-    private DnsResponseCode lastServerFailure;
+    private final DnsRecords.ServerFailures serverFailures = new DnsRecords.ServerFailures();
     private State state = State.STARTING;
     private int emptyInARow;
     /** Written on {@link #loop} at the end of each resolution, read by the admin API. */
@@ -106,14 +101,11 @@ public final class DnsBackendSource implements BackendSource {
 
     /** The UDP channel of the transport {@code socketClass} belongs to (epoll, io_uring, NIO). */
     static Class<? extends DatagramChannel> datagramClassFor(Class<? extends Channel> socketClass) {
-        if (socketClass != null) {
-            String name = socketClass.getName();
-            if (name.equals("io.netty.channel.epoll.EpollSocketChannel")) {
-                return io.netty.channel.epoll.EpollDatagramChannel.class;
-            }
-            if (name.equals("io.netty.channel.uring.IoUringSocketChannel")) {
-                return io.netty.channel.uring.IoUringDatagramChannel.class;
-            }
+        if (socketClass != null && EpollSocketChannel.class.isAssignableFrom(socketClass)) {
+            return EpollDatagramChannel.class;
+        }
+        if (socketClass != null && IoUringSocketChannel.class.isAssignableFrom(socketClass)) {
+            return IoUringDatagramChannel.class;
         }
         return NioDatagramChannel.class;
     }
@@ -129,7 +121,7 @@ public final class DnsBackendSource implements BackendSource {
             }
             DnsNameResolverBuilder builder = new DnsNameResolverBuilder(loop)
                     .datagramChannelType(datagramClass)
-                    .dnsQueryLifecycleObserverFactory(question -> new FailureObserver());
+                    .dnsQueryLifecycleObserverFactory(serverFailures);
             List<InetSocketAddress> servers = config.nameserverAddresses();
             if (!servers.isEmpty()) {
                 builder.nameServerProvider(new SequentialDnsServerAddressStreamProvider(servers));
@@ -184,24 +176,24 @@ public final class DnsBackendSource implements BackendSource {
         if (isClosed()) {
             return;
         }
-        serverFailures = 0;
+        serverFailures.reset();
         Round round = new Round();
         if (config.srv()) {
             ask(config.name(), DnsRecordType.SRV, records -> srvAnswered(round, records), round);
         } else {
-            addresses(round, config.name(), List.of(new int[] {config.port(), 1}));
+            addresses(round, config.name(), List.of(new DnsRecords.Srv(0, 1, config.port(), config.name())));
         }
         round.questionDone(); // the round's own hold: it ends once its questions have all come back
     }
 
-    /** Asks for {@code host}'s A (and AAAA) records; each address is an endpoint per (port, weight). */
-    private void addresses(Round round, String host, List<int[]> portsAndWeights) {
+    /** Asks for {@code host}'s A (and AAAA) records; each address is an endpoint per port and weight of {@code at}. */
+    private void addresses(Round round, String host, List<DnsRecords.Srv> at) {
         Consumer<List<DnsRecord>> each = records -> {
             for (DnsRecord r : records) {
-                String ip = address(r);
+                String ip = DnsRecords.address(r);
                 if (ip != null) {
-                    for (int[] pw : portsAndWeights) {
-                        round.endpoints.add(new Endpoint(ip, pw[0], pw[1]));
+                    for (DnsRecords.Srv srv : at) {
+                        round.endpoints.add(new Endpoint(ip, srv.port(), srv.weight()));
                     }
                 }
             }
@@ -214,40 +206,14 @@ public final class DnsBackendSource implements BackendSource {
 
     /** The SRV records of the lowest priority, each target then asked for its addresses. */
     private void srvAnswered(Round round, List<DnsRecord> records) {
-        int lowest = Integer.MAX_VALUE;
-        List<Object[]> targets = new ArrayList<>();
-        for (DnsRecord r : records) {
-            if (r.type() != DnsRecordType.SRV || !(r instanceof DnsRawRecord raw) || raw.content().readableBytes() < 7) {
-                continue;
-            }
-            ByteBuf rdata = raw.content();
-            int at = rdata.readerIndex();
-            int priority = rdata.getUnsignedShort(at);
-            int weight = Math.max(1, Math.min(BackendConfig.MAX_WEIGHT, rdata.getUnsignedShort(at + 2)));
-            int port = rdata.getUnsignedShort(at + 4);
-            String target = DefaultDnsRecordDecoder.decodeName(rdata.duplicate().readerIndex(at + 6));
-            if (target.endsWith(".")) {
-                target = target.substring(0, target.length() - 1);
-            }
-            if (target.isEmpty() || port == 0) {
-                continue; // "." : no service at this name (RFC 2782)
-            }
-            if (priority < lowest) {
-                lowest = priority;
-                targets.clear();
-            }
-            if (priority == lowest) {
-                targets.add(new Object[] {target, new int[] {port, weight}});
-            }
+        Map<String, List<DnsRecords.Srv>> byTarget = new LinkedHashMap<>();
+        for (DnsRecords.Srv srv : DnsRecords.lowestPriority(records)) {
+            byTarget.computeIfAbsent(srv.target(), k -> new ArrayList<>()).add(srv);
         }
-        Map<String, List<int[]>> byTarget = new LinkedHashMap<>();
-        for (Object[] t : targets) {
-            byTarget.computeIfAbsent((String) t[0], k -> new ArrayList<>()).add((int[]) t[1]);
-        }
-        for (Map.Entry<String, List<int[]>> t : byTarget.entrySet()) {
+        for (Map.Entry<String, List<DnsRecords.Srv>> t : byTarget.entrySet()) {
             if (NetUtil.isValidIpV4Address(t.getKey()) || NetUtil.isValidIpV6Address(t.getKey())) {
-                for (int[] pw : t.getValue()) {
-                    round.endpoints.add(new Endpoint(t.getKey(), pw[0], pw[1]));
+                for (DnsRecords.Srv srv : t.getValue()) {
+                    round.endpoints.add(new Endpoint(t.getKey(), srv.port(), srv.weight()));
                 }
             } else {
                 // A target that has no addresses leaves nothing: it is not a failure of the round.
@@ -281,52 +247,15 @@ public final class DnsBackendSource implements BackendSource {
                 }
             } else {
                 Throwable cause = f.cause();
-                boolean noSuchRecords = cause instanceof UnknownHostException && noSuchRecords(cause.getCause());
+                boolean noSuchRecords = cause instanceof UnknownHostException
+                        && DnsRecords.noSuchRecords(cause.getCause(), serverFailures);
                 if (!noSuchRecords && round.failure == null) {
-                    round.failure = type.name() + " " + name + ": " + (serverFailures > 0
-                            ? "the server answered " + lastServerFailure : describe(cause));
+                    round.failure = type.name() + " " + name + ": " + (serverFailures.count > 0
+                            ? "the server answered " + serverFailures.last : DnsRecords.describe(cause));
                 }
             }
             round.questionDone();
         });
-    }
-
-    /**
-     * Whether the resolver gave up because the name has no such records (NXDOMAIN, or an answer
-     * without them) rather than because a query failed: then there is no cause, or the cause is
-     * the response code; a timeout or an I/O error is the cause otherwise. A server that answered
-     * SERVFAIL or REFUSED leaves no cause, only what {@link FailureObserver} saw.
-     */
-    private boolean noSuchRecords(Throwable cause) {
-        for (Throwable c = cause; c != null; c = c.getCause() == c ? null : c.getCause()) {
-            if (c instanceof DnsErrorCauseException code) {
-                return code.getCode() == DnsResponseCode.NXDOMAIN || code.getCode() == DnsResponseCode.NOERROR;
-            }
-        }
-        return cause == null && serverFailures == 0;
-    }
-
-    private static String describe(Throwable cause) {
-        Throwable root = cause;
-        while (root.getCause() != null && root.getCause() != root) {
-            root = root.getCause();
-        }
-        return root.getMessage() != null ? root.getMessage() : root.getClass().getSimpleName();
-    }
-
-    /** The address of an A or AAAA record, or {@code null}. */
-    private static String address(DnsRecord r) {
-        if (!(r instanceof DnsRawRecord raw)) {
-            return null;
-        }
-        ByteBuf content = raw.content();
-        int length = content.readableBytes();
-        if ((r.type() == DnsRecordType.A && length == 4) || (r.type() == DnsRecordType.AAAA && length == 16)) {
-            byte[] bytes = new byte[length];
-            content.getBytes(content.readerIndex(), bytes);
-            return NetUtil.bytesToIpAddress(bytes);
-        }
-        return null;
     }
 
     /** The questions of one resolution and what they brought; confined to {@link #loop}. */
@@ -408,41 +337,5 @@ public final class DnsBackendSource implements BackendSource {
             byAuthority.putIfAbsent(e.authority(), e);
         }
         return List.copyOf(byAuthority.values());
-    }
-
-    /** Counts answers in which a server said it failed (SERVFAIL, REFUSED...): those are not "no such name". */
-    private final class FailureObserver implements DnsQueryLifecycleObserver {
-        @Override
-        public void queryWritten(InetSocketAddress server, ChannelFuture future) {
-        }
-
-        @Override
-        public void queryCancelled(int queriesRemaining) {
-        }
-
-        @Override
-        public DnsQueryLifecycleObserver queryRedirected(List<InetSocketAddress> servers) {
-            return this;
-        }
-
-        @Override
-        public DnsQueryLifecycleObserver queryCNAMEd(DnsQuestion question) {
-            return this;
-        }
-
-        @Override
-        public DnsQueryLifecycleObserver queryNoAnswer(DnsResponseCode code) {
-            serverFailures++;
-            lastServerFailure = code;
-            return this;
-        }
-
-        @Override
-        public void queryFailed(Throwable cause) {
-        }
-
-        @Override
-        public void querySucceed() {
-        }
     }
 }
