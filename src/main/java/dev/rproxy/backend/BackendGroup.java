@@ -22,13 +22,21 @@ import org.slf4j.LoggerFactory;
  * buried under the whole load while the others may only be briefly out (Envoy's panic threshold).
  * With none available it is empty, and requests get 503 at once rather than connection attempts to
  * backends known to be down. A draining backend (taken out by the operator) is left out of both.
+ *
+ * <p>A discovered group ({@code upstreams.NAME.discovery}) changes its backends while it runs:
+ * {@link #update} swaps the list and the snapshot under this object's monitor, so a balancer sees
+ * the old set or the new one, never a mix, and a pick that read the old array finishes with it.
  */
 public final class BackendGroup {
     private static final Logger log = LoggerFactory.getLogger(BackendGroup.class);
 
     private final String name;
-    private final List<Backend> all;
+    /** Replaced whole by {@link #update} (under this object's monitor), never changed in place. */
+    private volatile List<Backend> all;
     private final int panicThresholdPercent;
+    private final long tlsHandshakeMs;
+    private final PoolConfig pool;
+    private final boolean discovered;
     private volatile Backend[] routable;
     private volatile List<Backend> available;
     // Guarded by this.
@@ -56,8 +64,21 @@ public final class BackendGroup {
      */
     public BackendGroup(String name, String at, List<BackendConfig> configs, long tlsHandshakeMs,
                         int panicThresholdPercent, PoolConfig pool, Function<BackendConfig, Backend> kept) {
+        this(name, at, configs, tlsHandshakeMs, panicThresholdPercent, pool, kept, false);
+    }
+
+    /**
+     * As above; {@code discovered}: its backends come and go by {@link #update} (the ones given
+     * here are those a reload carries over from the group before).
+     */
+    public BackendGroup(String name, String at, List<BackendConfig> configs, long tlsHandshakeMs,
+                        int panicThresholdPercent, PoolConfig pool, Function<BackendConfig, Backend> kept,
+                        boolean discovered) {
         this.name = name;
         this.panicThresholdPercent = panicThresholdPercent;
+        this.tlsHandshakeMs = tlsHandshakeMs;
+        this.pool = pool;
+        this.discovered = discovered;
         List<Backend> list = new ArrayList<>(configs.size());
         for (int i = 0; i < configs.size(); i++) {
             Backend carried = kept == null ? null : kept.apply(configs.get(i));
@@ -90,8 +111,70 @@ public final class BackendGroup {
         return name;
     }
 
+    /** Its backends now, in configuration (or discovery) order; a discovered group's list is replaced as it changes. */
     public List<Backend> all() {
         return all;
+    }
+
+    /** Whether its backends are discovered, and so may change while it runs. */
+    public boolean discovered() {
+        return discovered;
+    }
+
+    /** What {@link #update} changed. */
+    public record Change(List<Backend> added, List<Backend> removed) {
+        public boolean isEmpty() {
+            return added.isEmpty() && removed.isEmpty();
+        }
+    }
+
+    /**
+     * Makes {@code configs} its backends: one it has with the same id and settings stays, the same
+     * object with its state; a new one warms up from now (slow start, when the upstream has it), as
+     * one a reload adds; the others leave, and nothing here routes to them any more. The balancers
+     * see the new set at once, whole.
+     *
+     * @param joining   told of each new backend before any request can reach it (to name it in the
+     *     metrics, say)
+     * @param slowStart whether new backends warm up; false for the first set found at start-up,
+     *     which begins at its full share as listed backends do
+     */
+    public synchronized Change update(List<BackendConfig> configs, java.util.function.Consumer<Backend> joining,
+                                      boolean slowStart) {
+        java.util.Map<String, Backend> current = new java.util.HashMap<>();
+        for (Backend b : all) {
+            current.put(b.id(), b);
+        }
+        List<Backend> next = new ArrayList<>(configs.size());
+        List<Backend> added = new ArrayList<>();
+        for (BackendConfig config : configs) {
+            Backend b = current.remove(config.id());
+            if (b == null || !b.config().equals(config)) {
+                if (b != null) {
+                    current.put(config.id(), b); // same id, other settings (an SRV weight): the old one leaves
+                }
+                b = new Backend(config, BackendTls.of(config, tlsHandshakeMs), pool);
+                if (slowStart) {
+                    b.addedNow();
+                }
+                joining.accept(b);
+                added.add(b);
+            }
+            next.add(b);
+        }
+        if (added.isEmpty() && current.isEmpty()) {
+            return new Change(List.of(), List.of());
+        }
+        List<Backend> removed = List.copyOf(current.values());
+        for (Backend b : removed) {
+            b.setListener(backend -> {});
+        }
+        for (Backend b : added) {
+            b.setListener(backend -> rebuild());
+        }
+        all = List.copyOf(next);
+        rebuild();
+        return new Change(List.copyOf(added), removed);
     }
 
     /**

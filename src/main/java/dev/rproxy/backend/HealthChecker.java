@@ -29,6 +29,8 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -42,14 +44,17 @@ import java.util.concurrent.TimeUnit;
  * few probes to explain its state. A passing probe also ends an ejection by passive health.
  *
  * <p>Threading: each backend's probes run on one event loop chosen at start; a probe's state is
- * confined to that loop.
+ * confined to that loop. Backends of a discovered group come and go ({@link #add}, {@link
+ * #remove}) from any thread: the set of probes is guarded by this object's monitor.
  */
 public final class HealthChecker implements AutoCloseable {
     private final BackendGroup group;
     private final HealthCheckConfig config;
     private final Bootstrap bootstrap;
-    private final List<ScheduledFuture<?>> schedules = new ArrayList<>();
-    private final CountDownLatch firstRound;
+    // Guarded by this.
+    private final Map<Backend, Probe> probes = new HashMap<>();
+    private boolean started;
+    private boolean closed;
 
     public HealthChecker(
             BackendGroup group,
@@ -58,7 +63,6 @@ public final class HealthChecker implements AutoCloseable {
             Class<? extends Channel> channelClass) {
         this.group = group;
         this.config = config;
-        this.firstRound = new CountDownLatch(group.all().size());
         this.bootstrap =
                 new Bootstrap()
                         .group(loops)
@@ -68,20 +72,49 @@ public final class HealthChecker implements AutoCloseable {
     }
 
     /** Starts probing; the first probe of every backend is sent at once. */
-    public void start() {
+    public synchronized void start() {
+        started = true;
         for (Backend backend : group.all()) {
-            EventLoop loop = bootstrap.config().group().next();
-            Probe probe = new Probe(backend, loop);
-            schedules.add(loop.scheduleWithFixedDelay(probe::run, 0, config.intervalMs(), TimeUnit.MILLISECONDS));
+            add(backend);
+        }
+    }
+
+    /** Probes {@code backend} too (one that joined a discovered group), its first probe at once; nothing before {@link #start}. */
+    public synchronized void add(Backend backend) {
+        if (!started || closed || probes.containsKey(backend)) {
+            return;
+        }
+        EventLoop loop = bootstrap.config().group().next();
+        Probe probe = new Probe(backend, loop);
+        probe.schedule = loop.scheduleWithFixedDelay(probe::run, 0, config.intervalMs(), TimeUnit.MILLISECONDS);
+        probes.put(backend, probe);
+    }
+
+    /** Stops probing {@code backend} (it left its group); a probe in flight ends on its own. */
+    public synchronized void remove(Backend backend) {
+        Probe probe = probes.remove(backend);
+        if (probe != null) {
+            probe.schedule.cancel(false);
+            probe.firstDone.countDown();
         }
     }
 
     /**
-     * Waits, from a thread that is not an event loop, until every backend has had its first
-     * result or the time is up.
+     * Waits, from a thread that is not an event loop, until every backend probed now has had its
+     * first result or the time is up.
      */
     public boolean awaitFirstRound(long timeout, TimeUnit unit) throws InterruptedException {
-        return firstRound.await(timeout, unit);
+        List<Probe> now;
+        synchronized (this) {
+            now = new ArrayList<>(probes.values());
+        }
+        long deadline = System.nanoTime() + unit.toNanos(timeout);
+        for (Probe p : now) {
+            if (!p.firstDone.await(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Counts a failure seen on real traffic (refused or timed-out connection) as a failed probe. */
@@ -90,10 +123,12 @@ public final class HealthChecker implements AutoCloseable {
     }
 
     @Override
-    public void close() {
-        for (ScheduledFuture<?> f : schedules) {
-            f.cancel(false);
+    public synchronized void close() {
+        closed = true;
+        for (Probe p : probes.values()) {
+            p.schedule.cancel(false);
         }
+        probes.clear();
     }
 
     /**
@@ -111,12 +146,14 @@ public final class HealthChecker implements AutoCloseable {
                 .build();
     }
 
-    /** One backend's probe loop; all fields are confined to {@link #loop}. */
+    /** One backend's probe loop; its flags are confined to {@link #loop}. */
     private final class Probe {
         private final Backend backend;
         private final EventLoop loop;
+        private final CountDownLatch firstDone = new CountDownLatch(1);
+        /** Set under the checker's monitor once scheduled. */
+        private ScheduledFuture<?> schedule;
         private boolean inFlight;
-        private boolean firstDone;
 
         Probe(Backend backend, EventLoop loop) {
             this.backend = backend;
@@ -176,10 +213,7 @@ public final class HealthChecker implements AutoCloseable {
             } else {
                 backend.recordFailure(config.unhealthyThreshold(), reason);
             }
-            if (!firstDone) {
-                firstDone = true;
-                firstRound.countDown();
-            }
+            firstDone.countDown();
         }
     }
 

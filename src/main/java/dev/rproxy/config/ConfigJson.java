@@ -45,7 +45,7 @@ final class ConfigJson {
                 build(root.section("security", "rejectDotSegments", "allowedMethods"), ConfigJson::security),
                 root.named("upstreams", (name, element) -> element.section("backends", "balancer", "hashKey",
                         "healthCheck", "outlierDetection", "retries", "slowStartMs", "panicThresholdPercent", "pool",
-                        "maxRequests").build(s -> upstream(s, upstreamHealth, upstreamPool, baseDir))),
+                        "maxRequests", "discovery").build(s -> upstream(s, upstreamHealth, upstreamPool, baseDir))),
                 root.list("routes", element -> element.section("match", "upstream", "stripPrefix", "rewriteHost",
                         "rateLimit", "allow", "deny", "responseHeaders", "securityHeaders", "limits", "auth")
                         .build(r -> route(r, baseDir))),
@@ -83,7 +83,10 @@ final class ConfigJson {
                         p -> new UpstreamPoolConfig(p.integer("maxConnectionsPerBackend", pool.maxConnectionsPerBackend()),
                                 p.integer("maxPendingAcquires", pool.maxPendingAcquires()),
                                 p.longInteger("acquireTimeoutMs", pool.acquireTimeoutMs()))),
-                s.integer("maxRequests", 0));
+                s.integer("maxRequests", 0),
+                build(s.section("discovery", "dns", "refreshMs", "nameservers"), d -> new DiscoveryConfig(
+                        d.string("dns", null), d.longInteger("refreshMs", DiscoveryConfig.DEFAULT_REFRESH_MS),
+                        d.list("nameservers", JsonSection.Element::string))));
     }
 
     private static OutlierConfig outliers(JsonSection s) {

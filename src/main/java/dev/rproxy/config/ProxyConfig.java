@@ -169,12 +169,21 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
             String name = upstream.getKey();
             List<BackendConfig> list = upstream.getValue().backends();
             for (int i = 0; i < list.size(); i++) {
-                String owner = owners.putIfAbsent(list.get(i).id(), name);
+                String id = list.get(i).id();
+                String owner = owners.putIfAbsent(id, name);
+                String at = name.equals(UpstreamConfig.DEFAULT_NAME) && backends != null
+                        ? "backends[" + i + "]" : "upstreams." + name + ".backends[" + i + "]";
                 if (owner != null) {
-                    String at = name.equals(UpstreamConfig.DEFAULT_NAME) && backends != null
-                            ? "backends[" + i + "]" : "upstreams." + name + ".backends[" + i + "]";
-                    throw new ConfigException(at + ".id: duplicate id " + Checks.quote(list.get(i).id())
+                    throw new ConfigException(at + ".id: duplicate id " + Checks.quote(id)
                             + " (a backend of upstream " + Checks.quote(owner) + " already)");
+                }
+                int at1 = id.indexOf('@');
+                UpstreamConfig discovering = at1 < 0 ? null : all.get(id.substring(0, at1));
+                if (discovering != null && discovering.discovery() != null) {
+                    // Discovered backends are named so; a listed one must not take a name they may need.
+                    throw new ConfigException(at + ".id: " + Checks.quote(id) + " (ids \"" + id.substring(0, at1)
+                            + "@...\" are those of the backends upstream " + Checks.quote(id.substring(0, at1))
+                            + " discovers)");
                 }
             }
         }

@@ -9,7 +9,7 @@ import java.util.Set;
  * One group of interchangeable backends and how requests are spread over them; its name is its key
  * in {@code upstreams} ({@code default} for the top-level {@code backends}).
  *
- * @param backends              at least one
+ * @param backends              at least one, or none with {@code discovery}
  * @param balancer              {@code round_robin} (default), {@code least_request}, {@code
  *                              consistent_hash} or {@code random}
  * @param hashKey               for {@code consistent_hash}: {@code client_ip}, {@code header:NAME},
@@ -26,10 +26,13 @@ import java.util.Set;
  *                              request over them gets a fast 503 with {@code Retry-After}.
  * @param maxRequests           requests in flight on the upstream at most, >= 0 (0: no limit); one
  *                              more gets a fast 503 with {@code Retry-After}
+ * @param discovery             where its backends are found instead of {@code backends}; {@code
+ *                              null}: they are listed
  */
 public record UpstreamConfig(List<BackendConfig> backends, String balancer, String hashKey,
                              HealthCheckConfig healthCheck, OutlierConfig outlierDetection, RetryConfig retries,
-                             long slowStartMs, int panicThresholdPercent, UpstreamPoolConfig pool, int maxRequests) {
+                             long slowStartMs, int panicThresholdPercent, UpstreamPoolConfig pool, int maxRequests,
+                             DiscoveryConfig discovery) {
 
     public static final String ROUND_ROBIN = "round_robin";
     public static final String LEAST_REQUEST = "least_request";
@@ -40,7 +43,12 @@ public record UpstreamConfig(List<BackendConfig> backends, String balancer, Stri
     public static final int DEFAULT_PANIC_THRESHOLD = 50;
 
     public UpstreamConfig {
-        if (backends == null || backends.isEmpty()) {
+        if (discovery != null) {
+            if (backends != null && !backends.isEmpty()) {
+                throw new ConfigException("discovery: not with backends (an upstream lists its backends or discovers them)");
+            }
+            backends = List.of();
+        } else if (backends == null || backends.isEmpty()) {
             throw new ConfigException("backends: required (at least one backend)");
         }
         Set<String> ids = new HashSet<>();
@@ -66,7 +74,12 @@ public record UpstreamConfig(List<BackendConfig> backends, String balancer, Stri
 
     /** A round-robin group with the default settings. */
     public UpstreamConfig(List<BackendConfig> backends, HealthCheckConfig healthCheck) {
-        this(backends, null, null, healthCheck, null, null, 0, DEFAULT_PANIC_THRESHOLD, null, 0);
+        this(backends, null, null, healthCheck, null, null, 0, DEFAULT_PANIC_THRESHOLD, null, 0, null);
+    }
+
+    /** The id of the backend {@code discovery} found at {@code authority} ({@code host:port}) in the upstream {@code name}. */
+    public static String discoveredId(String name, String authority) {
+        return name + "@" + authority;
     }
 
     private static String checkHashKey(String key) {

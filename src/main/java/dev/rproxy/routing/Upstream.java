@@ -3,15 +3,21 @@ package dev.rproxy.routing;
 import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.backend.BackendGroup;
+import dev.rproxy.backend.BackendSource;
 import dev.rproxy.backend.HealthChecker;
 import dev.rproxy.config.BackendConfig;
+import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.RetryConfig;
 import dev.rproxy.config.UpstreamConfig;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One upstream group at run time: its backends and their state, the balancer that picks among
@@ -21,8 +27,35 @@ import java.util.function.Function;
  * requests in flight on this upstream, and {@value RetryConfig#MIN_RETRY_CONCURRENCY} are always
  * allowed, so a group that fails everything is not hit by a retry for every request while a lone
  * failure is still retried. Both counts are atomics updated once per request and per retry.
+ *
+ * <p>A discovered upstream ({@code discovery}) has a {@link BackendSource}: each answer it gives
+ * becomes the group's set of backends ({@link BackendGroup#update}); a backend that joins gets its
+ * metrics name and its probes before any request can reach it, and one that leaves drains (its
+ * pools are retired by whoever {@link Membership} tells). Answers are applied one at a time, under
+ * this object's monitor.
  */
 public final class Upstream implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Upstream.class);
+
+    /** Told of the backends a discovered upstream gains and loses. */
+    public interface Membership {
+        /** {@code backend} joins {@code upstream}: called before any request can reach it. */
+        void joining(Upstream upstream, Backend backend);
+
+        /** {@code left} are out of {@code upstream}: no new request goes to them; those in flight finish. */
+        void left(Upstream upstream, List<Backend> left);
+
+        Membership NONE = new Membership() {
+            @Override
+            public void joining(Upstream upstream, Backend backend) {
+            }
+
+            @Override
+            public void left(Upstream upstream, List<Backend> left) {
+            }
+        };
+    }
+
     private final String name;
     private final UpstreamConfig config;
     private final BackendGroup group;
@@ -34,6 +67,14 @@ public final class Upstream implements AutoCloseable {
     private int metricsIndex = -1;
     private int metricsSlot;
     private final AtomicInteger retriesInFlight = new AtomicInteger();
+    /** Its discovery; {@code null} for listed backends, or when only checking a configuration. */
+    private final BackendSource source;
+    private final Membership membership;
+    // Guarded by this.
+    private boolean held;
+    private boolean closed;
+    /** Until its first answer is applied, at start-up only: those backends begin at their full share. */
+    private boolean startingUp;
 
     /**
      * @param at       the JSON path of its backends, for messages
@@ -42,10 +83,27 @@ public final class Upstream implements AutoCloseable {
      */
     public Upstream(String name, UpstreamConfig config, String at, long tlsHandshakeMs, PoolConfig topPool,
                     EventLoopGroup loops, Class<? extends Channel> channelClass, Function<BackendConfig, Backend> kept) {
+        this(name, config, at, tlsHandshakeMs, topPool, loops, channelClass, kept, List.of(), Membership.NONE);
+    }
+
+    /**
+     * @param discovered for a discovered upstream, the backends it starts with (those of the
+     *     upstream before a reload, when its {@code discovery} is the same; {@code kept} carries
+     *     them over); ignored otherwise
+     * @param membership told of backends a discovered upstream gains and loses
+     */
+    public Upstream(String name, UpstreamConfig config, String at, long tlsHandshakeMs, PoolConfig topPool,
+                    EventLoopGroup loops, Class<? extends Channel> channelClass, Function<BackendConfig, Backend> kept,
+                    List<BackendConfig> discovered, Membership membership) {
         this.name = name;
         this.config = config;
-        this.group = new BackendGroup(name, at, config.backends(), tlsHandshakeMs,
-                config.panicThresholdPercent(), config.pool() == null ? null : config.pool().within(topPool), kept);
+        this.membership = membership;
+        boolean discovery = config.discovery() != null;
+        this.group = new BackendGroup(name, at, discovery ? discovered : config.backends(), tlsHandshakeMs,
+                config.panicThresholdPercent(), config.pool() == null ? null : config.pool().within(topPool), kept,
+                discovery);
+        this.source = discovery && loops != null ? BackendSource.of(name, config.discovery(), loops, channelClass) : null;
+        this.startingUp = kept == null;
         this.maxRequests = config.maxRequests() > 0 ? config.maxRequests() : Integer.MAX_VALUE;
         this.balancer = Balancer.of(config, group);
         this.healthChecker = config.healthCheck().enabled() && loops != null
@@ -174,15 +232,87 @@ public final class Upstream implements AutoCloseable {
         return retriesInFlight.get();
     }
 
-    /** Starts the probes; the first probe of every backend goes out at once. */
+    /** Starts the probes, the first probe of every backend at once, and the discovery. */
     public void start() {
         if (healthChecker != null) {
             healthChecker.start();
         }
+        if (source != null) {
+            source.start(this::discovered);
+        }
+    }
+
+    /**
+     * Waits, from a thread that is not an event loop, for its discovery's first answer (or
+     * failure); true at once for listed backends.
+     */
+    public boolean awaitDiscovery(long timeoutMs) throws InterruptedException {
+        return source == null || source.awaitFirstAnswer(timeoutMs);
+    }
+
+    /** What its discovery says of itself; {@code null} for listed backends (or when only checking a configuration). */
+    public BackendSource.Status discoveryStatus() {
+        return source == null ? null : source.status();
+    }
+
+    /**
+     * Holds back ({@code true}) or lets through the answers of its discovery: held while a reload
+     * reads its backends to carry them over, so none leaves in between. An answer held back is
+     * dropped; the next one brings the set again.
+     */
+    public synchronized void holdDiscovery(boolean hold) {
+        held = hold;
+    }
+
+    /** One answer of its source: the backends are now these. */
+    private synchronized void discovered(List<BackendSource.Endpoint> endpoints) {
+        if (closed || held) {
+            return;
+        }
+        List<BackendConfig> configs = new ArrayList<>(endpoints.size());
+        for (BackendSource.Endpoint e : endpoints) {
+            try {
+                configs.add(new BackendConfig(UpstreamConfig.discoveredId(name, e.authority()),
+                        "http://" + e.authority(), null, null, e.weight()));
+            } catch (ConfigException ex) {
+                log.warn("upstream {}: discovered endpoint {} left out: {}", name, e.authority(), ex.getMessage());
+            }
+        }
+        BackendGroup.Change change = group.update(configs, b -> {
+            membership.joining(this, b);
+            if (healthChecker != null) {
+                healthChecker.add(b);
+            }
+        }, !startingUp);
+        startingUp = false;
+        if (change.isEmpty()) {
+            return;
+        }
+        for (Backend b : change.removed()) {
+            if (healthChecker != null) {
+                healthChecker.remove(b);
+            }
+        }
+        log.info("upstream {}: discovery: {}{}{} backends now", name,
+                change.added().isEmpty() ? "" : "joined " + ids(change.added()) + "; ",
+                change.removed().isEmpty() ? "" : "left, draining " + ids(change.removed()) + "; ", group.all().size());
+        if (!change.removed().isEmpty()) {
+            membership.left(this, change.removed());
+        }
+    }
+
+    private static String ids(List<Backend> backends) {
+        return backends.stream().map(Backend::id).toList().toString();
     }
 
     @Override
     public void close() {
+        synchronized (this) {
+            closed = true;
+        }
+        if (source != null) {
+            source.close();
+        }
         if (healthChecker != null) {
             healthChecker.close();
         }

@@ -14,17 +14,27 @@ import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.function.Function;
 
-/** Every upstream of a configuration, by name, and the router over them. */
-public final class Upstreams implements AutoCloseable {
+/**
+ * Every upstream of a configuration, by name, and the router over them.
+ *
+ * <p>The backends by id change while it runs when an upstream is discovered: a backend that joins
+ * is named in the metrics and found by id before any request reaches it; one that leaves is handed
+ * to {@link #onLeaving} (the server retires its pools: they take no new request and close as their
+ * exchanges end, as for a backend a reload removed).
+ */
+public final class Upstreams implements AutoCloseable, Upstream.Membership {
     private final Map<String, Upstream> byName = new LinkedHashMap<>();
-    private final Map<String, Backend> byId = new HashMap<>();
-    private final Map<Backend, Upstream> ofBackend = new HashMap<>();
+    private final Map<String, Backend> byId = new ConcurrentHashMap<>();
+    private final Map<Backend, Upstream> ofBackend = new ConcurrentHashMap<>();
+    private final ProxyMetrics metrics;
+    private volatile Consumer<List<Backend>> leaving = left -> {};
     private final Router router;
     private final RateLimits rateLimits;
     private final Authenticators authenticators;
@@ -44,7 +54,9 @@ public final class Upstreams implements AutoCloseable {
      *
      * @param previous the upstreams before a reload, {@code null} at start: a backend with the same
      *     id and the same settings ({@link BackendConfig} and pool limits) is carried over, the same
-     *     object, with its health, ejections, slow start, counters and pooled connections
+     *     object, with its health, ejections, slow start, counters and pooled connections; so are the
+     *     backends a discovered upstream had found, when its {@code discovery} is the same (hold
+     *     {@code previous}' discovery first: {@link #holdDiscovery})
      */
     public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass,
                      ProxyMetrics metrics, Upstreams previous) {
@@ -54,6 +66,7 @@ public final class Upstreams implements AutoCloseable {
     /** As above, the {@code global} rate limits shared through {@code fleet} ({@code null}: none). */
     public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass,
                      ProxyMetrics metrics, Upstreams previous, Fleet fleet) {
+        this.metrics = metrics;
         Function<BackendConfig, Backend> kept = previous == null ? null : c -> {
             Backend b = previous.backend(c.id());
             return b != null && b.config().equals(c) ? b : null;
@@ -62,8 +75,12 @@ public final class Upstreams implements AutoCloseable {
         for (Map.Entry<String, UpstreamConfig> u : config.allUpstreams().entrySet()) {
             String name = u.getKey();
             String at = topLevel && name.equals(UpstreamConfig.DEFAULT_NAME) ? "backends" : "upstreams." + name + ".backends";
+            Upstream before = previous == null ? null : previous.get(name);
+            List<BackendConfig> discovered = before != null && u.getValue().discovery() != null
+                    && u.getValue().discovery().equals(before.config().discovery())
+                    ? before.backends().all().stream().map(Backend::config).toList() : List.of();
             Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), config.pool(), loops,
-                    channelClass, kept);
+                    channelClass, kept, discovered, this);
             byName.put(name, upstream);
             upstream.metrics(metrics.upstream(name), metrics.slot(name, "-"));
             for (Backend b : upstream.backends().all()) {
@@ -116,16 +133,57 @@ public final class Upstreams implements AutoCloseable {
         return ofBackend.get(backend);
     }
 
+    /** Where the backends that leave a discovered upstream go (to have their pools retired); set before {@link #start}. */
+    public void onLeaving(Consumer<List<Backend>> leaving) {
+        this.leaving = leaving;
+    }
+
+    @Override
+    public void joining(Upstream upstream, Backend backend) {
+        backend.metricsSlot(metrics.slot(upstream.name(), backend.id()));
+        byId.put(backend.id(), backend);
+        ofBackend.put(backend, upstream);
+    }
+
+    @Override
+    public void left(Upstream upstream, List<Backend> left) {
+        for (Backend b : left) {
+            byId.remove(b.id(), b); // a backend of the same id may have joined in its place
+            ofBackend.remove(b);
+        }
+        leaving.accept(left);
+    }
+
+    /** Holds back (or lets through again) the answers of every discovered upstream: see {@link Upstream#holdDiscovery}. */
+    public void holdDiscovery(boolean hold) {
+        for (Upstream u : byName.values()) {
+            u.holdDiscovery(hold);
+        }
+    }
+
     public void start() {
         for (Upstream u : byName.values()) {
             u.start();
         }
     }
 
-    /** Waits, from a thread that is not an event loop, for every probing upstream's first round. */
-    public boolean awaitFirstRound(long timeoutMs) throws InterruptedException {
+    /** Waits, from a thread that is not an event loop, for every discovered upstream's first answer (or failure). */
+    public boolean awaitDiscovery(long timeoutMs) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
         boolean all = true;
+        for (Upstream u : byName.values()) {
+            all &= u.awaitDiscovery(Math.max(0, (deadline - System.nanoTime()) / 1_000_000L));
+        }
+        return all;
+    }
+
+    /**
+     * Waits, from a thread that is not an event loop, for every discovered upstream's first answer
+     * and then for every probing upstream's first round.
+     */
+    public boolean awaitFirstRound(long timeoutMs) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        boolean all = awaitDiscovery(timeoutMs);
         for (Upstream u : byName.values()) {
             if (u.healthChecker() != null) {
                 long left = Math.max(0, deadline - System.nanoTime());

@@ -9,11 +9,13 @@ final class Weights {
     }
 
     /**
-     * Whether picks must weigh: the backends' weights differ, or slow start may make them differ
-     * (else a balancer may treat them as equal, which is cheaper).
+     * Whether picks must weigh: the backends' weights differ, or slow start may make them differ,
+     * or they are discovered (an SRV answer may bring other weights later); else a balancer may
+     * treat them as equal, which is cheaper.
      */
     static boolean vary(BackendGroup group, long slowStartNanos) {
-        return slowStartNanos > 0 || group.all().stream().mapToInt(Backend::weight).distinct().count() > 1;
+        return slowStartNanos > 0 || group.discovered()
+                || group.all().stream().mapToInt(Backend::weight).distinct().count() > 1;
     }
 
     /** {@code b}'s weight at {@code now}; its configured weight when slow start is off ({@code slowStartNanos} 0). */

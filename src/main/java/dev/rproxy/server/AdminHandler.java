@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
+import dev.rproxy.backend.BackendSource;
 import dev.rproxy.routing.Upstream;
 import dev.rproxy.routing.Upstreams;
 import io.netty.buffer.Unpooled;
@@ -258,6 +259,14 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 json.writeNumberField("available", u.backends().routable().size());
                 json.writeNumberField("requestsInFlight", u.requestsInFlight());
                 json.writeNumberField("retriesInFlight", u.retriesInFlight());
+                BackendSource.Status discovery = u.discoveryStatus();
+                if (discovery != null) {
+                    json.writeObjectFieldStart("discovery");
+                    json.writeStringField("dns", u.config().discovery().dns());
+                    json.writeStringField("state", discovery.state());
+                    json.writeStringField("detail", discovery.detail());
+                    json.writeEndObject();
+                }
                 json.writeArrayFieldStart("backends");
                 for (Backend b : u.backends().all()) {
                     json.writeStartObject();

@@ -111,6 +111,9 @@ public final class ProxyServer implements AutoCloseable {
     /** How often the configuration file is checked for a change, with {@code watchConfig}. */
     static final long CONFIG_CHECK_MS = 1000;
 
+    /** How long start waits at most for the first answer of discovered upstreams (before their first probes). */
+    static final long DISCOVERY_START_MS = 2000;
+
     /** How often certificate files are checked for a change on disk. */
     static final long CERTIFICATE_CHECK_MS = 2000;
 
@@ -149,6 +152,7 @@ public final class ProxyServer implements AutoCloseable {
                 new UpstreamChannelInitializer(config.pool(), config.limits(), budget, upstreams),
                 UpstreamChannelInitializer.streams(), config.pool(),
                 config.timeouts(), budget, ledger, threads);
+        upstreamGroups.onLeaving(pools::retire);
     }
 
     private Fleet newFleet(RedisConfig redis) {
@@ -203,7 +207,8 @@ public final class ProxyServer implements AutoCloseable {
             startFleet(fleet);
         }
         upstreamGroups.start();
-        long wait = upstreamGroups.all().stream().mapToLong(u -> u.config().healthCheck().timeoutMs()).max().orElse(0) + 100;
+        long wait = upstreamGroups.all().stream().mapToLong(u -> u.config().healthCheck().timeoutMs()).max().orElse(0) + 100
+                + (upstreamGroups.all().stream().anyMatch(u -> u.config().discovery() != null) ? DISCOVERY_START_MS : 0);
         if (!upstreamGroups.awaitFirstRound(wait)) {
             log.warn("first health probes not all answered within {} ms; starting anyway", wait);
         }
@@ -416,7 +421,10 @@ public final class ProxyServer implements AutoCloseable {
      * flight finish on the snapshot they started with; new requests get the new routes, upstreams,
      * limits and timeouts. A backend with the same id and settings is carried over with its state
      * and pooled connections; a removed one drains (its pools take no new request and close as
-     * their connections come back). Listeners that differ are closed (their connections go on) and
+     * their connections come back). A discovered upstream with the same {@code discovery} keeps the
+     * backends it found; the new upstreams start before the swap, so one whose discovery changed has
+     * its first answer (within {@value #DISCOVERY_START_MS} ms) before it takes requests. Listeners
+     * that differ are closed (their connections go on) and
      * the new ones bound. What needs a restart ({@code server}, {@code admin}, {@code
      * limits.maxConnections}, the top-level {@code pool} of carried-over backends) keeps its
      * running value, with a warning.
@@ -433,15 +441,23 @@ public final class ProxyServer implements AutoCloseable {
         if (nextFleet == null && next.redis() != null) {
             nextFleet = newFleet(next.redis()); // started below, once nothing can fail
         }
+        // No discovered backend leaves the running upstreams while the new ones read them to carry
+        // them over; the answers held back are dropped (the new upstreams ask again at once).
+        previous.holdDiscovery(true);
         Upstreams nextUpstreams;
+        AccessLog log0 = accessLog;
+        AccessLog nextLog;
         try {
             nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous, nextFleet);
+            nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
         } catch (RuntimeException e) {
+            previous.holdDiscovery(false);
             if (nextFleet != fleet) {
                 nextFleet.close();
             }
             throw e;
         }
+        nextUpstreams.onLeaving(pools::retire);
         if (nextFleet != fleet) {
             fleet = nextFleet;
             startFleet(nextFleet);
@@ -449,9 +465,13 @@ public final class ProxyServer implements AutoCloseable {
         for (String restart : needRestart(before, next)) {
             log.warn("reload: {} changed; it takes effect at the next restart", restart);
         }
-        AccessLog log0 = accessLog;
-        AccessLog nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
         metrics.enabled(next.metrics().enabled());
+        // Started before the swap: a discovered upstream whose discovery changed has its first answer
+        // (or gives up after a bounded wait) before requests reach it, rather than no backends at all.
+        nextUpstreams.start();
+        if (!awaitDiscovery(nextUpstreams)) {
+            log.warn("reload: no first answer from discovery within {} ms; applying anyway", DISCOVERY_START_MS);
+        }
         // The swap: new exchanges see the new snapshot from here on.
         config = next;
         upstreamGroups = nextUpstreams;
@@ -460,7 +480,6 @@ public final class ProxyServer implements AutoCloseable {
                 new HealthEndpoint(nextUpstreams), budget, idleClients, metrics,
                 new ClientIdentity(next.trustedBlocks())));
         previous.close();
-        nextUpstreams.start();
         List<Backend> removed = new ArrayList<>();
         for (Upstream u : previous.all()) {
             for (Backend b : u.backends().all()) {
@@ -485,6 +504,15 @@ public final class ProxyServer implements AutoCloseable {
             log.error(outcome);
         }
         return outcome;
+    }
+
+    private static boolean awaitDiscovery(Upstreams upstreams) {
+        try {
+            return upstreams.awaitDiscovery(DISCOVERY_START_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     private static int countBackends(Upstreams upstreams) {

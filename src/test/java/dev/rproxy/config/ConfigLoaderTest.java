@@ -166,6 +166,30 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void anUpstreamDiscoversItsBackendsByDns() throws IOException {
+        ProxyConfig config = ConfigLoader.parse("{\"upstreams\": {"
+                + "  \"api\": {\"discovery\": {\"dns\": \"API.internal:9000\"}, \"balancer\": \"least_request\"},"
+                + "  \"srv\": {\"discovery\": {\"dns\": \"_http._tcp.api.internal\", \"refreshMs\": 100,"
+                + "    \"nameservers\": [\"127.0.0.1:5353\", \"[::1]\", \"10.0.0.2\"]}}},"
+                + "\"routes\": [{\"upstream\": \"api\"}]}");
+
+        UpstreamConfig api = config.allUpstreams().get("api");
+        assertThat(api.backends()).isEmpty();
+        assertThat(api.discovery()).isEqualTo(new DiscoveryConfig("api.internal:9000", 5000, List.of()));
+        assertThat(api.discovery().srv()).isFalse();
+        assertThat(api.discovery().name()).isEqualTo("api.internal");
+        assertThat(api.discovery().port()).isEqualTo(9000);
+        DiscoveryConfig srv = config.allUpstreams().get("srv").discovery();
+        assertThat(srv.srv()).isTrue();
+        assertThat(srv.name()).isEqualTo("_http._tcp.api.internal");
+        assertThat(srv.refreshMs()).isEqualTo(100);
+        assertThat(srv.nameserverAddresses()).extracting(Object::toString)
+                .containsExactly("/127.0.0.1:5353", "/[0:0:0:0:0:0:0:1]:53", "/10.0.0.2:53");
+        String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(config);
+        assertThat(ConfigLoader.parse(json)).as("written as JSON, read back equal").isEqualTo(config);
+    }
+
+    @Test
     void withoutRoutesTheOnlyUpstreamTakesEverything() throws IOException {
         ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + "}");
         assertThat(config.routes()).isNull();
@@ -367,7 +391,32 @@ class ConfigLoaderTest {
             {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"healthCheck\": {\"path\": \"x\"}}}}",
                 "upstreams.api.healthCheck.path: \"x\" (expected: starting with \"/\")"},
             {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"slowstartMs\": 1}}}",
-                "upstreams.api.slowstartMs: unknown key (known: backends, balancer, hashKey, healthCheck, outlierDetection, retries, slowStartMs, panicThresholdPercent, pool, maxRequests)"},
+                "upstreams.api.slowstartMs: unknown key (known: backends, balancer, hashKey, healthCheck, outlierDetection, retries, slowStartMs, panicThresholdPercent, pool, maxRequests, discovery)"},
+            // discovery
+            {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"discovery\": {\"dns\": \"api.internal:9000\"}}}}",
+                "upstreams.api.discovery: not with backends (an upstream lists its backends or discovers them)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {}}}}", "upstreams.api.discovery.dns: required"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal\"}}}}",
+                "upstreams.api.discovery.dns: \"api.internal\" (expected: name:port for A/AAAA records, or an SRV name such as _http._tcp.api.internal)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:0\"}}}}",
+                "upstreams.api.discovery.dns: \"api.internal:0\" (expected: name:port for A/AAAA records, or an SRV name such as _http._tcp.api.internal)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api internal:80\"}}}}",
+                "upstreams.api.discovery.dns: \"api internal:80\" (expected: name:port for A/AAAA records, or an SRV name such as _http._tcp.api.internal)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"_http._tcp.api.internal:80\"}}}}",
+                "upstreams.api.discovery.dns: \"_http._tcp.api.internal:80\" (an SRV name takes no port: its records give them)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\", \"refreshMs\": 50}}}}",
+                "upstreams.api.discovery.refreshMs: 50 (expected: >= 100)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\", \"nameservers\": [\"dns.example\"]}}}}",
+                "upstreams.api.discovery.nameservers[0]: \"dns.example\" (expected: an IP address with an optional port, such as 127.0.0.1:5353 or [::1]:53)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\", \"nameservers\": [\"127.0.0.1:99999\"]}}}}",
+                "upstreams.api.discovery.nameservers[0]: \"127.0.0.1:99999\" (expected: an IP address with an optional port, such as 127.0.0.1:5353 or [::1]:53)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\", \"nameservers\": \"127.0.0.1\"}}}}",
+                "upstreams.api.discovery.nameservers: expected an array, got \"127.0.0.1\""},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\", \"ttl\": 5}}}}",
+                "upstreams.api.discovery.ttl: unknown key (known: dns, refreshMs, nameservers)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\"}},"
+                    + " \"web\": {\"backends\": [{\"id\": \"api@10.0.0.1:80\", \"url\": \"http://a:1\"}]}}, \"routes\": [{\"upstream\": \"web\"}]}",
+                "upstreams.web.backends[0].id: \"api@10.0.0.1:80\" (ids \"api@...\" are those of the backends upstream \"api\" discovers)"},
             {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"pool\": {\"idleTimeoutMs\": 1}}}}",
                 "upstreams.api.pool.idleTimeoutMs: unknown key (known: maxConnectionsPerBackend, maxPendingAcquires, acquireTimeoutMs)"},
             {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"maxRequests\": -1}}}",
