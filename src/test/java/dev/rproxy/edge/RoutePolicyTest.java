@@ -7,6 +7,8 @@ import dev.rproxy.config.RateLimitConfig;
 import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.RawHttp;
 import dev.rproxy.support.StatusBackend;
+import dev.rproxy.support.TestCertificates;
+import io.netty.pkitesting.X509Bundle;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -20,6 +22,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -306,6 +310,31 @@ class RoutePolicyTest {
                 RawHttp.Response notFound = raw.read();
                 assertThat(notFound.status()).isEqualTo(404);
                 assertThat(notFound.header("x-frame-options")).isEqualTo("DENY");
+            }
+        }
+    }
+
+    @Test
+    void overTlsThePresetAddsStrictTransportSecurityOnHttp2AndHttp1() throws Exception {
+        X509Bundle ca = TestCertificates.ca();
+        TestCertificates.writeSite(ca, dir);
+        try (StatusBackend app = new StatusBackend("app", 200).header("Server", "Apache/2.4.1");
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, "{\"host\": \"127.0.0.1\", \"port\": 0,"
+                        + " \"protocols\": [\"h2\", \"http/1.1\"], \"tls\": {\"certificates\": [{\"certFile\": \""
+                        + dir.resolve("site.pem") + "\", \"keyFile\": \"" + dir.resolve("site.key") + "\"}]}}",
+                        "\"securityHeaders\": true," + config(app, "", "{\"upstream\": \"app\"}"))) {
+            SSLContext tls = SSLContext.getInstance("TLS");
+            tls.init(null, new TrustManager[] {ca.toTrustManager()}, null);
+            for (HttpClient.Version version : new HttpClient.Version[] {HttpClient.Version.HTTP_2, HttpClient.Version.HTTP_1_1}) {
+                HttpClient https = HttpClient.newBuilder().sslContext(tls).version(version)
+                        .connectTimeout(Duration.ofSeconds(5)).build();
+                HttpResponse<String> r = https.send(HttpRequest.newBuilder(URI.create("https://127.0.0.1:" + proxy.port() + "/x"))
+                        .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(r.version()).isEqualTo(version);
+                assertThat(r.statusCode()).isEqualTo(200);
+                assertThat(r.headers().firstValue("strict-transport-security")).hasValue("max-age=31536000");
+                assertThat(r.headers().firstValue("server")).isEmpty();
+                assertThat(r.headers().firstValue("x-content-type-options")).hasValue("nosniff");
             }
         }
     }
