@@ -446,12 +446,17 @@ public final class ProxyServer implements AutoCloseable {
         previous.holdDiscovery(true);
         Upstreams nextUpstreams;
         AccessLog log0 = accessLog;
-        AccessLog nextLog;
+        AccessLog nextLog = null;
         try {
-            nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous, nextFleet);
             nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
+            // Last: the new upstreams take over the running ones' token verifiers and rate limits,
+            // so nothing may fail once they are built.
+            nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous, nextFleet);
         } catch (RuntimeException e) {
             previous.holdDiscovery(false);
+            if (nextLog != null && nextLog != log0) {
+                nextLog.close();
+            }
             if (nextFleet != fleet) {
                 nextFleet.close();
             }
