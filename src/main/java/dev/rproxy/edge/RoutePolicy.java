@@ -30,6 +30,13 @@ import java.util.concurrent.TimeUnit;
 public final class RoutePolicy {
     public static final AsciiString RATELIMIT = AsciiString.cached("ratelimit");
     public static final AsciiString RATELIMIT_POLICY = AsciiString.cached("ratelimit-policy");
+    /** Keys (field values, claims) longer than this count together, under {@link #OVERSIZED_KEY}. */
+    static final int MAX_KEY_CHARS = 256;
+    /**
+     * The one key of every over-long field value or claim; named with a NUL, which no field value
+     * has, so it is the same on every proxy of a fleet and no client's key.
+     */
+    private static final String OVERSIZED_KEY = "\u0000oversized";
 
     private final RouteLimitsConfig limits;
     /** The route's place in {@code routes}: its name in Redis for a global limit keyed by {@code route}. */
@@ -200,6 +207,9 @@ public final class RoutePolicy {
             Object key = byClaim ? a.token().claim(claimKeys[i]) : key(i, request, client);
             if (key == null) {
                 continue; // without the field or claim this limit does not count the request
+            }
+            if (key instanceof String text && text.length() > MAX_KEY_CHARS) {
+                key = OVERSIZED_KEY; // a table of 16 KB keys would not be bounded by maxKeys alone
             }
             RateLimiter limiter = limiters[i];
             RateLimiter.Counter counter = limiter.counter(key);
