@@ -141,6 +141,28 @@ class FleetHealthTest {
     }
 
 
+    @Test
+    void afterARedisRestartTheSubscriptionsAreBackAndEjectionsAreSharedAgain() throws Exception {
+        try (RedisServer redis = new RedisServer();
+                StatusBackend good = new StatusBackend("good", 200);
+                StatusBackend bad = new StatusBackend("bad", 500);
+                Fleet3 fleet = new Fleet3(redis, good, bad, false)) {
+            assertThat(redis.subscribers(HealthChannel.CHANNEL)).isEqualTo(3);
+            redis.restart();
+            await().atMost(10, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(50))
+                    .until(() -> redis.subscribers(HealthChannel.CHANNEL) == 3
+                            && fleet.proxies.stream().allMatch(p -> p.server().fleet().mode() == Fleet.Mode.GLOBAL));
+            ConfiguredProxy a = fleet.proxies.get(0);
+            for (int i = 0; i < 10 && !backend(a, "bad").isEjected(); i++) {
+                get(a, "/x");
+            }
+            assertThat(backend(a, "bad").isEjected()).isTrue();
+            await().atMost(INTERVAL_MS, TimeUnit.MILLISECONDS).pollInterval(Duration.ofMillis(10))
+                    .until(() -> backend(fleet.proxies.get(1), "bad").isEjected()
+                            && backend(fleet.proxies.get(2), "bad").isEjected());
+        }
+    }
+
     private static Backend backend(ConfiguredProxy proxy, String id) {
         return proxy.server().upstreams().backend(id);
     }

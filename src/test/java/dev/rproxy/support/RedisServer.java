@@ -12,6 +12,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A real {@code redis-server} (Debian's package) on a free loopback port, without persistence:
@@ -117,6 +119,33 @@ public final class RedisServer implements AutoCloseable {
                     .getBytes(StandardCharsets.UTF_8));
             s.getOutputStream().flush();
             return new String(s.getInputStream().readNBytes(4), StandardCharsets.US_ASCII).equals(":1\r\n");
+        }
+    }
+
+    /** How many connections are subscribed to {@code channel} ({@code PUBSUB NUMSUB}; no password). */
+    public long subscribers(String channel) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            s.setSoTimeout(2000);
+            byte[] name = channel.getBytes(StandardCharsets.UTF_8);
+            s.getOutputStream().write(("*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n$" + name.length + "\r\n" + channel + "\r\n")
+                    .getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream().flush();
+            // *2 $len channel :count, the count last
+            InputStream in = s.getInputStream();
+            StringBuilder reply = new StringBuilder();
+            Pattern count = Pattern.compile("\r\n:(\\d+)\r\n$");
+            while (true) {
+                int b = in.read();
+                if (b < 0) {
+                    throw new IOException("redis-server closed the connection: " + reply);
+                }
+                reply.append((char) b);
+                Matcher m = count.matcher(reply);
+                if (m.find()) {
+                    return Long.parseLong(m.group(1));
+                }
+            }
         }
     }
 
