@@ -2,6 +2,7 @@ package dev.rproxy.fleet;
 
 import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -45,7 +46,13 @@ public final class HealthChannel implements AutoCloseable {
         if (connection != null || link.closed() || !connecting.compareAndSet(false, true)) {
             return;
         }
-        link.connectPubSub().thenCompose(c -> {
+        CompletableFuture<StatefulRedisPubSubConnection<String, String>> connect;
+        try {
+            connect = link.connectPubSub();
+        } catch (RuntimeException e) {
+            connect = CompletableFuture.failedFuture(e); // the client is shutting down
+        }
+        connect.thenCompose(c -> {
             c.addListener(new RedisPubSubAdapter<>() {
                 @Override
                 public void message(String channel, String message) {
@@ -89,11 +96,12 @@ public final class HealthChannel implements AutoCloseable {
         if (event.from().equals(id)) {
             return;
         }
-        received.incrementAndGet();
         try {
             listener.accept(event);
         } catch (RuntimeException e) {
             log.warn("fleet: health event {} not applied: {}", message, e.toString());
+        } finally {
+            received.incrementAndGet(); // after: whoever sees the count sees what the event changed
         }
     }
 

@@ -163,6 +163,64 @@ class FleetHealthTest {
         }
     }
 
+    @Test
+    void anEventIsHonouredOnlyForABackendOfTheSameIdAndUrlAndNeverFromItself() throws Exception {
+        try (RedisServer redis = new RedisServer();
+                StatusBackend good = new StatusBackend("good", 200);
+                StatusBackend bad = new StatusBackend("bad", 200);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"healthCheck\": {\"enabled\": false},"
+                        + "\"redis\": {\"url\": \"" + redis.url() + "\"},"
+                        + "\"backends\": [" + good.json() + ", " + bad.json() + "]")) {
+            await().atMost(10, TimeUnit.SECONDS).until(() -> proxy.server().fleet().health().subscribed()
+                    && redis.subscribers(HealthChannel.CHANNEL) == 1);
+            HealthChannel health = proxy.server().fleet().health();
+            String self = proxy.server().fleet().id();
+            redis.publish(HealthChannel.CHANNEL, new HealthEvent("other", "bad", "http://127.0.0.1:1",
+                    HealthEvent.Kind.EJECTED, 5000, 0, "another url").encode());
+            redis.publish(HealthChannel.CHANNEL, new HealthEvent("other", "nobody", bad.url(),
+                    HealthEvent.Kind.DOWN, 5000, 0, "unknown id").encode());
+            redis.publish(HealthChannel.CHANNEL, new HealthEvent(self, "bad", bad.url(),
+                    HealthEvent.Kind.EJECTED, 5000, 0, "from itself").encode());
+            redis.publish(HealthChannel.CHANNEL, "{\"v\":2,\"what\":\"a later version\"}");
+            redis.publish(HealthChannel.CHANNEL, new HealthEvent("other", "good", good.url(),
+                    HealthEvent.Kind.DOWN, 5000, 0, "status 503").encode());
+            await().atMost(INTERVAL_MS, TimeUnit.MILLISECONDS).pollInterval(Duration.ofMillis(10))
+                    .until(() -> backend(proxy, "good").isFleetDown());
+            assertThat(health.received()).as("three from another member; its own and the unreadable one dropped")
+                    .isEqualTo(3);
+            assertThat(backend(proxy, "bad").isAvailable()).isTrue();
+            assertThat(backend(proxy, "bad").isEjected()).isFalse();
+            assertThat(backend(proxy, "good").fleetDownReason()).isEqualTo("fleet: down by other (status 503)");
+
+            redis.publish(HealthChannel.CHANNEL, new HealthEvent("someone-else", "good", good.url(),
+                    HealthEvent.Kind.UP, 0, 0, "").encode());
+            await().atMost(INTERVAL_MS, TimeUnit.MILLISECONDS).pollInterval(Duration.ofMillis(10))
+                    .until(() -> health.received() == 4);
+            assertThat(backend(proxy, "good").isFleetDown()).as("up from a member that did not have it down").isTrue();
+            redis.publish(HealthChannel.CHANNEL, new HealthEvent("other", "good", good.url(),
+                    HealthEvent.Kind.UP, 0, 0, "").encode());
+            await().atMost(INTERVAL_MS, TimeUnit.MILLISECONDS).pollInterval(Duration.ofMillis(10))
+                    .until(() -> health.received() == 5);
+            assertThat(backend(proxy, "good").isAvailable()).as("up from the member that had it down").isTrue();
+            assertThat(health.published()).isZero();
+        }
+    }
+
+    @Test
+    void theMessageReadsBackAsItWasWritten() {
+        HealthEvent event = new HealthEvent("web1-4711-3fa2c", "api2", "http://10.0.0.7:3002",
+                HealthEvent.Kind.EJECTED, 30000, 1796659250387L, "5 failures in a row, the last: \"status 503\"");
+        assertThat(event.encode()).isEqualTo("{\"v\":1,\"from\":\"web1-4711-3fa2c\",\"backend\":\"api2\","
+                + "\"url\":\"http://10.0.0.7:3002\",\"event\":\"ejected\",\"forMs\":30000,\"until\":1796659250387,"
+                + "\"reason\":\"5 failures in a row, the last: \\\"status 503\\\"\"}");
+        assertThat(HealthEvent.decode(event.encode())).isEqualTo(event);
+        assertThat(HealthEvent.decode("not json")).isNull();
+        assertThat(HealthEvent.decode("{\"v\":1,\"from\":\"a\",\"backend\":\"b\",\"url\":\"u\",\"event\":\"exploded\"}"))
+                .isNull();
+        assertThat(HealthEvent.decode("{\"v\":1,\"from\":\"a\",\"backend\":\"b\",\"url\":\"u\",\"event\":\"up\","
+                + "\"extra\":{\"x\":[1]}}")).isEqualTo(new HealthEvent("a", "b", "u", HealthEvent.Kind.UP, 0, 0, ""));
+    }
+
     private static Backend backend(ConfiguredProxy proxy, String id) {
         return proxy.server().upstreams().backend(id);
     }
