@@ -16,6 +16,11 @@ import org.slf4j.LoggerFactory;
  * passive health (outlier detection), the time it last became available (slow start), the
  * exchanges in flight, and what explains its state (the last probes, the ejections).
  *
+ * <p>In a fleet, what this proxy finds itself (an ejection and its end, down and up by its probes)
+ * goes to its {@link HealthReporter}; what another member found comes in through {@link
+ * #ejectFromFleet} and {@link #fleetDown}, is marked as learned from the fleet, ends by time, and is
+ * never reported on (no echo).
+ *
  * <p>Thread-safety: probe results arrive from the health checker and passive results from every
  * event loop; changes of state are rare next to requests, so they are guarded by the object's
  * monitor. The request path reads volatile fields only (through {@link BackendGroup}'s snapshot),
@@ -42,6 +47,9 @@ public final class Backend {
     /** When it last became available after being out; 0: available from the start (full share at once). */
     private volatile long availableSinceNanos;
     private volatile HealthListener listener = b -> {};
+    private volatile HealthReporter reporter = HealthReporter.NONE;
+    /** While another member of the fleet has it down: when that ends ({@link System#nanoTime}); else 0. */
+    private volatile long fleetDownUntilNanos;
     /** Failures in a row seen on real traffic, for outlier detection. */
     private final AtomicInteger passiveFailuresInARow = new AtomicInteger();
     private final AtomicLong passiveFailures = new AtomicLong();
@@ -56,6 +64,10 @@ public final class Backend {
     private int ejectionCount;
     private long ejectionsSinceStart;
     private long lastEjectionEndNanos;
+    /** The member whose ejection the current one is (learned from the fleet); {@code null}: this proxy's own or none. */
+    private String ejectedBy;
+    private String fleetDownBy;
+    private String fleetDownReason;
 
     static final int PROBES_KEPT = 5;
     static final int EJECTIONS_KEPT = 5;
@@ -64,6 +76,43 @@ public final class Backend {
     @FunctionalInterface
     public interface HealthListener {
         void stateChanged(Backend backend);
+    }
+
+    /**
+     * Told of the changes of health this proxy found itself, to share them with the fleet; never of
+     * those learned from it. Called outside the backend's monitor, on the thread that made the
+     * change; must not block.
+     */
+    public interface HealthReporter {
+        /** Ejected by outlier detection for {@code durationMs}. */
+        void ejected(Backend backend, long durationMs, String reason);
+
+        /** Its ejection by outlier detection here ended. */
+        void ejectionOver(Backend backend);
+
+        /** Down by the active probes here (again at each failed probe while down, as confirmation). */
+        void down(Backend backend, String reason);
+
+        /** Healthy again by the active probes here. */
+        void up(Backend backend);
+
+        HealthReporter NONE = new HealthReporter() {
+            @Override
+            public void ejected(Backend backend, long durationMs, String reason) {
+            }
+
+            @Override
+            public void ejectionOver(Backend backend) {
+            }
+
+            @Override
+            public void down(Backend backend, String reason) {
+            }
+
+            @Override
+            public void up(Backend backend) {
+            }
+        };
     }
 
     /** One active probe: when ({@link System#currentTimeMillis}), its outcome, how long it took. */
@@ -155,9 +204,14 @@ public final class Backend {
         return ejectedUntilNanos != 0;
     }
 
-    /** Whether requests may go to it: healthy, not ejected, not draining. */
+    /** Whether requests may go to it: healthy, not ejected, not draining, not down by another member of the fleet. */
     public boolean isAvailable() {
-        return healthy && ejectedUntilNanos == 0 && !draining;
+        return healthy && ejectedUntilNanos == 0 && !draining && fleetDownUntilNanos == 0;
+    }
+
+    /** Where what this proxy finds of its health goes (the fleet); {@link HealthReporter#NONE} without one. */
+    public void reporter(HealthReporter reporter) {
+        this.reporter = reporter;
     }
 
     /** A backend a reload added: it warms up from now, as one that came back does. */
@@ -180,7 +234,7 @@ public final class Backend {
                 return false;
             }
             draining = drain;
-            if (!drain && healthy && ejectedUntilNanos == 0) {
+            if (!drain && healthy && ejectedUntilNanos == 0 && fleetDownUntilNanos == 0) {
                 availableSinceNanos = Math.max(1, System.nanoTime());
             }
         }
@@ -281,7 +335,52 @@ public final class Backend {
         }
         log.warn("backend {} ({}) ejected for {} ms: {}", id(), url(), durationMs, reason);
         listener.stateChanged(this);
+        reporter.ejected(this, durationMs, reason);
         return until;
+    }
+
+    /**
+     * Ejects it for {@code durationMs} because member {@code from} of the fleet ejected it, unless
+     * it is ejected already; the count that lengthens this proxy's own ejections is left alone.
+     * Returns when the ejection ends ({@link System#nanoTime}), the key to {@link #uneject}; 0 when
+     * it was ejected already. Never reported to the fleet.
+     */
+    public long ejectFromFleet(long durationMs, String from, String reason) {
+        long until;
+        String why = "fleet: ejected by " + from + " (" + reason + ")";
+        synchronized (this) {
+            if (ejectedUntilNanos != 0 || durationMs <= 0) {
+                return 0;
+            }
+            until = System.nanoTime() + durationMs * 1_000_000L;
+            if (until == 0) {
+                until = 1;
+            }
+            ejectedUntilNanos = until;
+            ejectedBy = from;
+            ejectionsSinceStart++;
+            remember(ejections, new Ejection(System.currentTimeMillis(), durationMs, why), EJECTIONS_KEPT);
+        }
+        log.warn("backend {} ({}) ejected for {} ms: {}", id(), url(), durationMs, why);
+        listener.stateChanged(this);
+        return until;
+    }
+
+    /** Ends its ejection if it is the one member {@code from} of the fleet caused; false when not. */
+    public boolean fleetEjectionOver(String from) {
+        long until;
+        synchronized (this) {
+            if (ejectedUntilNanos == 0 || !from.equals(ejectedBy)) {
+                return false;
+            }
+            until = ejectedUntilNanos;
+        }
+        return uneject(until, "fleet: " + from + " ended its ejection");
+    }
+
+    /** The member of the fleet whose ejection the current one is; {@code null} for this proxy's own, or none. */
+    public synchronized String ejectedBy() {
+        return ejectedBy;
     }
 
     /**
@@ -289,19 +388,98 @@ public final class Backend {
      * an active probe found it healthy). False when it was not so ejected.
      */
     public boolean uneject(long until, String why) {
+        boolean own;
         synchronized (this) {
             if (ejectedUntilNanos == 0 || (until != 0 && ejectedUntilNanos != until)) {
                 return false;
             }
+            own = ejectedBy == null;
             ejectedUntilNanos = 0;
-            lastEjectionEndNanos = System.nanoTime();
-            if (healthy) {
-                availableSinceNanos = Math.max(1, lastEjectionEndNanos);
+            ejectedBy = null;
+            if (own) {
+                lastEjectionEndNanos = System.nanoTime(); // the fleet's ejections leave the own count's clock alone
+            }
+            if (healthy && fleetDownUntilNanos == 0) {
+                availableSinceNanos = Math.max(1, System.nanoTime());
             }
         }
         log.info("backend {} ({}) back from ejection: {}", id(), url(), why);
         listener.stateChanged(this);
+        if (own) {
+            reporter.ejectionOver(this);
+        }
         return true;
+    }
+
+    // ---------------------------------------------------------------- down, as the fleet says
+
+    /**
+     * Another member's probes have it down: unavailable here for {@code forMs} from now, unless
+     * that member reports it up ({@link #fleetUp}) or a probe here passes first; a later report
+     * (a confirmation) starts the time again. Returns the key to {@link #fleetDownExpired}. Never
+     * reported to the fleet.
+     */
+    public long fleetDown(String from, long forMs, String reason) {
+        long until;
+        boolean changed;
+        synchronized (this) {
+            until = System.nanoTime() + forMs * 1_000_000L;
+            if (until == 0) {
+                until = 1;
+            }
+            changed = fleetDownUntilNanos == 0;
+            fleetDownUntilNanos = until;
+            fleetDownBy = from;
+            fleetDownReason = reason;
+        }
+        if (changed) {
+            log.warn("backend {} ({}) unavailable: {} (for {} ms unless confirmed)", id(), url(), fleetDownReason(), forMs);
+            listener.stateChanged(this);
+        }
+        return until;
+    }
+
+    /** Member {@code from} reports it up: back here if {@code from} is the one that had it down. */
+    public void fleetUp(String from) {
+        synchronized (this) {
+            if (fleetDownUntilNanos == 0 || !from.equals(fleetDownBy)) {
+                return;
+            }
+        }
+        endFleetDown(0, "fleet: " + from + " reports it up");
+    }
+
+    /** The time of the report that ends at {@code until} is up with no confirmation since. */
+    public void fleetDownExpired(long until) {
+        endFleetDown(until, "fleet: no confirmation that it is still down");
+    }
+
+    /** Ends the fleet's down ({@code until} 0: any); false when it was not so down. */
+    private boolean endFleetDown(long until, String why) {
+        synchronized (this) {
+            if (fleetDownUntilNanos == 0 || (until != 0 && fleetDownUntilNanos != until)) {
+                return false;
+            }
+            fleetDownUntilNanos = 0;
+            fleetDownBy = null;
+            fleetDownReason = null;
+            if (healthy && ejectedUntilNanos == 0) {
+                availableSinceNanos = Math.max(1, System.nanoTime());
+            }
+        }
+        log.info("backend {} ({}) available again: {}", id(), url(), why);
+        listener.stateChanged(this);
+        return true;
+    }
+
+    /** Whether another member of the fleet has it down now. */
+    public boolean isFleetDown() {
+        return fleetDownUntilNanos != 0;
+    }
+
+    /** {@code fleet: down by <member> (<reason>)} while another member has it down; else {@code null}. */
+    public synchronized String fleetDownReason() {
+        return fleetDownUntilNanos == 0 ? null : "fleet: down by " + fleetDownBy + " (" + fleetDownReason + ")";
     }
 
     /** How long until its ejection ends, in ms (0 when not ejected). */
@@ -374,7 +552,9 @@ public final class Backend {
         if (changed) {
             log.info("backend {} ({}) is healthy", id(), url());
             listener.stateChanged(this);
+            reporter.up(this);
         }
+        endFleetDown(0, "a probe here passed");
     }
 
     /**
@@ -397,7 +577,20 @@ public final class Backend {
         if (changed) {
             log.warn("backend {} ({}) is unhealthy: {}", id(), url(), reason);
             listener.stateChanged(this);
+            reporter.down(this, reason);
         }
+    }
+
+    /** A probe failed while it was down already: the fleet hears it is still down (what keeps the others' word alive). */
+    public void confirmDown() {
+        String reason;
+        synchronized (this) {
+            if (healthy) {
+                return;
+            }
+            reason = downReason;
+        }
+        reporter.down(this, reason);
     }
 
     @Override

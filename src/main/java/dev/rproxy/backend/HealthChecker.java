@@ -41,7 +41,9 @@ import java.util.concurrent.TimeUnit;
  * broken pool), in the backend's protocol (HTTP/1.1 or HTTP/2, over TLS for https), answered
  * within {@code timeoutMs}; a 2xx is a success, anything else a failure.
  * The rise/fall thresholds live in {@link Backend}, which logs transitions only and keeps the last
- * few probes to explain its state. A passing probe also ends an ejection by passive health.
+ * few probes to explain its state. A passing probe also ends an ejection by passive health (one
+ * learned from the fleet too) and a down reported by another member; a failing one while the
+ * backend is down confirms it to the fleet ({@link Backend#confirmDown}).
  *
  * <p>Threading: each backend's probes run on one event loop chosen at start; a probe's state is
  * confined to that loop. Backends of a discovered group come and go ({@link #add}, {@link
@@ -211,7 +213,11 @@ public final class HealthChecker implements AutoCloseable {
                 backend.recordSuccess(config.healthyThreshold());
                 backend.uneject(0, "an active probe passed"); // as Envoy does: the probe vouches for it
             } else {
+                boolean wasDown = !backend.isHealthy();
                 backend.recordFailure(config.unhealthyThreshold(), reason);
+                if (wasDown) {
+                    backend.confirmDown();
+                }
             }
             firstDone.countDown();
         }

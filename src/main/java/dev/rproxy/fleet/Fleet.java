@@ -67,6 +67,7 @@ public final class Fleet implements AutoCloseable {
     private final Mode failMode;
     private final String id;
     private final RedisLink link;
+    private final HealthChannel health;
     private final AtomicLongArray transitions = new AtomicLongArray(Mode.values().length);
     private final CompletableFuture<Void> firstUp = new CompletableFuture<>();
     private volatile boolean up;
@@ -102,6 +103,12 @@ public final class Fleet implements AutoCloseable {
                 down("connection lost");
             }
         });
+        this.health = new HealthChannel(link, id);
+    }
+
+    /** The fleet's health news: what members publish of their backends' health. */
+    public HealthChannel health() {
+        return health;
     }
 
     private RedisLink link() {
@@ -111,6 +118,7 @@ public final class Fleet implements AutoCloseable {
     /** Connects and starts the heartbeat; the fleet starts in its fail mode until the first heartbeat answers. */
     public void start() {
         link.connect().thenRun(() -> link.executors().execute(this::heartbeat));
+        health.subscribe();
         ticks = link.executors().next().scheduleWithFixedDelay(this::tick, RETRY_MS, RETRY_MS, TimeUnit.MILLISECONDS);
     }
 
@@ -133,6 +141,9 @@ public final class Fleet implements AutoCloseable {
     private void tick() {
         if (!link.open()) {
             link.connect();
+        }
+        if (!health.subscribed()) {
+            health.subscribe();
         }
         if (!up || ++tick % (HEARTBEAT_MS / RETRY_MS) == 0) {
             heartbeat();
@@ -240,6 +251,7 @@ public final class Fleet implements AutoCloseable {
             }
         }
         up = false;
+        health.close();
         link.close();
     }
 }

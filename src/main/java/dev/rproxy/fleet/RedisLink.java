@@ -13,6 +13,7 @@ import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.async.RedisAsyncCommands;
 import io.lettuce.core.codec.StringCodec;
+import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.DefaultClientResources;
 import io.lettuce.core.resource.Delay;
@@ -156,6 +157,34 @@ final class RedisLink implements AutoCloseable {
         return reply.orTimeout(timeoutMs, TimeUnit.MILLISECONDS);
     }
 
+    /**
+     * Publishes {@code message} on {@code channel}: how many subscribers got it, or a failure when
+     * not connected, on an error, or after {@code timeoutMs}.
+     */
+    CompletableFuture<Long> publish(String channel, String message) {
+        StatefulRedisConnection<String, String> c = connection;
+        if (c == null || !c.isOpen()) {
+            return CompletableFuture.failedFuture(new RedisConnectionException("not connected to " + address()));
+        }
+        return c.async().publish(channel, message).toCompletableFuture().orTimeout(timeoutMs, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Opens a publish/subscribe connection of its own (a subscribed connection takes no other
+     * command); Lettuce reconnects it and subscribes it again to its channels by itself.
+     */
+    CompletableFuture<StatefulRedisPubSubConnection<String, String>> connectPubSub() {
+        if (closed) {
+            return CompletableFuture.failedFuture(new RedisConnectionException("closed"));
+        }
+        return client.connectPubSubAsync(StringCodec.UTF8, uri).toCompletableFuture();
+    }
+
+    /** Whether {@link #close()} was called. */
+    boolean closed() {
+        return closed;
+    }
+
     static Throwable unwrap(Throwable e) {
         return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
     }
@@ -178,7 +207,10 @@ final class RedisLink implements AutoCloseable {
         executors.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3000);
     }
 
-    /** A listener with the two events the fleet cares about. */
+    /**
+     * A listener with the two events the fleet cares about, of the command connection only: the
+     * publish/subscribe connection of {@link HealthChannel} comes and goes on its own.
+     */
     interface Events extends RedisConnectionStateListener {
         void connected();
 
@@ -186,12 +218,16 @@ final class RedisLink implements AutoCloseable {
 
         @Override
         default void onRedisConnected(RedisChannelHandler<?, ?> connection, SocketAddress socketAddress) {
-            connected();
+            if (!(connection instanceof StatefulRedisPubSubConnection<?, ?>)) {
+                connected();
+            }
         }
 
         @Override
         default void onRedisDisconnected(RedisChannelHandler<?, ?> connection) {
-            disconnected();
+            if (!(connection instanceof StatefulRedisPubSubConnection<?, ?>)) {
+                disconnected();
+            }
         }
 
         @Override

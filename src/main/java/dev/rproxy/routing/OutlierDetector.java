@@ -49,13 +49,32 @@ public final class OutlierDetector {
         return group.all().size() * config.maxEjectionPercent() / 100;
     }
 
-    private synchronized void eject(Backend backend, String reason) {
+    /**
+     * Ejects {@code backend} for {@code durationMs} because member {@code from} of the fleet did,
+     * within {@code maxEjectionPercent} as this detector's own ejections: the key to its {@link
+     * Backend#uneject} (the caller times it), or 0 when it was not ejected.
+     */
+    synchronized long ejectFromFleet(Backend backend, long durationMs, String from, String reason) {
+        if (ejectedNow() >= maxEjected()) {
+            log.debug("upstream {}: backend {} not ejected as {} did: the most maxEjectionPercent {} allows are",
+                    group.name(), backend.id(), from, config.maxEjectionPercent());
+            return 0;
+        }
+        return backend.ejectFromFleet(durationMs, from, reason);
+    }
+
+    private int ejectedNow() {
         int ejected = 0;
         for (Backend b : group.all()) {
             if (b.isEjected()) {
                 ejected++;
             }
         }
+        return ejected;
+    }
+
+    private synchronized void eject(Backend backend, String reason) {
+        int ejected = ejectedNow();
         if (ejected >= maxEjected()) {
             log.debug("upstream {}: backend {} not ejected ({}): {} of {} ejected already, the most maxEjectionPercent"
                     + " {} allows", group.name(), backend.id(), reason, ejected, group.all().size(),

@@ -179,6 +179,16 @@ public final class Upstream implements AutoCloseable {
         }
     }
 
+    /**
+     * Ejects {@code backend} for {@code durationMs} because member {@code from} of the fleet did:
+     * within {@code maxEjectionPercent} when passive health is on here, else as told. Returns the
+     * key to {@link Backend#uneject} (the caller times it), or 0 when it was not ejected.
+     */
+    long ejectFromFleet(Backend backend, long durationMs, String from, String reason) {
+        return outliers != null ? outliers.ejectFromFleet(backend, durationMs, from, reason)
+                : backend.ejectFromFleet(durationMs, from, reason);
+    }
+
     // ---------------------------------------------------------------- in flight, retry budget
 
     /**

@@ -39,6 +39,9 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
     private final RateLimits rateLimits;
     private final Authenticators authenticators;
     private final boolean securityHeaders;
+    /** Health shared with the fleet; {@code null} without one (or when only checking). */
+    private final Fleet fleet;
+    private final SharedHealth sharedHealth;
 
     /**
      * @param loops where probes and ejection timers run; {@code null} to only load and check
@@ -67,6 +70,8 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
     public Upstreams(ProxyConfig config, EventLoopGroup loops, Class<? extends Channel> channelClass,
                      ProxyMetrics metrics, Upstreams previous, Fleet fleet) {
         this.metrics = metrics;
+        this.fleet = fleet;
+        this.sharedHealth = fleet == null || loops == null ? null : new SharedHealth(fleet.health(), this, loops);
         Function<BackendConfig, Backend> kept = previous == null ? null : c -> {
             Backend b = previous.backend(c.id());
             return b != null && b.config().equals(c) ? b : null;
@@ -85,6 +90,9 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
             upstream.metrics(metrics.upstream(name), metrics.slot(name, "-"));
             for (Backend b : upstream.backends().all()) {
                 b.metricsSlot(metrics.slot(name, b.id()));
+                if (sharedHealth != null) {
+                    b.reporter(sharedHealth);
+                }
                 byId.put(b.id(), b);
                 ofBackend.put(b, upstream);
             }
@@ -141,6 +149,9 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
     @Override
     public void joining(Upstream upstream, Backend backend) {
         backend.metricsSlot(metrics.slot(upstream.name(), backend.id()));
+        if (sharedHealth != null) {
+            backend.reporter(sharedHealth);
+        }
         byId.put(backend.id(), backend);
         ofBackend.put(backend, upstream);
     }
@@ -161,7 +172,11 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
         }
     }
 
+    /** Starts the upstreams; with a fleet, the other members' health events are honoured by these from now on. */
     public void start() {
+        if (sharedHealth != null) {
+            fleet.health().listen(sharedHealth);
+        }
         for (Upstream u : byName.values()) {
             u.start();
         }

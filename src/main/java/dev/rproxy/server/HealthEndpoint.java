@@ -115,12 +115,15 @@ public final class HealthEndpoint implements LocalResponder {
         return json(any ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE, out.toByteArray(), head);
     }
 
-    /** {@code draining}, {@code down} (by its probes), {@code ejected}, {@code slow_start} or {@code healthy}. */
+    /**
+     * {@code draining}, {@code down} (by its probes, or by another member of the fleet), {@code ejected} (here or by the
+     * fleet), {@code slow_start} or {@code healthy}.
+     */
     static String state(Upstream u, Backend b, long now) {
         if (b.isDraining()) {
             return "draining";
         }
-        if (!b.isHealthy()) {
+        if (!b.isHealthy() || b.isFleetDown()) {
             return "down";
         }
         if (b.isEjected()) {
@@ -212,11 +215,16 @@ public final class HealthEndpoint implements LocalResponder {
     static String reason(Backend b, String state) {
         switch (state) {
             case "down":
+                if (b.isHealthy()) {
+                    String fleet = b.fleetDownReason();
+                    return fleet != null ? fleet : "back in service";
+                }
                 String why = b.downReason();
                 return "active probes failed: " + (why != null ? why : "no answer yet");
             case "ejected":
                 List<Backend.Ejection> ejections = b.ejections();
-                return "ejected by passive health for " + b.ejectionLeftMs() + " ms more: "
+                return "ejected by " + (b.ejectedBy() != null ? "the fleet" : "passive health") + " for "
+                        + b.ejectionLeftMs() + " ms more: "
                         + (ejections.isEmpty() ? "?" : ejections.get(ejections.size() - 1).reason());
             case "slow_start":
                 return "back in service, warming up: its share of traffic rises to its full weight";

@@ -166,6 +166,13 @@ final class ServerMetrics implements MultiCollector {
         }
         out.add(mode.build());
         out.add(transitions.build());
+        out.add(CounterSnapshot.builder().name("rproxy_fleet_health_events")
+                .help("Backend health events shared with the fleet: published by this proxy, received from the others")
+                .dataPoint(CounterDataPointSnapshot.builder().value(fleet.health().published())
+                        .labels(Labels.of("direction", "published")).build())
+                .dataPoint(CounterDataPointSnapshot.builder().value(fleet.health().received())
+                        .labels(Labels.of("direction", "received")).build())
+                .build());
     }
 
     private static GaugeSnapshot.Builder gauge(String name, String help) {

@@ -12,6 +12,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A real {@code redis-server} (Debian's package) on a free loopback port, without persistence:
@@ -117,6 +119,59 @@ public final class RedisServer implements AutoCloseable {
                     .getBytes(StandardCharsets.UTF_8));
             s.getOutputStream().flush();
             return new String(s.getInputStream().readNBytes(4), StandardCharsets.US_ASCII).equals(":1\r\n");
+        }
+    }
+
+    /** Publishes {@code message} on {@code channel} ({@code PUBLISH}; no password); returns the subscribers that got it. */
+    public long publish(String channel, String message) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            s.setSoTimeout(2000);
+            byte[] name = channel.getBytes(StandardCharsets.UTF_8);
+            byte[] body = message.getBytes(StandardCharsets.UTF_8);
+            OutputStream out = s.getOutputStream();
+            out.write(("*3\r\n$7\r\nPUBLISH\r\n$" + name.length + "\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(name);
+            out.write(("\r\n$" + body.length + "\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(body);
+            out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            InputStream in = s.getInputStream();
+            StringBuilder reply = new StringBuilder();
+            for (int b = in.read(); b >= 0 && b != '\n'; b = in.read()) {
+                reply.append((char) b);
+            }
+            if (reply.length() < 2 || reply.charAt(0) != ':') {
+                throw new IOException("PUBLISH: " + reply);
+            }
+            return Long.parseLong(reply.substring(1, reply.length() - 1));
+        }
+    }
+
+    /** How many connections are subscribed to {@code channel} ({@code PUBSUB NUMSUB}; no password). */
+    public long subscribers(String channel) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            s.setSoTimeout(2000);
+            byte[] name = channel.getBytes(StandardCharsets.UTF_8);
+            s.getOutputStream().write(("*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n$" + name.length + "\r\n" + channel + "\r\n")
+                    .getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream().flush();
+            // *2 $len channel :count, the count last
+            InputStream in = s.getInputStream();
+            StringBuilder reply = new StringBuilder();
+            Pattern count = Pattern.compile("\r\n:(\\d+)\r\n$");
+            while (true) {
+                int b = in.read();
+                if (b < 0) {
+                    throw new IOException("redis-server closed the connection: " + reply);
+                }
+                reply.append((char) b);
+                Matcher m = count.matcher(reply);
+                if (m.find()) {
+                    return Long.parseLong(m.group(1));
+                }
+            }
         }
     }
 

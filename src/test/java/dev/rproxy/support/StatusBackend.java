@@ -46,14 +46,15 @@ public final class StatusBackend implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-            byte[] body = ("{\"backend\":\"" + id + "\",\"status\":" + status + ",\"path\":\""
+            int now = this.status; // the field: the constructor's parameter would never change
+            byte[] body = ("{\"backend\":\"" + id + "\",\"status\":" + now + ",\"path\":\""
                     + ex.getRequestURI().getRawPath() + "\"}").getBytes(StandardCharsets.UTF_8);
             if (retryAfter != null) {
                 ex.getResponseHeaders().set("Retry-After", retryAfter);
             }
             extraHeaders.forEach((name, value) -> ex.getResponseHeaders().set(name, value));
             ex.getResponseHeaders().set("Content-Type", "application/json");
-            ex.sendResponseHeaders(status, body.length);
+            ex.sendResponseHeaders(now, body.length);
             try (OutputStream out = ex.getResponseBody()) {
                 out.write(body);
             }
