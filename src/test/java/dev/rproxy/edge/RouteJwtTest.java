@@ -28,6 +28,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Date;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -168,7 +169,7 @@ class RouteJwtTest {
             assertThat(get(proxy, "/api/x", "Authorization", "Bearer " + oldToken).statusCode()).isEqualTo(200);
             int fetches = jwksFetches.get();
 
-            jwksBody.set(new JWKSet(java.util.List.of(old.toPublicJWK(), rotated.toPublicJWK())).toString());
+            jwksBody.set(new JWKSet(List.of(old.toPublicJWK(), rotated.toPublicJWK())).toString());
             HttpResponse<String> withNewKey = get(proxy, "/api/x", "Authorization", "Bearer " + token(rotated, "bob", 600));
             assertThat(withNewKey.statusCode()).isEqualTo(200);
             assertThat(seenHeader(withNewKey, "x-user-id")).isEqualTo("bob");
@@ -179,6 +180,26 @@ class RouteJwtTest {
             HttpResponse<String> unknown = get(proxy, "/api/x", "Authorization", "Bearer " + token(stranger, "eve", 600));
             assertThat(unknown.statusCode()).isEqualTo(401);
             assertThat(jwksFetches.get()).isEqualTo(fetches + 1);
+        }
+    }
+
+    @Test
+    void aRequestWithABodyWaitsForTheRotatedKeyAndItsBodyArrivesWhole() throws Exception {
+        RSAKey old = new RSAKeyGenerator(2048).keyID("old").generate();
+        RSAKey rotated = new RSAKeyGenerator(2048).keyID("new").generate();
+        jwksBody.set(new JWKSet(old.toPublicJWK()).toString());
+        try (ConfiguredProxy proxy = proxy("\"jwksUrl\": \"http://127.0.0.1:" + jwks.getAddress().getPort() + "/jwks.json\"", "")) {
+            assertThat(get(proxy, "/api/x", "Authorization", "Bearer " + token(old, "alice", 600)).statusCode()).isEqualTo(200);
+            int fetches = jwksFetches.get();
+            jwksBody.set(new JWKSet(List.of(old.toPublicJWK(), rotated.toPublicJWK())).toString());
+            String body = "0123456789".repeat(1000);
+            HttpResponse<String> posted = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + "/api/upload"))
+                    .timeout(Duration.ofSeconds(15)).header("Authorization", "Bearer " + token(rotated, "bob", 600))
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(posted.statusCode()).isEqualTo(200);
+            assertThat(JSON.readTree(posted.body()).path("body_bytes").asLong()).isEqualTo(body.length());
+            assertThat(seenHeader(posted, "x-user-id")).isEqualTo("bob");
+            assertThat(jwksFetches.get()).isEqualTo(fetches + 1); // the set was fetched for this request
         }
     }
 
