@@ -12,6 +12,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -66,11 +67,16 @@ class RedisRegistryTest {
     }
 
     private ConfiguredProxy proxy(String upstreamExtra) throws Exception {
-        return new ConfiguredProxy(dir, "\"server\": {\"ioThreads\": 2}, \"admin\": {\"host\": \"127.0.0.1\", \"port\": 0},"
+        return new ConfiguredProxy(dir, members(KEY, upstreamExtra));
+    }
+
+    /** Upstream "jobs" discovered from the registry {@code key}, every request routed to it. */
+    private String members(String key, String upstreamExtra) {
+        return "\"server\": {\"ioThreads\": 2}, \"admin\": {\"host\": \"127.0.0.1\", \"port\": 0},"
                 + " \"redis\": {\"url\": \"" + redis.url() + "\", \"timeoutMs\": 500},"
-                + " \"upstreams\": {\"jobs\": {\"discovery\": {\"redis\": \"" + KEY + "\", \"refreshMs\": 100},"
+                + " \"upstreams\": {\"jobs\": {\"discovery\": {\"redis\": \"" + key + "\", \"refreshMs\": 100},"
                 + " \"balancer\": \"least_request\", \"healthCheck\": {\"intervalMs\": 500}" + upstreamExtra + "}},"
-                + " \"routes\": [{\"upstream\": \"jobs\"}]");
+                + " \"routes\": [{\"upstream\": \"jobs\"}]";
     }
 
     private static HttpResponse<String> get(int port, String path) throws Exception {
@@ -208,6 +214,32 @@ class RedisRegistryTest {
             await().atMost(WAIT).until(() -> get(proxy.port(), "/one").statusCode() == 200);
             assertThat(backendOf(get(proxy.port(), "/one"))).isEqualTo("a");
             assertThat(bogus.member()).isEqualTo("no-port");
+        }
+    }
+
+    @Test
+    void aReloadWithTheSameRegistryKeepsItsBackendsAndAnotherHasItsAnswerBeforeTheSwap() throws Exception {
+        TestBackend a = backend("a");
+        TestBackend b = backend("b");
+        a.register(redis.url(), KEY);
+        b.register(redis.url(), "services:other");
+        String members = members(KEY, "");
+        try (ConfiguredProxy proxy = new ConfiguredProxy(dir, members)) {
+            dev.rproxy.backend.Backend before = proxy.server().upstreams().backend(id(a));
+            assertThat(before).isNotNull();
+            Files.writeString(proxy.file(), "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0}, "
+                    + members.replace("least_request", "round_robin") + "}");
+            assertThat(proxy.server().reloadAsync().get(10, TimeUnit.SECONDS)).contains("1 backends kept, 0 added, 0 removed");
+            assertThat(proxy.server().upstreams().backend(id(a))).isSameAs(before);
+            await().atMost(WAIT).until(() -> backendOf(get(proxy.port(), "/reloaded")).equals("a"));
+
+            Files.writeString(proxy.file(), "{\"listen\": {\"host\": \"127.0.0.1\", \"port\": 0}, "
+                    + members("services:other", "") + "}");
+            assertThat(proxy.server().reloadAsync().get(10, TimeUnit.SECONDS)).contains("0 backends kept, 1 added, 1 removed");
+            // No wait: the new registry's answer was in before the swap.
+            assertThat(ids(proxy)).containsExactly(id(b));
+            assertThat(discovery(proxy).get("redis").asText()).isEqualTo("services:other");
+            assertThat(backendOf(get(proxy.port(), "/other"))).isEqualTo("b");
         }
     }
 }
