@@ -1,13 +1,14 @@
 package dev.rproxy.backend;
 
 import dev.rproxy.config.DiscoveryConfig;
+import dev.rproxy.fleet.Fleet;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.util.List;
 
 /**
- * Where an upstream's backends come from when the configuration does not list them: DNS today
- * ({@link DnsBackendSource}), a registry (Redis, Consul) tomorrow. A source knows nothing of
+ * Where an upstream's backends come from when the configuration does not list them: DNS
+ * ({@link DnsBackendSource}) or a registry in Redis ({@link RedisBackendSource}). A source knows nothing of
  * backends' state, pools or balancers; it only says, now and then, which endpoints there are. The
  * upstream turns each endpoint into a {@link Backend} (a known one is kept, the same object), probes
  * new ones, and lets the ones that left drain, so a new source is this interface and a line in
@@ -67,11 +68,17 @@ public interface BackendSource extends AutoCloseable {
 
     /**
      * The source {@code config} describes for the upstream {@code name}, running on {@code loops}
-     * (whose TCP channels are {@code socketClass}). A registry would be one more branch here, on a
-     * key of its own beside {@code dns}.
+     * (whose TCP channels are {@code socketClass}): DNS, or a registry in Redis read through {@code
+     * fleet} (which the configuration guarantees for one).
      */
     static BackendSource of(String name, DiscoveryConfig config, EventLoopGroup loops,
-                            Class<? extends Channel> socketClass) {
+                            Class<? extends Channel> socketClass, Fleet fleet) {
+        if (config.fromRedis()) {
+            if (fleet == null) {
+                throw new IllegalStateException("upstream " + name + ": a registry in Redis needs the redis section");
+            }
+            return new RedisBackendSource(name, config, fleet, loops);
+        }
         return new DnsBackendSource(name, config, loops, socketClass);
     }
 }

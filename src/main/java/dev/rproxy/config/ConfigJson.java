@@ -84,9 +84,10 @@ final class ConfigJson {
                                 p.integer("maxPendingAcquires", pool.maxPendingAcquires()),
                                 p.longInteger("acquireTimeoutMs", pool.acquireTimeoutMs()))),
                 s.integer("maxRequests", 0),
-                build(s.section("discovery", "dns", "refreshMs", "nameservers"), d -> new DiscoveryConfig(
-                        d.string("dns", null), d.longInteger("refreshMs", DiscoveryConfig.DEFAULT_REFRESH_MS),
-                        d.list("nameservers", JsonSection.Element::string))));
+                build(s.section("discovery", "dns", "refreshMs", "nameservers", "redis"), d -> new DiscoveryConfig(
+                        d.string("dns", null), d.longInteger("refreshMs", d.has("redis")
+                                ? DiscoveryConfig.DEFAULT_REDIS_REFRESH_MS : DiscoveryConfig.DEFAULT_REFRESH_MS),
+                        d.list("nameservers", JsonSection.Element::string), d.string("redis", null))));
     }
 
     private static OutlierConfig outliers(JsonSection s) {

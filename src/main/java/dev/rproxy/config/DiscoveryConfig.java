@@ -8,30 +8,64 @@ import java.util.Locale;
 
 /**
  * Where an upstream finds its backends when they are not listed: a DNS name resolved again and
- * again. The backends found speak plain HTTP/1.1 (no scheme, protocol or TLS keys yet).
+ * again, or a registry in Redis read again and again. The backends found speak plain HTTP/1.1 (no
+ * scheme, protocol or TLS keys yet).
+ *
+ * <p>{@code redis} is the key of a sorted set in the proxy's Redis (the top-level {@code redis}
+ * section) whose members are {@code host:port}, each scored by the epoch millisecond its
+ * registration expires; the members not yet expired are the backends (weight 1). A backend keeps
+ * itself in by adding itself again ahead of its expiry, and takes itself out with {@code ZREM}.
  *
  * <p>{@code dns} is either {@code name:port}, whose A and AAAA records are the backends' addresses
  * (all on that port, weight 1), or an SRV name ({@code _http._tcp.api.internal}, no port), whose
  * records of the lowest priority give each backend's target (resolved to its addresses), port and
  * weight (RFC 2782; weight 0 counts as 1, more than {@value BackendConfig#MAX_WEIGHT} as that).
  *
- * @param dns         {@code name:port} or {@code _service._proto.name}
+ * @param dns         {@code name:port} or {@code _service._proto.name}; {@code null} with {@code redis}
  * @param refreshMs   the least time between two resolutions, >= {@value #MIN_REFRESH_MS}; the next
  *                    one is due when the answer's shortest TTL runs out, and never later than
- *                    {@value #MAX_TTL_WAIT_MS} ms (or this, when it is longer)
+ *                    {@value #MAX_TTL_WAIT_MS} ms (or this, when it is longer). With {@code redis}:
+ *                    the time between two reads of the registry
  * @param nameservers {@code ip} or {@code ip:port} (IPv6 in brackets with a port) of the servers to
  *                    ask, in order; empty (the default): the system's ({@code /etc/resolv.conf})
+ * @param redis       the key of the registry's sorted set; {@code null} with {@code dns}
  */
-public record DiscoveryConfig(String dns, long refreshMs, List<String> nameservers) {
+public record DiscoveryConfig(String dns, long refreshMs, List<String> nameservers, String redis) {
 
     public static final long DEFAULT_REFRESH_MS = 5000;
+    /** The registry is read this often unless {@code refreshMs} says otherwise. */
+    public static final long DEFAULT_REDIS_REFRESH_MS = 1000;
     public static final long MIN_REFRESH_MS = 100;
     /** A TTL longer than this does not hold back the next resolution any longer. */
     public static final long MAX_TTL_WAIT_MS = 60_000;
 
     public DiscoveryConfig {
-        Checks.required("dns", dns);
-        dns = dns.toLowerCase(Locale.ROOT);
+        if (redis != null) {
+            if (dns != null) {
+                throw new ConfigException("redis: not with dns (an upstream discovers from one of them)");
+            }
+            if (redis.isEmpty() || redis.chars().anyMatch(c -> c <= ' ' || c == 0x7f)) {
+                throw new ConfigException("redis: " + Checks.quote(redis)
+                        + " (expected: the key of a sorted set, such as \"services:jobs\")");
+            }
+            if (nameservers != null && !nameservers.isEmpty()) {
+                throw new ConfigException("nameservers: only with dns");
+            }
+        } else {
+            if (dns == null) {
+                throw new ConfigException("dns: required (or redis: the key of a registry in Redis)");
+            }
+            dns = checkDns(dns.toLowerCase(Locale.ROOT));
+        }
+        Checks.atLeast("refreshMs", refreshMs, MIN_REFRESH_MS);
+        nameservers = nameservers == null ? List.of() : List.copyOf(nameservers);
+        for (int i = 0; i < nameservers.size(); i++) {
+            nameserver("nameservers[" + i + "]", Checks.required("nameservers[" + i + "]", nameservers.get(i)));
+        }
+    }
+
+    /** {@code name:port} or an SRV name, as it is. */
+    private static String checkDns(String dns) {
         int colon = dns.lastIndexOf(':');
         String name = colon < 0 ? dns : dns.substring(0, colon);
         if (!isName(name)) {
@@ -44,11 +78,7 @@ public record DiscoveryConfig(String dns, long refreshMs, List<String> nameserve
         } else if (colon < 0 || port(dns.substring(colon + 1)) < 0) {
             throw invalidDns(dns);
         }
-        Checks.atLeast("refreshMs", refreshMs, MIN_REFRESH_MS);
-        nameservers = nameservers == null ? List.of() : List.copyOf(nameservers);
-        for (int i = 0; i < nameservers.size(); i++) {
-            nameserver("nameservers[" + i + "]", Checks.required("nameservers[" + i + "]", nameservers.get(i)));
-        }
+        return dns;
     }
 
     /** Resolved every {@link #DEFAULT_REFRESH_MS} at the most, by the system's name servers. */
@@ -56,9 +86,24 @@ public record DiscoveryConfig(String dns, long refreshMs, List<String> nameserve
         this(dns, DEFAULT_REFRESH_MS, null);
     }
 
+    /** DNS discovery. */
+    public DiscoveryConfig(String dns, long refreshMs, List<String> nameservers) {
+        this(dns, refreshMs, nameservers, null);
+    }
+
+    /** The registry {@code key} in Redis, read every {@code refreshMs}. */
+    public static DiscoveryConfig redis(String key, long refreshMs) {
+        return new DiscoveryConfig(null, refreshMs, null, key);
+    }
+
+    /** Whether the backends come from a registry in Redis rather than DNS. */
+    public boolean fromRedis() {
+        return redis != null;
+    }
+
     /** Whether {@code dns} is an SRV name: ports and weights come from its records. */
     public boolean srv() {
-        return dns.startsWith("_");
+        return dns != null && dns.startsWith("_");
     }
 
     /** The name to resolve. */

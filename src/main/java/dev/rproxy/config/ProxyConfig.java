@@ -54,6 +54,7 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
         }
         rateLimits = rateLimits == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(rateLimits));
         checkGlobalLimits(rateLimits, redis);
+        checkRegistries(all, redis);
         routes = routes == null ? null : checkRoutes(routes, all, rateLimits);
         checkAdmin(admin, listen);
         metrics = Objects.requireNonNullElse(metrics, MetricsConfig.DEFAULT);
@@ -120,6 +121,17 @@ public record ProxyConfig(List<ListenConfig> listen, List<BackendConfig> backend
             if (limit.getValue().global() && redis == null) {
                 throw new ConfigException("rateLimits." + limit.getKey() + ".scope: \"global\" needs a redis section"
                         + " (the fleet shares the limit through it)");
+            }
+        }
+    }
+
+    /** A registry in Redis is read through the proxy's {@code redis}. */
+    private static void checkRegistries(Map<String, UpstreamConfig> upstreams, RedisConfig redis) {
+        for (Map.Entry<String, UpstreamConfig> u : upstreams.entrySet()) {
+            DiscoveryConfig discovery = u.getValue().discovery();
+            if (discovery != null && discovery.fromRedis() && redis == null) {
+                throw new ConfigException("upstreams." + u.getKey() + ".discovery.redis: needs a redis section"
+                        + " (the registry is read through it)");
             }
         }
     }

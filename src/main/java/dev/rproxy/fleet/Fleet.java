@@ -3,6 +3,8 @@ package dev.rproxy.fleet;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
@@ -59,6 +61,16 @@ public final class Fleet implements AutoCloseable {
             redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
             redis.call('PEXPIRE', KEYS[1], ttl * 2)
             return {redis.call('ZCARD', KEYS[1])}
+            """);
+    /**
+     * The members of a registry (a sorted set scored by expiry, epoch ms) not yet expired on
+     * Redis' clock; the expired ones are removed. KEYS[1]: the registry.
+     */
+    private static final RedisLink.Script REGISTERED = RedisLink.Script.of("""
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+            return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
             """);
     private static final RedisLink.Script LEAVE = RedisLink.Script.of("""
             return {redis.call('ZREM', KEYS[1], ARGV[1])}
@@ -177,6 +189,27 @@ public final class Fleet implements AutoCloseable {
                     }
                     return new Grant((Long) reply.get(0), (Long) reply.get(1));
                 });
+    }
+
+    /**
+     * The members of the registry {@code key} whose registration has not expired (see {@link
+     * dev.rproxy.config.DiscoveryConfig}), the expired ones removed on the way; a failure when not
+     * connected, on an error, or after {@code timeoutMs}. Completes on the connection's thread. A
+     * failure here leaves the fleet's mode alone: the heartbeat decides it.
+     */
+    public CompletableFuture<List<String>> registered(String key) {
+        return link.run(REGISTERED, new String[] {key}).thenApply(reply -> {
+            List<String> members = new ArrayList<>(reply.size());
+            for (Object member : reply) {
+                members.add(String.valueOf(member));
+            }
+            return members;
+        });
+    }
+
+    /** Where the fleet's connection is, for messages. */
+    public String address() {
+        return link.address();
     }
 
     /** A limit's rate and fleet-wide burst as {@link #grant} takes them, written once per limit. */

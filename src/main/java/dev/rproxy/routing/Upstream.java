@@ -10,6 +10,7 @@ import dev.rproxy.config.ConfigException;
 import dev.rproxy.config.PoolConfig;
 import dev.rproxy.config.RetryConfig;
 import dev.rproxy.config.UpstreamConfig;
+import dev.rproxy.fleet.Fleet;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.util.ArrayList;
@@ -83,7 +84,7 @@ public final class Upstream implements AutoCloseable {
      */
     public Upstream(String name, UpstreamConfig config, String at, long tlsHandshakeMs, PoolConfig topPool,
                     EventLoopGroup loops, Class<? extends Channel> channelClass, Function<BackendConfig, Backend> kept) {
-        this(name, config, at, tlsHandshakeMs, topPool, loops, channelClass, kept, List.of(), Membership.NONE);
+        this(name, config, at, tlsHandshakeMs, topPool, loops, channelClass, kept, List.of(), Membership.NONE, null);
     }
 
     /**
@@ -91,10 +92,11 @@ public final class Upstream implements AutoCloseable {
      *     upstream before a reload, when its {@code discovery} is the same; {@code kept} carries
      *     them over); ignored otherwise
      * @param membership told of backends a discovered upstream gains and loses
+     * @param fleet      the proxy's connection to Redis, which a registry in Redis is read through; {@code null}: none
      */
     public Upstream(String name, UpstreamConfig config, String at, long tlsHandshakeMs, PoolConfig topPool,
                     EventLoopGroup loops, Class<? extends Channel> channelClass, Function<BackendConfig, Backend> kept,
-                    List<BackendConfig> discovered, Membership membership) {
+                    List<BackendConfig> discovered, Membership membership, Fleet fleet) {
         this.name = name;
         this.config = config;
         this.membership = membership;
@@ -102,7 +104,7 @@ public final class Upstream implements AutoCloseable {
         this.group = new BackendGroup(name, at, discovery ? discovered : config.backends(), tlsHandshakeMs,
                 config.panicThresholdPercent(), config.pool() == null ? null : config.pool().within(topPool), kept,
                 discovery);
-        this.source = discovery && loops != null ? BackendSource.of(name, config.discovery(), loops, channelClass) : null;
+        this.source = discovery && loops != null ? BackendSource.of(name, config.discovery(), loops, channelClass, fleet) : null;
         this.startingUp = kept == null;
         this.maxRequests = config.maxRequests() > 0 ? config.maxRequests() : Integer.MAX_VALUE;
         this.balancer = Balancer.of(config, group);

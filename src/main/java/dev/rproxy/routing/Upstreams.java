@@ -85,7 +85,7 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
                     && u.getValue().discovery().equals(before.config().discovery())
                     ? before.backends().all().stream().map(Backend::config).toList() : List.of();
             Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), config.pool(), loops,
-                    channelClass, kept, discovered, this);
+                    channelClass, kept, discovered, this, fleet);
             byName.put(name, upstream);
             upstream.metrics(metrics.upstream(name), metrics.slot(name, "-"));
             for (Backend b : upstream.backends().all()) {

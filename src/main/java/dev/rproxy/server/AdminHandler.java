@@ -262,7 +262,11 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 BackendSource.Status discovery = u.discoveryStatus();
                 if (discovery != null) {
                     json.writeObjectFieldStart("discovery");
-                    json.writeStringField("dns", u.config().discovery().dns());
+                    if (u.config().discovery().fromRedis()) {
+                        json.writeStringField("redis", u.config().discovery().redis());
+                    } else {
+                        json.writeStringField("dns", u.config().discovery().dns());
+                    }
                     json.writeStringField("state", discovery.state());
                     json.writeStringField("detail", discovery.detail());
                     json.writeEndObject();

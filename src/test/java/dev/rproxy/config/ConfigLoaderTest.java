@@ -190,6 +190,21 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void anUpstreamDiscoversItsBackendsFromARegistryInRedis() throws IOException {
+        ProxyConfig config = ConfigLoader.parse("{\"redis\": {\"url\": \"redis://127.0.0.1:6379\"}, \"upstreams\": {"
+                + "  \"jobs\": {\"discovery\": {\"redis\": \"services:jobs\"}},"
+                + "  \"fast\": {\"discovery\": {\"redis\": \"services:fast\", \"refreshMs\": 200}}},"
+                + "\"routes\": [{\"upstream\": \"jobs\"}]}");
+        DiscoveryConfig jobs = config.allUpstreams().get("jobs").discovery();
+        assertThat(jobs).isEqualTo(DiscoveryConfig.redis("services:jobs", 1000));
+        assertThat(jobs.fromRedis()).isTrue();
+        assertThat(jobs.dns()).isNull();
+        assertThat(config.allUpstreams().get("fast").discovery().refreshMs()).isEqualTo(200);
+        String json = new ObjectMapper().setSerializationInclusion(JsonInclude.Include.NON_NULL).writeValueAsString(config);
+        assertThat(ConfigLoader.parse(json)).as("written as JSON, read back equal").isEqualTo(config);
+    }
+
+    @Test
     void withoutRoutesTheOnlyUpstreamTakesEverything() throws IOException {
         ProxyConfig config = ConfigLoader.parse("{" + ONE_BACKEND + "}");
         assertThat(config.routes()).isNull();
@@ -395,7 +410,18 @@ class ConfigLoaderTest {
             // discovery
             {"{\"upstreams\": {\"api\": {\"backends\": [{\"url\": \"http://a:1\"}], \"discovery\": {\"dns\": \"api.internal:9000\"}}}}",
                 "upstreams.api.discovery: not with backends (an upstream lists its backends or discovers them)"},
-            {"{\"upstreams\": {\"api\": {\"discovery\": {}}}}", "upstreams.api.discovery.dns: required"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {}}}}",
+                "upstreams.api.discovery.dns: required (or redis: the key of a registry in Redis)"},
+            {"{\"upstreams\": {\"api\": {\"discovery\": {\"redis\": \"services:api\"}}}}",
+                "upstreams.api.discovery.redis: needs a redis section (the registry is read through it)"},
+            {"{\"redis\": {\"url\": \"redis://127.0.0.1\"}, \"upstreams\": {\"api\": {\"discovery\": {\"redis\": \"services:api\","
+                    + " \"dns\": \"api.internal:80\"}}}}",
+                "upstreams.api.discovery.redis: not with dns (an upstream discovers from one of them)"},
+            {"{\"redis\": {\"url\": \"redis://127.0.0.1\"}, \"upstreams\": {\"api\": {\"discovery\": {\"redis\": \"\"}}}}",
+                "upstreams.api.discovery.redis: \"\" (expected: the key of a sorted set, such as \"services:jobs\")"},
+            {"{\"redis\": {\"url\": \"redis://127.0.0.1\"}, \"upstreams\": {\"api\": {\"discovery\": {\"redis\": \"services:api\","
+                    + " \"nameservers\": [\"127.0.0.1\"]}}}}",
+                "upstreams.api.discovery.nameservers: only with dns"},
             {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal\"}}}}",
                 "upstreams.api.discovery.dns: \"api.internal\" (expected: name:port for A/AAAA records, or an SRV name such as _http._tcp.api.internal)"},
             {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:0\"}}}}",
@@ -413,7 +439,7 @@ class ConfigLoaderTest {
             {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\", \"nameservers\": \"127.0.0.1\"}}}}",
                 "upstreams.api.discovery.nameservers: expected an array, got \"127.0.0.1\""},
             {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\", \"ttl\": 5}}}}",
-                "upstreams.api.discovery.ttl: unknown key (known: dns, refreshMs, nameservers)"},
+                "upstreams.api.discovery.ttl: unknown key (known: dns, refreshMs, nameservers, redis)"},
             {"{\"upstreams\": {\"api\": {\"discovery\": {\"dns\": \"api.internal:80\"}},"
                     + " \"web\": {\"backends\": [{\"id\": \"api@10.0.0.1:80\", \"url\": \"http://a:1\"}]}}, \"routes\": [{\"upstream\": \"web\"}]}",
                 "upstreams.web.backends[0].id: \"api@10.0.0.1:80\" (ids \"api@...\" are those of the backends upstream \"api\" discovers)"},

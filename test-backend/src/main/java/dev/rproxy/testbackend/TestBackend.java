@@ -87,6 +87,7 @@ public final class TestBackend implements AutoCloseable {
     private final AtomicLong requests = new AtomicLong();
     private final AtomicLong streamed = new AtomicLong();
     private volatile boolean healthy = true;
+    private volatile Registration registration;
 
     private TestBackend(String id, int port, HttpServer server, ExecutorService executor) {
         this.id = id;
@@ -156,9 +157,33 @@ public final class TestBackend implements AutoCloseable {
         return streamed.get();
     }
 
-    /** Stops listening, drops open connections and interrupts running handlers. Idempotent. */
+    /**
+     * Registers this backend as {@code 127.0.0.1:port} in the registry {@code key} of the Redis at
+     * {@code redisUrl} until {@link #close} (see {@link Registration}).
+     */
+    public Registration register(String redisUrl, String key) {
+        return register(redisUrl, key, "127.0.0.1:" + port);
+    }
+
+    /** Registers this backend as {@code member} ({@code host:port}) in the registry {@code key}; replaces a registration before. */
+    public synchronized Registration register(String redisUrl, String key, String member) {
+        if (registration != null) {
+            registration.close();
+        }
+        registration = Registration.start(redisUrl, key, member);
+        return registration;
+    }
+
+    /**
+     * Stops listening, drops open connections and interrupts running handlers; a registration is
+     * removed first. Idempotent.
+     */
     @Override
     public void close() {
+        Registration r = registration;
+        if (r != null) {
+            r.close();
+        }
         server.stop(0);
         executor.shutdownNow();
         try {
@@ -467,18 +492,181 @@ public final class TestBackend implements AutoCloseable {
         };
     }
 
-    /** {@code java TestBackend.java <port> [id]}: serves on all interfaces until killed. */
-    public static void main(String[] args) throws IOException, InterruptedException {
-        if (args.length < 1 || args.length > 2 || !args[0].matches("[0-9]{1,5}")
-                || Integer.parseInt(args[0]) > 65535) {
-            System.err.println("usage: java TestBackend.java <port> [id]");
-            System.exit(2);
+    /**
+     * This backend's entry in a registry in Redis, kept alive by a heartbeat: a sorted set {@code
+     * key} whose member {@code host:port} is scored by the epoch millisecond its registration
+     * expires. Every {@value #HEARTBEAT_MS} ms: {@code ZADD key <now + TTL_MS> member}; on close:
+     * {@code ZREM key member}. Plain RESP over a socket opened for each command, so this file needs
+     * no Redis client and a Redis that restarts is written to again at the next beat. A beat that
+     * fails is logged (fine) and tried again at the next one.
+     */
+    public static final class Registration implements AutoCloseable {
+        public static final long HEARTBEAT_MS = 1000;
+        public static final long TTL_MS = 3000;
+        private final String host;
+        private final int redisPort;
+        private final String password;
+        private final String key;
+        private final String member;
+        private final java.util.concurrent.ScheduledExecutorService timer;
+        private volatile boolean closed;
+
+        private Registration(String host, int redisPort, String password, String key, String member) {
+            this.host = host;
+            this.redisPort = redisPort;
+            this.password = password;
+            this.key = key;
+            this.member = member;
+            this.timer = Executors.newSingleThreadScheduledExecutor(daemonThreads("test-backend-register-"));
         }
-        int port = Integer.parseInt(args[0]);
-        String id = args.length > 1 ? args[1] : "backend-" + port;
+
+        /** Starts beating at once; {@code redisUrl}: {@code redis://[:password@]host[:port]}. */
+        public static Registration start(String redisUrl, String key, String member) {
+            java.net.URI uri = java.net.URI.create(redisUrl);
+            if (!"redis".equals(uri.getScheme()) || uri.getHost() == null) {
+                throw new IllegalArgumentException("expected redis://host:port, got " + redisUrl);
+            }
+            String info = uri.getUserInfo();
+            String password = info == null ? null : info.substring(info.indexOf(':') + 1);
+            Registration r = new Registration(uri.getHost(), uri.getPort() < 0 ? 6379 : uri.getPort(),
+                    password == null || password.isEmpty() ? null : password, key, member);
+            r.timer.scheduleWithFixedDelay(r::beat, 0, HEARTBEAT_MS, TimeUnit.MILLISECONDS);
+            return r;
+        }
+
+        public String member() {
+            return member;
+        }
+
+        private void beat() {
+            try {
+                command("ZADD", key, Long.toString(System.currentTimeMillis() + TTL_MS), member);
+            } catch (IOException e) {
+                LOG.log(Level.FINE, "registration of " + member + " in " + key + " failed", e);
+            }
+        }
+
+        /**
+         * Stops the heartbeat without removing the entry, as a backend that crashed: the entry
+         * expires {@value #TTL_MS} ms after the last beat.
+         */
+        public void stopHeartbeat() {
+            closed = true;
+            timer.shutdownNow();
+            try {
+                timer.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        /** Stops the heartbeat and removes the entry ({@code ZREM}). Idempotent. */
+        @Override
+        public void close() {
+            if (closed) {
+                return;
+            }
+            stopHeartbeat();
+            try {
+                command("ZREM", key, member);
+            } catch (IOException e) {
+                LOG.log(Level.FINE, "deregistration of " + member + " from " + key + " failed", e);
+            }
+        }
+
+        /** Sends one command (after AUTH when there is a password) and reads an integer or simple reply. */
+        private void command(String... args) throws IOException {
+            try (java.net.Socket s = new java.net.Socket()) {
+                s.connect(new InetSocketAddress(host, redisPort), 1000);
+                s.setSoTimeout(1000);
+                OutputStream out = s.getOutputStream();
+                InputStream in = s.getInputStream();
+                if (password != null) {
+                    out.write(resp("AUTH", password));
+                    reply(in);
+                }
+                out.write(resp(args));
+                out.flush();
+                reply(in);
+            }
+        }
+
+        /** A RESP array of bulk strings: {@code *N\r\n$len\r\narg\r\n...}. */
+        public static byte[] resp(String... args) {
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            bytes.writeBytes(("*" + args.length + "\r\n").getBytes(StandardCharsets.US_ASCII));
+            for (String arg : args) {
+                byte[] a = arg.getBytes(StandardCharsets.UTF_8);
+                bytes.writeBytes(("$" + a.length + "\r\n").getBytes(StandardCharsets.US_ASCII));
+                bytes.writeBytes(a);
+                bytes.writeBytes("\r\n".getBytes(StandardCharsets.US_ASCII));
+            }
+            return bytes.toByteArray();
+        }
+
+        /** Reads one line of reply; an error reply ({@code -ERR ...}) is an IOException. */
+        private static String reply(InputStream in) throws IOException {
+            StringBuilder line = new StringBuilder();
+            for (int b = in.read(); b != '\n'; b = in.read()) {
+                if (b < 0) {
+                    throw new IOException("Redis closed the connection");
+                }
+                line.append((char) b);
+            }
+            if (line.length() > 0 && line.charAt(0) == '-') {
+                throw new IOException("Redis: " + line.toString().trim());
+            }
+            return line.toString().trim();
+        }
+    }
+
+    /**
+     * {@code java TestBackend.java <port> [id] [--register redis://host:port key [--advertise host]]}:
+     * serves on all interfaces until killed; with {@code --register}, keeps itself in the registry
+     * {@code key} as {@code host:port} ({@code 127.0.0.1} unless {@code --advertise} says otherwise)
+     * and removes itself when stopped (SIGTERM, Ctrl-C).
+     */
+    public static void main(String[] args) throws IOException, InterruptedException {
+        List<String> rest = new java.util.ArrayList<>(List.of(args));
+        String redisUrl = null;
+        String key = null;
+        String advertise = "127.0.0.1";
+        int at = rest.indexOf("--register");
+        if (at >= 0) {
+            if (at + 2 >= rest.size()) {
+                usage();
+            }
+            redisUrl = rest.get(at + 1);
+            key = rest.get(at + 2);
+            rest.subList(at, at + 3).clear();
+        }
+        int adv = rest.indexOf("--advertise");
+        if (adv >= 0) {
+            if (adv + 1 >= rest.size() || redisUrl == null) {
+                usage();
+            }
+            advertise = rest.get(adv + 1);
+            rest.subList(adv, adv + 2).clear();
+        }
+        if (rest.size() < 1 || rest.size() > 2 || !rest.get(0).matches("[0-9]{1,5}")
+                || Integer.parseInt(rest.get(0)) > 65535) {
+            usage();
+        }
+        int port = Integer.parseInt(rest.get(0));
+        String id = rest.size() > 1 ? rest.get(1) : "backend-" + port;
         TestBackend backend = start(id, port);
         Runtime.getRuntime().addShutdownHook(new Thread(backend::close, "test-backend-shutdown"));
         System.out.println("test backend " + id + " listening on " + backend.port());
+        if (redisUrl != null) {
+            String member = (advertise.indexOf(':') >= 0 ? "[" + advertise + "]" : advertise) + ":" + backend.port();
+            backend.register(redisUrl, key, member);
+            System.out.println("registered as " + member + " in " + key + " at " + redisUrl);
+        }
         new CountDownLatch(1).await();
+    }
+
+    private static void usage() {
+        System.err.println("usage: java TestBackend.java <port> [id] [--register redis://host:port key [--advertise host]]");
+        System.exit(2);
     }
 }
