@@ -49,6 +49,9 @@ import java.util.concurrent.TimeUnit;
  * <p>Spread over a fleet ({@code spread}, with a {@link Gate}): before each round's probe the
  * gate is asked, off the request path, whether this proxy probes the backend this time; when it
  * says no, the round is skipped and the backend's state here follows what the prober publishes.
+ * A backend this proxy's own probes marked down is probed every round regardless: its {@code
+ * healthy} flag is this proxy's alone (what another member publishes never sets it), so only its
+ * own passing probe can clear it, and it confirms the down to the fleet meanwhile.
  *
  * <p>Threading: each backend's probes run on one event loop chosen at start; a probe's state is
  * confined to that loop. Backends of a discovered group come and go ({@link #add}, {@link
@@ -191,7 +194,7 @@ public final class HealthChecker implements AutoCloseable {
             }
             inFlight = true;
             Gate g = gate;
-            if (g == null) {
+            if (g == null || !backend.isHealthy()) { // down by its own probes: only they can take it back
                 send();
                 return;
             }

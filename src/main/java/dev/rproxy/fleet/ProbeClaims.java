@@ -14,6 +14,7 @@ import org.slf4j.LoggerFactory;
  * as long as it runs), while a member that tries in the last tenth, or after the prober stopped,
  * takes it over: about one probe per interval in all. The others learn the result from the
  * prober's health events ({@code down} repeated at each failed probe, {@code up}).
+ * (The health checker still probes, claim or not, a backend its own probes have down.)
  *
  * <p>Without Redis (not connected, an error, no answer within {@code timeoutMs}) the claim is
  * granted: every member probes for itself, as without {@code spread}. Each change between the two
