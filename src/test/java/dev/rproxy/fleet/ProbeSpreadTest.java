@@ -55,6 +55,9 @@ class ProbeSpreadTest {
             assertThat(skipped).as("the rounds the other two left to the prober").isGreaterThanOrEqualTo(2 * ROUNDS);
             ConfiguredProxy a = fleet.proxies.get(0);
             assertThat(adminGet(a, "/metrics")).containsPattern("rproxy_fleet_probes_skipped_total \\d+\\.0");
+            assertThat(adminGet(a, "/admin/stats")).contains("\"fleet\":{\"id\":\"" + a.server().fleet().id() + "\"",
+                    "\"connected\":true", "\"mode\":\"global\"", "\"members\":3", "\"healthPublished\":",
+                    "\"healthReceived\":").containsPattern("\"probesSkipped\":\\d+");
             for (ConfiguredProxy p : fleet.proxies) {
                 assertThat(backend(p, "good").isAvailable()).isTrue();
             }
@@ -104,6 +107,8 @@ class ProbeSpreadTest {
             await().atMost(5, TimeUnit.SECONDS)
                     .until(() -> fleet.proxies.stream().noneMatch(p -> p.server().fleet().connected()));
             assertThat(probesPerRound(good)).as("each of the three probes for itself").isGreaterThan(2.4);
+            assertThat(adminGet(fleet.proxies.get(1), "/admin/stats")).contains("\"connected\":false",
+                    "\"mode\":\"local\"");
 
             redis.restart();
             await().atMost(15, TimeUnit.SECONDS).pollInterval(Duration.ofMillis(50))
