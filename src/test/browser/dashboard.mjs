@@ -2,7 +2,8 @@
 // what a user would see. Driven by DashboardTest over stdin/stdout:
 //   node dashboard.mjs URL UPSTREAM SCREENSHOT
 // prints "rates" once the upstream's request rate shows a non-zero figure; then, each time a line
-// "down BACKEND" arrives on stdin, prints "down BACKEND" once that backend's row says down; "shot"
+// "down BACKEND" arrives on stdin, prints "down BACKEND" once that backend's row says down; "fleet N"
+// prints "fleet N" once the fleet panel shows, Redis connected, with N members; "shot"
 // takes the screenshot; "end" closes. Any console error or page error is printed as "error ..."
 // and makes the exit status 1. Every wait is bounded.
 import { chromium } from "playwright-core";
@@ -34,6 +35,15 @@ try {
     if (command === "down") {
       await page.waitForSelector(`[data-backend="${argument}"][data-state="down"]`, { timeout: 20000 });
       console.log("down " + argument);
+    } else if (command === "fleet") {
+      await page.waitForFunction(n => {
+        const panel = document.getElementById("fleet");
+        const members = document.querySelector('[data-testid="fleet-members"]');
+        const redis = document.querySelector('[data-testid="fleet-redis"]');
+        return panel && !panel.hidden && panel.offsetHeight > 0 && members && members.textContent === n
+          && redis && redis.classList.contains("connected");
+      }, argument, { timeout: 20000 });
+      console.log("fleet " + argument);
     } else if (command === "shot") {
       await page.screenshot({ path: screenshot, fullPage: true });
       console.log("shot");

@@ -31,6 +31,7 @@ import io.netty.util.concurrent.ScheduledFuture;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -45,6 +46,13 @@ import java.util.concurrent.TimeUnit;
  * learned from the fleet too) and a down reported by another member; a failing one while the
  * backend is down confirms it to the fleet ({@link Backend#confirmDown}).
  *
+ * <p>Spread over a fleet ({@code spread}, with a {@link Gate}): before each round's probe the
+ * gate is asked, off the request path, whether this proxy probes the backend this time; when it
+ * says no, the round is skipped and the backend's state here follows what the prober publishes.
+ * A backend this proxy's own probes marked down is probed every round regardless: its {@code
+ * healthy} flag is this proxy's alone (what another member publishes never sets it), so only its
+ * own passing probe can clear it, and it confirms the down to the fleet meanwhile.
+ *
  * <p>Threading: each backend's probes run on one event loop chosen at start; a probe's state is
  * confined to that loop. Backends of a discovered group come and go ({@link #add}, {@link
  * #remove}) from any thread: the set of probes is guarded by this object's monitor.
@@ -57,6 +65,13 @@ public final class HealthChecker implements AutoCloseable {
     private final Map<Backend, Probe> probes = new HashMap<>();
     private boolean started;
     private boolean closed;
+    private volatile Gate gate;
+
+    /** Decides whether this proxy probes a backend this round (another fleet member may). */
+    public interface Gate {
+        /** Completes with true to probe, false to skip this round; never fails. */
+        CompletableFuture<Boolean> mayProbe(Backend backend, long intervalMs);
+    }
 
     public HealthChecker(
             BackendGroup group,
@@ -71,6 +86,11 @@ public final class HealthChecker implements AutoCloseable {
                         .channel(channelClass)
                         .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, config.timeoutMs()))
                         .option(ChannelOption.TCP_NODELAY, true);
+    }
+
+    /** Asks {@code gate} before each probe from now on ({@code null}: probe every round). */
+    public void gate(Gate gate) {
+        this.gate = gate;
     }
 
     /** Starts probing; the first probe of every backend is sent at once. */
@@ -173,6 +193,29 @@ public final class HealthChecker implements AutoCloseable {
                 return;
             }
             inFlight = true;
+            Gate g = gate;
+            if (g == null || !backend.isHealthy()) { // down by its own probes: only they can take it back
+                send();
+                return;
+            }
+            CompletableFuture<Boolean> asked;
+            try {
+                asked = g.mayProbe(backend, config.intervalMs());
+            } catch (RuntimeException e) {
+                asked = CompletableFuture.completedFuture(true);
+            }
+            asked.whenComplete((mine, e) -> loop.execute(() -> {
+                if (e != null || Boolean.TRUE.equals(mine)) {
+                    send();
+                } else {
+                    inFlight = false; // another member probes this round
+                    firstDone.countDown();
+                }
+            }));
+        }
+
+        /** Sends this round's probe; on {@link #loop}, {@link #inFlight} set. */
+        private void send() {
             ProbeHandler handler = new ProbeHandler(this);
             try {
                 Bootstrap probeBootstrap = bootstrap.clone(loop)

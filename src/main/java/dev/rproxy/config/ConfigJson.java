@@ -66,7 +66,7 @@ final class ConfigJson {
     }
 
     private static final String[] HEALTH_CHECK_KEYS = {"enabled", "path", "intervalMs", "timeoutMs",
-        "unhealthyThreshold", "healthyThreshold"};
+        "unhealthyThreshold", "healthyThreshold", "spread"};
 
     /** An upstream; a key its {@code healthCheck} leaves out takes the top-level {@code healthCheck}'s value. */
     private static UpstreamConfig upstream(JsonSection s, HealthCheckConfig health, PoolConfig pool, Path baseDir) {
@@ -178,7 +178,7 @@ final class ConfigJson {
         return new HealthCheckConfig(s.bool("enabled", d.enabled()), s.string("path", d.path()),
                 s.longInteger("intervalMs", d.intervalMs()), s.longInteger("timeoutMs", d.timeoutMs()),
                 s.integer("unhealthyThreshold", d.unhealthyThreshold()),
-                s.integer("healthyThreshold", d.healthyThreshold()));
+                s.integer("healthyThreshold", d.healthyThreshold()), s.bool("spread", d.spread()));
     }
 
     private static TimeoutsConfig timeouts(JsonSection s) {

@@ -11,11 +11,20 @@ package dev.rproxy.config;
  * @param timeoutMs          deadline for one probe (connect and response), >= 1
  * @param unhealthyThreshold consecutive failures that mark a backend unhealthy, >= 1
  * @param healthyThreshold   consecutive successes that mark it healthy again, >= 1
+ * @param spread             with {@code redis}: each backend is probed by one fleet member per
+ *                           interval, the one that claims it in Redis first; the others take its
+ *                           word (shared health). Without {@code redis} it changes nothing.
  */
 public record HealthCheckConfig(boolean enabled, String path, long intervalMs, long timeoutMs,
-                                int unhealthyThreshold, int healthyThreshold) {
+                                int unhealthyThreshold, int healthyThreshold, boolean spread) {
 
-    public static final HealthCheckConfig DEFAULT = new HealthCheckConfig(true, "/_health", 5000, 2000, 2, 1);
+    public static final HealthCheckConfig DEFAULT = new HealthCheckConfig(true, "/_health", 5000, 2000, 2, 1, false);
+
+    /** Probes by every member for itself ({@code spread} off). */
+    public HealthCheckConfig(boolean enabled, String path, long intervalMs, long timeoutMs,
+                             int unhealthyThreshold, int healthyThreshold) {
+        this(enabled, path, intervalMs, timeoutMs, unhealthyThreshold, healthyThreshold, false);
+    }
 
     public HealthCheckConfig {
         checkPath(path);

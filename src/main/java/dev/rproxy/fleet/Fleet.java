@@ -80,6 +80,7 @@ public final class Fleet implements AutoCloseable {
     private final String id;
     private final RedisLink link;
     private final HealthChannel health;
+    private final ProbeClaims probeClaims;
     private final AtomicLongArray transitions = new AtomicLongArray(Mode.values().length);
     private final CompletableFuture<Void> firstUp = new CompletableFuture<>();
     private volatile boolean up;
@@ -116,6 +117,12 @@ public final class Fleet implements AutoCloseable {
             }
         });
         this.health = new HealthChannel(link, id);
+        this.probeClaims = new ProbeClaims(link, id);
+    }
+
+    /** Who of the fleet probes a backend this interval ({@code healthCheck.spread}). */
+    public ProbeClaims probeClaims() {
+        return probeClaims;
     }
 
     /** The fleet's health news: what members publish of their backends' health. */

@@ -8,6 +8,7 @@ import io.lettuce.core.RedisConnectionStateListener;
 import io.lettuce.core.RedisNoScriptException;
 import io.lettuce.core.RedisURI;
 import io.lettuce.core.ScriptOutputType;
+import io.lettuce.core.SetArgs;
 import io.lettuce.core.SocketOptions;
 import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -167,6 +168,20 @@ final class RedisLink implements AutoCloseable {
             return CompletableFuture.failedFuture(new RedisConnectionException("not connected to " + address()));
         }
         return c.async().publish(channel, message).toCompletableFuture().orTimeout(timeoutMs, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * {@code SET key value NX PX ms}: whether this call set it (no one held it), or a failure when
+     * not connected, on an error, or after {@code timeoutMs}.
+     */
+    CompletableFuture<Boolean> setIfAbsent(String key, String value, long ms) {
+        StatefulRedisConnection<String, String> c = connection;
+        if (c == null || !c.isOpen()) {
+            return CompletableFuture.failedFuture(new RedisConnectionException("not connected to " + address()));
+        }
+        return c.async().set(key, value, SetArgs.Builder.nx().px(ms)).toCompletableFuture()
+                .thenApply("OK"::equals)
+                .orTimeout(timeoutMs, TimeUnit.MILLISECONDS);
     }
 
     /**

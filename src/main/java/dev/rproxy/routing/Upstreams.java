@@ -87,6 +87,9 @@ public final class Upstreams implements AutoCloseable, Upstream.Membership {
             Upstream upstream = new Upstream(name, u.getValue(), at, config.timeouts().connectMs(), config.pool(), loops,
                     channelClass, kept, discovered, this, fleet);
             byName.put(name, upstream);
+            if (fleet != null && upstream.healthChecker() != null && u.getValue().healthCheck().spread()) {
+                upstream.healthChecker().gate((b, intervalMs) -> fleet.probeClaims().claim(b.id(), b.url(), intervalMs));
+            }
             upstream.metrics(metrics.upstream(name), metrics.slot(name, "-"));
             for (Backend b : upstream.backends().all()) {
                 b.metricsSlot(metrics.slot(name, b.id()));

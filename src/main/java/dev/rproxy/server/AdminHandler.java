@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.rproxy.admin.ProxyMetrics;
 import dev.rproxy.backend.Backend;
+import dev.rproxy.fleet.Fleet;
 import dev.rproxy.backend.BackendSource;
 import dev.rproxy.routing.Upstream;
 import dev.rproxy.routing.Upstreams;
@@ -156,7 +157,8 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     /**
      * What the dashboard polls: the counters so far (it takes differences between polls for rates
-     * and percentiles) and each backend's state, per upstream.
+     * and percentiles) and each backend's state, per upstream; with {@code redis}, the fleet as
+     * this proxy sees it ({@code fleet}: connected, mode, members, health events, skipped probes).
      */
     private byte[] stats() {
         ProxyMetrics metrics = server.metrics();
@@ -215,6 +217,18 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 json.writeEndObject();
             }
             json.writeEndArray();
+            Fleet fleet = server.fleet();
+            if (fleet != null) {
+                json.writeObjectFieldStart("fleet");
+                json.writeStringField("id", fleet.id());
+                json.writeBooleanField("connected", fleet.connected());
+                json.writeStringField("mode", fleet.mode().label());
+                json.writeNumberField("members", fleet.members());
+                json.writeNumberField("healthPublished", fleet.health().published());
+                json.writeNumberField("healthReceived", fleet.health().received());
+                json.writeNumberField("probesSkipped", fleet.probeClaims().skipped());
+                json.writeEndObject();
+            }
             json.writeEndObject();
         });
     }

@@ -173,6 +173,10 @@ final class ServerMetrics implements MultiCollector {
                 .dataPoint(CounterDataPointSnapshot.builder().value(fleet.health().received())
                         .labels(Labels.of("direction", "received")).build())
                 .build());
+        out.add(CounterSnapshot.builder().name("rproxy_fleet_probes_skipped")
+                .help("Active health probes not sent because another fleet member claimed the backend's interval")
+                .dataPoint(CounterDataPointSnapshot.builder().value(fleet.probeClaims().skipped()).build())
+                .build());
     }
 
     private static GaugeSnapshot.Builder gauge(String name, String help) {

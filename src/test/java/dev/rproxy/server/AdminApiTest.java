@@ -113,6 +113,7 @@ class AdminApiTest {
             assertThat(stats.get("upstreams").get(0).get("statusClasses")).hasSize(5);
             assertThat(stats.get("upstreams").get(0).get("durationBuckets")).hasSize(stats.get("bounds").size() + 1);
             assertThat(stats.get("upstreams").get(0).get("backends").get(0).get("state").asText()).isEqualTo("healthy");
+            assertThat(stats.has("fleet")).as("no redis, no fleet").isFalse();
 
             // The proxied port knows nothing of the admin API: the request goes to the backend.
             assertThat(backendOf(call(proxy.port(), "GET", "/admin/upstreams"))).isEqualTo("a");

@@ -3,6 +3,7 @@ package dev.rproxy.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.rproxy.support.ConfiguredProxy;
+import dev.rproxy.support.RedisServer;
 import dev.rproxy.testbackend.TestBackend;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -103,6 +104,66 @@ class DashboardTest {
             assertThat(seen).as("no console or page error").noneMatch(line -> line.startsWith("error"));
             assertThat(node.exitValue()).as("the browser said: %s", seen).isZero();
             assertThat(Files.size(screenshot)).isPositive();
+        }
+    }
+
+    @Test
+    void aProxyWithRedisShowsTheFleetPanel() throws Exception {
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/chromium"))
+                        && Files.isDirectory(BROWSER.resolve("node_modules/playwright-core")) && RedisServer.available(),
+                "needs /usr/bin/chromium, npm's playwright-core in src/test/browser and redis-server");
+        try (RedisServer redis = new RedisServer(); TestBackend a = TestBackend.start("web-1", "127.0.0.1", 0);
+                ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"admin\": {\"host\": \"127.0.0.1\", \"port\": 0},"
+                        + "\"accessLog\": {\"enabled\": false}, \"redis\": {\"url\": \"" + redis.url() + "\"},"
+                        + "\"upstreams\": {\"web\": {\"backends\": [{\"id\": \"web-1\", \"url\": \"" + a.url() + "\"}]}},"
+                        + "\"routes\": [{\"upstream\": \"web\"}]")) {
+            AtomicBoolean running = new AtomicBoolean(true);
+            Thread traffic = new Thread(() -> {
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (running.get() && System.nanoTime() < end) {
+                    try {
+                        HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + "/page"))
+                                .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding());
+                    } catch (Exception e) {
+                        return;
+                    }
+                }
+            }, "dashboard-traffic");
+            traffic.start();
+            Path screenshot = Path.of("target/dashboard-fleet.png").toAbsolutePath();
+            Process node = new ProcessBuilder("node", "dashboard.mjs", "http://127.0.0.1:" + proxy.server().adminPort() + "/",
+                    "web", screenshot.toString()).directory(BROWSER.toFile()).redirectErrorStream(true).start();
+            BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+            List<String> seen = new ArrayList<>();
+            Thread reader = new Thread(() -> {
+                try (BufferedReader in = new BufferedReader(new InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String line = in.readLine(); line != null; line = in.readLine()) {
+                        lines.add(line);
+                    }
+                } catch (Exception e) {
+                    // the process ended
+                }
+            }, "dashboard-browser");
+            reader.start();
+            try (Writer commands = new OutputStreamWriter(node.getOutputStream(), StandardCharsets.UTF_8)) {
+                assertThat(next(lines, seen, "rates")).as("the browser said: %s", seen).isTrue();
+                commands.write("fleet 1\nshot\n");
+                commands.flush();
+                assertThat(next(lines, seen, "fleet 1")).as("the fleet panel, connected, one member; the browser said: %s", seen)
+                        .isTrue();
+                assertThat(next(lines, seen, "shot")).as("the browser said: %s", seen).isTrue();
+                commands.write("end\n");
+                commands.flush();
+                assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            } finally {
+                running.set(false);
+                node.destroyForcibly();
+                traffic.join(10_000);
+                reader.join(10_000);
+            }
+            lines.drainTo(seen);
+            assertThat(seen).as("no console or page error").noneMatch(line -> line.startsWith("error"));
+            assertThat(node.exitValue()).as("the browser said: %s", seen).isZero();
         }
     }
 

@@ -122,6 +122,25 @@ public final class RedisServer implements AutoCloseable {
         }
     }
 
+    /** Sets {@code key} to {@code value} for {@code ms} ({@code SET key value PX ms}; no password). */
+    public void set(String key, String value, long ms) throws IOException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            s.setSoTimeout(2000);
+            String px = Long.toString(ms);
+            StringBuilder command = new StringBuilder("*5\r\n");
+            for (String arg : new String[] {"SET", key, value, "PX", px}) {
+                command.append('$').append(arg.getBytes(StandardCharsets.UTF_8).length).append("\r\n").append(arg).append("\r\n");
+            }
+            s.getOutputStream().write(command.toString().getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream().flush();
+            String reply = new String(s.getInputStream().readNBytes(5), StandardCharsets.US_ASCII);
+            if (!reply.equals("+OK\r\n")) {
+                throw new IOException("SET: " + reply);
+            }
+        }
+    }
+
     /** Publishes {@code message} on {@code channel} ({@code PUBLISH}; no password); returns the subscribers that got it. */
     public long publish(String channel, String message) throws IOException {
         try (Socket s = new Socket()) {

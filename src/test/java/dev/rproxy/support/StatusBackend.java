@@ -22,6 +22,7 @@ public final class StatusBackend implements AutoCloseable {
     private final HttpServer server;
     private final ExecutorService executor = Executors.newCachedThreadPool();
     private final AtomicInteger requests = new AtomicInteger();
+    private final AtomicInteger probes = new AtomicInteger();
     private volatile int status;
     private volatile long delayMs;
     private volatile String retryAfter;
@@ -38,6 +39,8 @@ public final class StatusBackend implements AutoCloseable {
             }
             if (!ex.getRequestURI().getPath().equals("/_health")) {
                 requests.incrementAndGet();
+            } else {
+                probes.incrementAndGet();
             }
             try {
                 if (delayMs > 0) {
@@ -97,6 +100,11 @@ public final class StatusBackend implements AutoCloseable {
     }
 
     /** Requests answered so far, probes aside. */
+    /** Health probes ({@code /_health}) received so far. */
+    public int probes() {
+        return probes.get();
+    }
+
     public int requests() {
         return requests.get();
     }
