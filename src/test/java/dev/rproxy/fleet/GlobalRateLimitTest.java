@@ -111,6 +111,10 @@ class GlobalRateLimitTest {
             assertThat(counted).isEqualTo(sent);
             assertThat(metrics(fleet.proxies.get(0))).contains("rproxy_fleet_mode{mode=\"open\"} 1.0",
                     "rproxy_rate_limit_fail_open_total{limit=\"global-api\"}");
+            // Redis back: every proxy returns to the shared limit by itself.
+            redis.restart();
+            fleet.awaitMode(Fleet.Mode.GLOBAL);
+            assertThat(metrics(fleet.proxies.get(0))).contains("rproxy_fleet_mode{mode=\"global\"} 1.0");
         }
     }
 
@@ -131,6 +135,10 @@ class GlobalRateLimitTest {
                         URI.create("http://127.0.0.1:" + proxy.port() + "/api/x")).build(), HttpResponse.BodyHandlers.ofString());
                 assertThat(unkeyed.statusCode()).as("a request without the key is not counted").isEqualTo(200);
             }
+            // Redis back: keyed requests are admitted again, from the shared bucket.
+            redis.restart();
+            fleet.awaitMode(Fleet.Mode.GLOBAL);
+            await().atMost(Duration.ofSeconds(5)).until(() -> get(fleet.proxies.get(1), "/api/x").statusCode() == 200);
         }
     }
 
