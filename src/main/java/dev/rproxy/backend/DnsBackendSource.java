@@ -2,7 +2,6 @@ package dev.rproxy.backend;
 
 import dev.rproxy.config.DiscoveryConfig;
 import io.netty.channel.Channel;
-import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.epoll.EpollDatagramChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
@@ -20,15 +19,12 @@ import io.netty.resolver.dns.SequentialDnsServerAddressStreamProvider;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,10 +53,9 @@ import org.slf4j.LoggerFactory;
  * DnsRecords.Srv}); a target of {@code "."} means no service there and is left out, and so is a
  * target without addresses.
  *
- * <p>Threading: everything after {@link #start} runs on one event loop, {@link #loop}; the
- * answer is handed over under this object's monitor, which {@link #close} takes too.
+ * <p>Threading: as {@link PolledBackendSource} says; each resolution runs on its loop.
  */
-public final class DnsBackendSource implements BackendSource {
+public final class DnsBackendSource extends PolledBackendSource {
     private static final Logger log = LoggerFactory.getLogger(DnsBackendSource.class);
 
     /** Empty answers in a row that empty the set. */
@@ -68,21 +63,13 @@ public final class DnsBackendSource implements BackendSource {
 
     private final String upstream;
     private final DiscoveryConfig config;
-    private final EventLoop loop;
     private final Class<? extends DatagramChannel> datagramClass;
-    private final CountDownLatch firstAnswer = new CountDownLatch(1);
-    // Guarded by this.
-    private Listener listener;
-    private boolean closed;
     // Confined to loop.
     private DnsNameResolver resolver;
-    private ScheduledFuture<?> next;
     /** Server failures (SERVFAIL, REFUSED...) seen by the resolution in progress. */
     private final DnsRecords.ServerFailures serverFailures = new DnsRecords.ServerFailures();
     private State state = State.STARTING;
     private int emptyInARow;
-    /** Written on {@link #loop} at the end of each resolution, read by the admin API. */
-    private volatile Status status = new Status("starting", "no answer yet");
 
     private enum State { STARTING, ANSWERING, FAILING, EMPTY }
 
@@ -93,9 +80,9 @@ public final class DnsBackendSource implements BackendSource {
      */
     public DnsBackendSource(String upstream, DiscoveryConfig config, EventLoopGroup loops,
                             Class<? extends Channel> socketClass) {
+        super(loops.next());
         this.upstream = upstream;
         this.config = config;
-        this.loop = loops.next();
         this.datagramClass = datagramClassFor(socketClass);
     }
 
@@ -111,62 +98,29 @@ public final class DnsBackendSource implements BackendSource {
     }
 
     @Override
-    public void start(Listener listener) {
-        synchronized (this) {
-            this.listener = listener;
+    protected void begin() {
+        DnsNameResolverBuilder builder = new DnsNameResolverBuilder(loop)
+                .datagramChannelType(datagramClass)
+                .dnsQueryLifecycleObserverFactory(serverFailures);
+        List<InetSocketAddress> servers = config.nameserverAddresses();
+        if (!servers.isEmpty()) {
+            builder.nameServerProvider(new SequentialDnsServerAddressStreamProvider(servers));
         }
-        loop.execute(() -> {
-            if (isClosed()) {
-                return;
-            }
-            DnsNameResolverBuilder builder = new DnsNameResolverBuilder(loop)
-                    .datagramChannelType(datagramClass)
-                    .dnsQueryLifecycleObserverFactory(serverFailures);
-            List<InetSocketAddress> servers = config.nameserverAddresses();
-            if (!servers.isEmpty()) {
-                builder.nameServerProvider(new SequentialDnsServerAddressStreamProvider(servers));
-            }
-            try {
-                resolver = builder.build();
-            } catch (RuntimeException e) {
-                log.error("upstream {}: DNS discovery of {} cannot start: {}", upstream, config.dns(), e.toString());
-                firstAnswer.countDown();
-                return;
-            }
-            resolve();
-        });
-    }
-
-    @Override
-    public Status status() {
-        return status;
-    }
-
-    @Override
-    public boolean awaitFirstAnswer(long timeoutMs) throws InterruptedException {
-        return firstAnswer.await(timeoutMs, TimeUnit.MILLISECONDS);
-    }
-
-    @Override
-    public void close() {
-        synchronized (this) {
-            if (closed) {
-                return;
-            }
-            closed = true;
+        try {
+            resolver = builder.build();
+        } catch (RuntimeException e) {
+            log.error("upstream {}: DNS discovery of {} cannot start: {}", upstream, config.dns(), e.toString());
+            gaveUp();
+            return;
         }
-        loop.execute(() -> {
-            if (next != null) {
-                next.cancel(false);
-            }
-            if (resolver != null) {
-                resolver.close();
-            }
-        });
+        resolve();
     }
 
-    private synchronized boolean isClosed() {
-        return closed;
+    @Override
+    protected void closedOnLoop() {
+        if (resolver != null) {
+            resolver.close();
+        }
     }
 
     // ---------------------------------------------------------------- one resolution, on loop
@@ -284,7 +238,7 @@ public final class DnsBackendSource implements BackendSource {
                         config.dns(), round.failure);
                 state = State.FAILING;
             }
-            status = new Status("failing", round.failure);
+            status(new Status("failing", round.failure));
         } else if (!round.endpoints.isEmpty()) {
             if (state != State.ANSWERING) {
                 log.info("upstream {}: DNS discovery of {} answers: {}", upstream, config.dns(), round.endpoints.size()
@@ -293,7 +247,7 @@ public final class DnsBackendSource implements BackendSource {
             }
             emptyInARow = 0;
             deliver = distinct(round.endpoints);
-            status = new Status("answering", deliver.size() == 1 ? "1 endpoint" : deliver.size() + " endpoints");
+            status(new Status("answering", deliver.size() == 1 ? "1 endpoint" : deliver.size() + " endpoints"));
             long ttlMs = round.ttlSeconds == Long.MAX_VALUE ? 0 : round.ttlSeconds * 1000;
             delayMs = Math.max(config.refreshMs(), Math.min(ttlMs, DiscoveryConfig.MAX_TTL_WAIT_MS));
         } else {
@@ -310,24 +264,19 @@ public final class DnsBackendSource implements BackendSource {
                 }
                 state = State.EMPTY;
                 deliver = List.of();
-                status = new Status("empty", "no records, " + emptyInARow + " answers in a row");
+                status(new Status("empty", "no records, " + emptyInARow + " answers in a row"));
             } else {
-                status = new Status("no_records", "no records, " + emptyInARow + " of " + EMPTY_ANSWERS_TO_CLEAR
-                        + " answers in a row before the backends found before are dropped");
+                status(new Status("no_records", "no records, " + emptyInARow + " of " + EMPTY_ANSWERS_TO_CLEAR
+                        + " answers in a row before the backends found before are dropped"));
             }
         }
         if (deliver != null) {
-            synchronized (this) {
-                if (closed) {
-                    return;
-                }
-                listener.endpoints(deliver);
+            if (isClosed()) {
+                return;
             }
+            deliver(deliver);
         }
-        firstAnswer.countDown();
-        if (!isClosed()) {
-            next = loop.schedule(this::resolve, delayMs, TimeUnit.MILLISECONDS);
-        }
+        roundEnded(this::resolve, delayMs);
     }
 
     /** The endpoints once each, in the order found (one address may be in both an A and a CNAME'd answer). */

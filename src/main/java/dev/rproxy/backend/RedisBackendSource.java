@@ -2,17 +2,13 @@ package dev.rproxy.backend;
 
 import dev.rproxy.config.DiscoveryConfig;
 import dev.rproxy.fleet.Fleet;
-import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,7 +30,7 @@ import org.slf4j.LoggerFactory;
  * to it, so nothing waits: the read is asynchronous and no request ever waits for it. The answer is
  * handed over under this object's monitor, which {@link #close} takes too.
  */
-public final class RedisBackendSource implements BackendSource {
+public final class RedisBackendSource extends PolledBackendSource {
     private static final Logger log = LoggerFactory.getLogger(RedisBackendSource.class);
     /** Malformed members warned about, at most this many remembered. */
     private static final int MAX_WARNED = 1000;
@@ -43,17 +39,11 @@ public final class RedisBackendSource implements BackendSource {
     private final String key;
     private final long refreshMs;
     private final Fleet fleet;
-    private final EventLoop loop;
-    private final CountDownLatch firstAnswer = new CountDownLatch(1);
     // Guarded by this.
-    private Listener listener;
-    private boolean closed;
     // Confined to loop.
-    private ScheduledFuture<?> next;
     private State state = State.STARTING;
     private final Set<String> warned = new HashSet<>();
     /** Written on {@link #loop} at the end of each read, read by the admin API. */
-    private volatile Status status = new Status("starting", "no answer yet");
 
     private enum State { STARTING, ANSWERING, FAILING, EMPTY }
 
@@ -63,48 +53,16 @@ public final class RedisBackendSource implements BackendSource {
      * @param loops    the reads are timed on one of them
      */
     public RedisBackendSource(String upstream, DiscoveryConfig config, Fleet fleet, EventLoopGroup loops) {
+        super(loops.next());
         this.upstream = upstream;
         this.key = config.redis();
         this.refreshMs = config.refreshMs();
         this.fleet = fleet;
-        this.loop = loops.next();
     }
 
     @Override
-    public void start(Listener listener) {
-        synchronized (this) {
-            this.listener = listener;
-        }
-        loop.execute(this::read);
-    }
-
-    @Override
-    public Status status() {
-        return status;
-    }
-
-    @Override
-    public boolean awaitFirstAnswer(long timeoutMs) throws InterruptedException {
-        return firstAnswer.await(timeoutMs, TimeUnit.MILLISECONDS);
-    }
-
-    @Override
-    public void close() {
-        synchronized (this) {
-            if (closed) {
-                return;
-            }
-            closed = true;
-        }
-        loop.execute(() -> {
-            if (next != null) {
-                next.cancel(false);
-            }
-        });
-    }
-
-    private synchronized boolean isClosed() {
-        return closed;
+    protected void begin() {
+        read();
     }
 
     private void read() {
@@ -118,10 +76,7 @@ public final class RedisBackendSource implements BackendSource {
             } else {
                 answered(members);
             }
-            firstAnswer.countDown();
-            if (!isClosed()) {
-                next = loop.schedule(this::read, refreshMs, TimeUnit.MILLISECONDS);
-            }
+            roundEnded(this::read, refreshMs);
         }, loop);
     }
 
@@ -131,7 +86,7 @@ public final class RedisBackendSource implements BackendSource {
                     upstream, key, fleet.address(), why);
             state = State.FAILING;
         }
-        status = new Status("failing", why);
+        status(new Status("failing", why));
     }
 
     private void answered(List<String> members) {
@@ -145,13 +100,8 @@ public final class RedisBackendSource implements BackendSource {
             }
             state = now;
         }
-        status = now == State.EMPTY ? new Status("empty", "no live members")
-                : new Status("answering", count(endpoints));
-        synchronized (this) {
-            if (!closed) {
-                listener.endpoints(endpoints);
-            }
-        }
+        status(now == State.EMPTY ? new Status("empty", "no live members") : new Status("answering", count(endpoints)));
+        deliver(endpoints);
     }
 
     private static String count(List<Endpoint> endpoints) {
