@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.rproxy.backend.Backend;
 import dev.rproxy.support.ConfiguredProxy;
+import dev.rproxy.support.ProxyFleet;
 import dev.rproxy.support.RedisServer;
 import dev.rproxy.support.StatusBackend;
 import java.net.URI;
@@ -13,7 +14,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
@@ -230,36 +230,27 @@ class FleetHealthTest {
      * health ejecting after two failures; {@code probeOnFirst}: only the first proxy probes.
      */
     private final class Fleet3 implements AutoCloseable {
-        final List<ConfiguredProxy> proxies = new ArrayList<>();
+        final List<ConfiguredProxy> proxies;
+        private final ProxyFleet fleet;
 
         Fleet3(RedisServer redis, StatusBackend good, StatusBackend bad, boolean probeOnFirst) throws Exception {
-            try {
-                for (int i = 0; i < 3; i++) {
-                    String probes = probeOnFirst && i == 0
-                            ? "{\"intervalMs\": " + INTERVAL_MS + ", \"timeoutMs\": 400, \"unhealthyThreshold\": 1,"
-                                    + " \"healthyThreshold\": 1}"
-                            : "{\"enabled\": false}";
-                    proxies.add(new ConfiguredProxy(dir, "\"accessLog\": {\"enabled\": false},"
-                            + "\"server\": {\"ioThreads\": 1}, \"admin\": {\"port\": 0},"
-                            + "\"redis\": {\"url\": \"" + redis.url() + "\", \"timeoutMs\": 500},"
-                            + "\"upstreams\": {\"app\": {\"backends\": [" + good.json() + ", " + bad.json() + "],"
-                            + " \"healthCheck\": " + probes + ","
-                            + " \"outlierDetection\": {\"consecutiveFailures\": 2, \"baseEjectionMs\": " + EJECTION_MS + "}}},"
-                            + "\"routes\": [{\"upstream\": \"app\"}]"));
-                }
-                await().atMost(10, TimeUnit.SECONDS).until(() -> proxies.stream().allMatch(p ->
-                        p.server().fleet().members() == 3 && p.server().fleet().health().subscribed()));
-            } catch (Exception | Error e) {
-                close();
-                throw e;
-            }
+            fleet = new ProxyFleet(dir, 3, i -> {
+                String probes = probeOnFirst && i == 0
+                        ? "{\"intervalMs\": " + INTERVAL_MS + ", \"timeoutMs\": 400, \"unhealthyThreshold\": 1,"
+                                + " \"healthyThreshold\": 1}"
+                        : "{\"enabled\": false}";
+                return "\"redis\": {\"url\": \"" + redis.url() + "\", \"timeoutMs\": 500},"
+                        + "\"upstreams\": {\"app\": {\"backends\": [" + good.json() + ", " + bad.json() + "],"
+                        + " \"healthCheck\": " + probes + ","
+                        + " \"outlierDetection\": {\"consecutiveFailures\": 2, \"baseEjectionMs\": " + EJECTION_MS + "}}},"
+                        + "\"routes\": [{\"upstream\": \"app\"}]";
+            }, p -> p.server().fleet().members() == 3 && p.server().fleet().health().subscribed());
+            proxies = fleet.proxies();
         }
 
         @Override
         public void close() {
-            for (ConfiguredProxy proxy : proxies) {
-                proxy.close();
-            }
+            fleet.close();
         }
     }
 

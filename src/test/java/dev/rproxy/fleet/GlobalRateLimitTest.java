@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.rproxy.support.ConfiguredProxy;
+import dev.rproxy.support.ProxyFleet;
 import dev.rproxy.support.RedisServer;
 import dev.rproxy.support.StatusBackend;
 import java.net.URI;
@@ -222,27 +223,19 @@ class GlobalRateLimitTest {
 
     /** Three proxies with one global limit on {@code /api} keyed by {@code X-Api-Key}, all members. */
     private final class Fleet3 implements AutoCloseable {
-        final List<ConfiguredProxy> proxies = new ArrayList<>();
+        final List<ConfiguredProxy> proxies;
+        private final ProxyFleet fleet;
 
         Fleet3(RedisServer redis, StatusBackend app, String failMode) throws Exception {
-            try {
-                for (int i = 0; i < MEMBERS; i++) {
-                    proxies.add(new ConfiguredProxy(dir, "\"healthCheck\": {\"enabled\": false},"
-                            + "\"accessLog\": {\"enabled\": false}, \"server\": {\"ioThreads\": 1},"
-                            + "\"admin\": {\"port\": 0},"
-                            + "\"redis\": {\"url\": \"" + redis.url() + "\", \"timeoutMs\": 200, \"failMode\": \"" + failMode + "\"},"
-                            + "\"rateLimits\": {\"global-api\": {\"key\": \"header:X-Api-Key\", \"requestsPerSecond\": " + RATE
-                            + ", \"burst\": " + BURST + ", \"scope\": \"global\"}},"
-                            + "\"upstreams\": {\"app\": {\"backends\": [" + app.json() + "]}},"
-                            + "\"routes\": [{\"match\": {\"pathPrefix\": \"/api\"}, \"upstream\": \"app\", \"rateLimit\": [\"global-api\"]},"
-                            + "{\"upstream\": \"app\"}]"));
-                }
-                await().atMost(10, TimeUnit.SECONDS).until(() -> proxies.stream()
-                        .allMatch(p -> p.server().fleet().members() == MEMBERS));
-            } catch (Exception | Error e) {
-                close();
-                throw e;
-            }
+            fleet = new ProxyFleet(dir, MEMBERS, i -> "\"healthCheck\": {\"enabled\": false},"
+                    + "\"redis\": {\"url\": \"" + redis.url() + "\", \"timeoutMs\": 200, \"failMode\": \"" + failMode + "\"},"
+                    + "\"rateLimits\": {\"global-api\": {\"key\": \"header:X-Api-Key\", \"requestsPerSecond\": " + RATE
+                    + ", \"burst\": " + BURST + ", \"scope\": \"global\"}},"
+                    + "\"upstreams\": {\"app\": {\"backends\": [" + app.json() + "]}},"
+                    + "\"routes\": [{\"match\": {\"pathPrefix\": \"/api\"}, \"upstream\": \"app\", \"rateLimit\": [\"global-api\"]},"
+                    + "{\"upstream\": \"app\"}]",
+                    p -> p.server().fleet().members() == MEMBERS);
+            proxies = fleet.proxies();
         }
 
         void awaitMode(Fleet.Mode mode) {
@@ -252,9 +245,7 @@ class GlobalRateLimitTest {
 
         @Override
         public void close() {
-            for (ConfiguredProxy proxy : proxies) {
-                proxy.close();
-            }
+            fleet.close();
         }
     }
 
