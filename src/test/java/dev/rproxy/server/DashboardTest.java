@@ -6,6 +6,7 @@ import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.RedisServer;
 import dev.rproxy.testbackend.TestBackend;
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStreamWriter;
 import java.io.Writer;
@@ -23,6 +24,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.IntFunction;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -53,56 +55,17 @@ class DashboardTest {
                         + "  {\"id\": \"web-2\", \"url\": \"" + b.url() + "\"}]},"
                         + "  \"api\": {\"balancer\": \"least_request\", \"backends\": [{\"id\": \"api-1\", \"url\": \"" + api.url() + "\"}]}},"
                         + "\"routes\": [{\"match\": {\"pathPrefix\": \"/api\"}, \"upstream\": \"api\"}, {\"upstream\": \"web\"}]")) {
-            AtomicBoolean running = new AtomicBoolean(true);
-            Thread traffic = new Thread(() -> {
-                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-                for (int i = 0; running.get() && System.nanoTime() < end; i++) {
-                    String path = i % 3 == 0 ? "/api/items" : i % 17 == 0 ? "/status/404" : "/page";
-                    try {
-                        HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + path))
-                                .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding());
-                    } catch (Exception e) {
-                        return;
-                    }
-                }
-            }, "dashboard-traffic");
-            traffic.start();
             Path screenshot = Path.of("target/dashboard.png").toAbsolutePath();
-            Process node = new ProcessBuilder("node", "dashboard.mjs", "http://127.0.0.1:" + proxy.server().adminPort() + "/",
-                    "web", screenshot.toString()).directory(BROWSER.toFile()).redirectErrorStream(true).start();
-            BlockingQueue<String> lines = new LinkedBlockingQueue<>();
-            List<String> seen = new ArrayList<>();
-            Thread reader = new Thread(() -> {
-                try (BufferedReader in = new BufferedReader(new InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
-                    for (String line = in.readLine(); line != null; line = in.readLine()) {
-                        lines.add(line);
-                    }
-                } catch (Exception e) {
-                    // the process ended
-                }
-            }, "dashboard-browser");
-            reader.start();
-            try (Writer commands = new OutputStreamWriter(node.getOutputStream(), StandardCharsets.UTF_8)) {
-                assertThat(next(lines, seen, "rates")).as("non-zero rates on the page; the browser said: %s", seen).isTrue();
+            try (Traffic traffic = new Traffic(proxy, i -> i % 3 == 0 ? "/api/items" : i % 17 == 0 ? "/status/404" : "/page");
+                    Browser browser = new Browser(proxy, screenshot)) {
+                assertThat(browser.next("rates")).as("non-zero rates on the page; the browser said: %s", browser.seen).isTrue();
                 b.setHealthy(false);
-                commands.write("down web-2\n");
-                commands.flush();
-                assertThat(next(lines, seen, "down web-2")).as("web-2 shown down; the browser said: %s", seen).isTrue();
-                commands.write("shot\n");
-                commands.flush();
-                assertThat(next(lines, seen, "shot")).as("the browser said: %s", seen).isTrue();
-                commands.write("end\n");
-                commands.flush();
-                assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
-            } finally {
-                running.set(false);
-                node.destroyForcibly();
-                traffic.join(10_000);
-                reader.join(10_000);
+                browser.send("down web-2");
+                assertThat(browser.next("down web-2")).as("web-2 shown down; the browser said: %s", browser.seen).isTrue();
+                browser.send("shot");
+                assertThat(browser.next("shot")).as("the browser said: %s", browser.seen).isTrue();
+                browser.end();
             }
-            lines.drainTo(seen);
-            assertThat(seen).as("no console or page error").noneMatch(line -> line.startsWith("error"));
-            assertThat(node.exitValue()).as("the browser said: %s", seen).isZero();
             assertThat(Files.size(screenshot)).isPositive();
         }
     }
@@ -117,25 +80,62 @@ class DashboardTest {
                         + "\"accessLog\": {\"enabled\": false}, \"redis\": {\"url\": \"" + redis.url() + "\"},"
                         + "\"upstreams\": {\"web\": {\"backends\": [{\"id\": \"web-1\", \"url\": \"" + a.url() + "\"}]}},"
                         + "\"routes\": [{\"upstream\": \"web\"}]")) {
-            AtomicBoolean running = new AtomicBoolean(true);
-            Thread traffic = new Thread(() -> {
-                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-                while (running.get() && System.nanoTime() < end) {
+            try (Traffic traffic = new Traffic(proxy, i -> "/page");
+                    Browser browser = new Browser(proxy, Path.of("target/dashboard-fleet.png").toAbsolutePath())) {
+                assertThat(browser.next("rates")).as("the browser said: %s", browser.seen).isTrue();
+                browser.send("fleet 1");
+                browser.send("shot");
+                assertThat(browser.next("fleet 1")).as("the fleet panel, connected, one member; the browser said: %s",
+                        browser.seen).isTrue();
+                assertThat(browser.next("shot")).as("the browser said: %s", browser.seen).isTrue();
+                browser.end();
+            }
+        }
+    }
+
+    /** Requests through {@code proxy} on a thread of their own (paths by count), for at most 90 s or until closed. */
+    private static final class Traffic implements AutoCloseable {
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private final Thread thread;
+
+        Traffic(ConfiguredProxy proxy, IntFunction<String> path) {
+            thread = new Thread(() -> {
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+                for (int i = 0; running.get() && System.nanoTime() < end; i++) {
                     try {
-                        HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + "/page"))
+                        HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.port() + path.apply(i)))
                                 .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.discarding());
                     } catch (Exception e) {
                         return;
                     }
                 }
             }, "dashboard-traffic");
-            traffic.start();
-            Path screenshot = Path.of("target/dashboard-fleet.png").toAbsolutePath();
-            Process node = new ProcessBuilder("node", "dashboard.mjs", "http://127.0.0.1:" + proxy.server().adminPort() + "/",
+            thread.start();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            running.set(false);
+            thread.join(10_000);
+        }
+    }
+
+    /**
+     * {@code dashboard.mjs} in headless chromium on the proxy's dashboard: commands go to its
+     * input, the lines it prints are collected; {@link #end} asks it to finish and checks that it
+     * did, cleanly, without a console or page error.
+     */
+    private static final class Browser implements AutoCloseable {
+        final List<String> seen = new ArrayList<>();
+        private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+        private final Process node;
+        private final Thread reader;
+        private final Writer commands;
+
+        Browser(ConfiguredProxy proxy, Path screenshot) throws Exception {
+            node = new ProcessBuilder("node", "dashboard.mjs", "http://127.0.0.1:" + proxy.server().adminPort() + "/",
                     "web", screenshot.toString()).directory(BROWSER.toFile()).redirectErrorStream(true).start();
-            BlockingQueue<String> lines = new LinkedBlockingQueue<>();
-            List<String> seen = new ArrayList<>();
-            Thread reader = new Thread(() -> {
+            reader = new Thread(() -> {
                 try (BufferedReader in = new BufferedReader(new InputStreamReader(node.getInputStream(), StandardCharsets.UTF_8))) {
                     for (String line = in.readLine(); line != null; line = in.readLine()) {
                         lines.add(line);
@@ -145,25 +145,37 @@ class DashboardTest {
                 }
             }, "dashboard-browser");
             reader.start();
-            try (Writer commands = new OutputStreamWriter(node.getOutputStream(), StandardCharsets.UTF_8)) {
-                assertThat(next(lines, seen, "rates")).as("the browser said: %s", seen).isTrue();
-                commands.write("fleet 1\nshot\n");
-                commands.flush();
-                assertThat(next(lines, seen, "fleet 1")).as("the fleet panel, connected, one member; the browser said: %s", seen)
-                        .isTrue();
-                assertThat(next(lines, seen, "shot")).as("the browser said: %s", seen).isTrue();
-                commands.write("end\n");
-                commands.flush();
-                assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
-            } finally {
-                running.set(false);
-                node.destroyForcibly();
-                traffic.join(10_000);
-                reader.join(10_000);
-            }
+            commands = new OutputStreamWriter(node.getOutputStream(), StandardCharsets.UTF_8);
+        }
+
+        void send(String command) throws Exception {
+            commands.write(command + "\n");
+            commands.flush();
+        }
+
+        boolean next(String wanted) throws InterruptedException {
+            return DashboardTest.next(lines, seen, wanted);
+        }
+
+        /** Ends the browser and checks it ended well. */
+        void end() throws Exception {
+            send("end");
+            assertThat(node.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            reader.join(10_000);
             lines.drainTo(seen);
             assertThat(seen).as("no console or page error").noneMatch(line -> line.startsWith("error"));
             assertThat(node.exitValue()).as("the browser said: %s", seen).isZero();
+        }
+
+        @Override
+        public void close() throws Exception {
+            try {
+                commands.close();
+            } catch (IOException e) {
+                // the process has ended
+            }
+            node.destroyForcibly();
+            reader.join(10_000);
         }
     }
 
