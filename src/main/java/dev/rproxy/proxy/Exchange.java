@@ -223,8 +223,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             return;
         }
         group = route.upstream();
-        if (services.accessLog() != null && !requestId().equals(request.headers().get(X_REQUEST_ID))) {
-            request.headers().set(X_REQUEST_ID, requestId()); // what the backend logs matches the proxy's line
+        if (services.accessLog() != null && !requestIdKept()) {
+            request.headers().set(X_REQUEST_ID, requestId); // what the backend logs matches the proxy's line
         }
         long perTry = group.retries().perTryTimeoutMs();
         if (perTry > 0) {
@@ -1027,15 +1027,16 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             admission.release();
         }
         int slot = group == null ? 0 : backend != null ? backend.metricsSlot() : group.metricsSlot();
+        long durationNanos = System.nanoTime() - startNanos;
         services.metrics().request(slot, group == null ? -1 : group.metricsIndex(), request.method(), status,
-                System.nanoTime() - startNanos, bytesIn, bytesOut);
+                durationNanos, bytesIn, bytesOut);
         AccessLog sink = services.accessLog();
         if (sink != null && sink.enabled()) {
             boolean agent = sink.wantsAgent();
             sink.log(new AccessLog.Entry(System.currentTimeMillis(), timed ? requestId() : null,
                     relay.clientAddress(clientAddress), method, uri, protocol, status, bytesIn, bytesOut,
                     group == null ? "-" : group.name(), backend == null ? "-" : backend.id(), retries + 1,
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startNanos),
+                    TimeUnit.NANOSECONDS.toMillis(durationNanos),
                     timed && connectedNanos != 0 ? TimeUnit.NANOSECONDS.toMillis(connectedNanos - acquireStartNanos) : -1,
                     timed && firstByteNanos != 0 && connectedNanos != 0
                             ? TimeUnit.NANOSECONDS.toMillis(firstByteNanos - connectedNanos) : -1,
@@ -1075,12 +1076,21 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
      */
     private String requestId() {
         if (requestId == null) {
-            String given = request.headers().get(X_REQUEST_ID);
-            requestId = given != null && validRequestId(given) ? given
-                    // 63 random bits and the top one set: always 16 hex digits, without String.format.
-                    : Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+            requestIdKept();
         }
         return requestId;
+    }
+
+    /** Sets {@link #requestId}; returns whether it is the client's (or a new one, which the request does not carry yet). */
+    private boolean requestIdKept() {
+        String given = request.headers().get(X_REQUEST_ID);
+        if (given != null && validRequestId(given)) {
+            requestId = given;
+            return true;
+        }
+        // 63 random bits and the top one set: always 16 hex digits, without String.format.
+        requestId = Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
+        return false;
     }
 
     private static boolean validRequestId(String id) {
