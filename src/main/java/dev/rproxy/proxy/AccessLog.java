@@ -1,20 +1,27 @@
 package dev.rproxy.proxy;
 
 import dev.rproxy.config.AccessLogConfig;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.FastThreadLocal;
+import io.netty.util.internal.PlatformDependent;
+import io.netty.util.internal.ThreadExecutorMap;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.file.Files;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.List;
 import java.util.Locale;
-import io.netty.util.internal.PlatformDependent;
 import java.util.Queue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
@@ -25,27 +32,47 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The {@code default} format to stdout goes through the Logback logger {@code dev.rproxy.access}
  * as it always has (an asynchronous appender; a logback.xml may redirect or silence it). Every
- * other case, {@code combined} and {@code json} lines or any format to a file, goes through a
- * writer of its own: an event loop only queues the exchange's {@link Entry} (a lock-free queue of
- * at most {@value #QUEUE}; one more is dropped and counted, so an event loop never waits for a
- * disk, and no thread is woken per line); one thread wakes every {@value #BATCH_MS} ms, formats
- * what is queued and writes it in one go. {@link #reopen} has that thread close and reopen the
- * file, for rotation (SIGUSR1: move the file away, signal, and the next lines go to a new file of
- * the old name).
+ * other case, {@code combined} and {@code json} lines or any format to a file, is written the way
+ * nginx's {@code access_log ... buffer=} writes: the event loop that ends an exchange formats its
+ * line at once, as bytes, into a buffer of its own of {@value #CHUNK} bytes, while the exchange's
+ * strings are still in its cache and with nothing per line handed between threads. A full buffer,
+ * or one whose first line is {@value #BATCH_MS} ms old, goes to the writer thread through a queue
+ * of at most {@value #MAX_QUEUED} buffers, and the loop goes on with an empty one; the writer
+ * writes each buffer with one call. When the disk cannot keep up the queue fills, and a buffer that
+ * finds it full is dropped and its lines counted ({@link #dropped}): an event loop never waits for
+ * a disk. {@link #reopen} has the writer close and reopen the file, for rotation (SIGUSR1: move the
+ * file away, signal, and the next lines go to a new file of the old name).
  */
 public final class AccessLog implements AutoCloseable {
     private static final Logger logback = LoggerFactory.getLogger("dev.rproxy.access");
     private static final Logger log = LoggerFactory.getLogger(AccessLog.class);
     private static final DateTimeFormatter COMMON_TIME =
             DateTimeFormatter.ofPattern("dd/MMM/yyyy:HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
-    static final int QUEUE = 16384;
-    static final long BATCH_MS = 20;
+    /** Bytes of one loop's buffer, and of each write. */
+    static final int CHUNK = 256 * 1024;
+    /** Buffers waiting for the writer, at most: 4 MiB of lines. */
+    static final int MAX_QUEUED = 16;
+    /** How long a line waits in its loop's buffer at most before the buffer goes to the writer. */
+    static final long BATCH_MS = 100;
     private static final char[] HEX = "0123456789ABCDEF".toCharArray();
-    /** Characters of a JSON string copied at a time: six bytes each at most, well within the write buffer. */
-    private static final int JSON_PIECE = 4096;
+    /** Bytes a JSON line takes besides its strings (names, punctuation, time, numbers), with room to spare. */
+    private static final int JSON_FIXED = 512;
 
     private final String format;
-    private final LineWriter writer;
+    private final boolean json;
+    private final boolean combined;
+    private final Writer writer;
+    /** Each event loop's buffer; only that loop touches it. */
+    private final FastThreadLocal<LineBuffer> buffers = new FastThreadLocal<>() {
+        @Override
+        protected LineBuffer initialValue() {
+            LineBuffer buffer = new LineBuffer(ThreadExecutorMap.currentExecutor());
+            loops.add(buffer);
+            return buffer;
+        }
+    };
+    private final List<LineBuffer> loops = new CopyOnWriteArrayList<>();
+    private volatile boolean closed;
 
     /** What one exchange's line says; times in ms, -1 where there is nothing to say. */
     public record Entry(long timeMillis, String requestId, String client, String method, String target,
@@ -53,20 +80,25 @@ public final class AccessLog implements AutoCloseable {
                         int attempts, long durationMs, long upstreamConnectMs, long upstreamFirstByteMs,
                         String referer, String userAgent) {}
 
-    private AccessLog(String format, LineWriter writer) {
+    private AccessLog(String format, Writer writer) {
         this.format = format;
+        this.json = format.equals(AccessLogConfig.JSON);
+        this.combined = format.equals(AccessLogConfig.COMBINED);
         this.writer = writer;
     }
 
-    /** The access log {@code config} asks for, or {@code null} when it is off. */
-    public static AccessLog open(AccessLogConfig config) {
+    /**
+     * The access log {@code config} asks for, or {@code null} when it is off; lines it drops are
+     * added to {@code dropped} (one count across reloads).
+     */
+    public static AccessLog open(AccessLogConfig config, AtomicLong dropped) {
         if (!config.enabled()) {
             return null;
         }
         if (config.file() == null && config.format().equals(AccessLogConfig.DEFAULT_FORMAT)) {
             return new AccessLog(config.format(), null);
         }
-        LineWriter writer = new LineWriter(config.file(), config.format());
+        Writer writer = new Writer(config.file(), dropped);
         Thread thread = new Thread(writer, "access-log");
         thread.setDaemon(true);
         writer.thread = thread;
@@ -81,26 +113,36 @@ public final class AccessLog implements AutoCloseable {
 
     /** Whether lines need the fields only the {@code json} format has (request id, timings). */
     boolean detailed() {
-        return format.equals(AccessLogConfig.JSON);
+        return json;
     }
 
     /** Whether lines need the request's {@code Referer} and {@code User-Agent} ({@code combined}). */
     boolean wantsAgent() {
-        return format.equals(AccessLogConfig.COMBINED);
+        return combined;
     }
 
+    /** Writes the line of {@code e}: into this event loop's buffer (any other thread: a buffer of its own, sent at once). */
     void log(Entry e) {
         if (writer == null) {
             logback.info(defaultLine(e));
             return;
         }
-        writer.offer(e);
+        if (closed) {
+            writer.dropped.incrementAndGet(); // an exchange that outlived its log (a reload changed it)
+            return;
+        }
+        if (ThreadExecutorMap.currentExecutor() == null) {
+            LineBuffer once = new LineBuffer(null);
+            once.append(e);
+            once.handOff();
+            return;
+        }
+        buffers.get().append(e);
     }
 
     /**
      * Appends the line of {@code e} in {@code format}, {@code default} or {@code combined}, to
-     * {@code out} (on the writer's thread; {@code json} lines are written as bytes, {@link
-     * LineWriter#jsonLine}).
+     * {@code out} ({@code json} lines are written as bytes, {@link LineBuffer#jsonLine}).
      */
     static void append(StringBuilder out, String format, Entry e, Times times) {
         switch (format) {
@@ -114,12 +156,13 @@ public final class AccessLog implements AutoCloseable {
     }
 
     /**
-     * Times as lines write them, the part down to the second formatted once per second: the
-     * writer's thread formats thousands of lines a second, mostly within the same one.
+     * Times as lines write them, the part down to the second formatted once per second: a loop
+     * writes thousands of lines a second, mostly within the same one.
      */
     static final class Times {
         private long isoSecond = Long.MIN_VALUE;
         private String isoPrefix;
+        private byte[] isoPrefixBytes;
         private long commonSecond = Long.MIN_VALUE;
         private String common;
 
@@ -131,15 +174,16 @@ public final class AccessLog implements AutoCloseable {
                     .append((char) ('0' + ms % 10)).append('Z');
         }
 
-        /** {@code 2026-12-07T13:20:01.}: the ISO time of {@code millis} down to the second and the dot. */
-        String isoPrefix(long millis) {
+        /** {@code 2026-12-07T13:20:01.}: the ISO time of {@code millis} down to the second and the dot, as ASCII. */
+        byte[] isoPrefix(long millis) {
             long second = Math.floorDiv(millis, 1000);
             if (second != isoSecond) {
                 isoSecond = second;
                 String full = Instant.ofEpochSecond(second).toString(); // ...T13:20:01Z
                 isoPrefix = full.substring(0, full.length() - 1) + ".";
+                isoPrefixBytes = isoPrefix.getBytes(StandardCharsets.US_ASCII);
             }
-            return isoPrefix;
+            return isoPrefixBytes;
         }
 
         /** {@code 07/Dec/2026:13:20:01 +0000}, the common log format's time. */
@@ -204,57 +248,348 @@ public final class AccessLog implements AutoCloseable {
     public void reopen() {
         if (writer != null) {
             writer.reopen = true;
+            LockSupport.unpark(writer.thread);
         }
     }
 
-    /** Lines dropped because the queue was full. */
-    public long dropped() {
-        return writer == null ? 0 : writer.dropped.get();
-    }
-
-    /** Writes what is queued and stops the writer (bounded). */
+    /**
+     * Writes what the loops hold and what is queued, and stops the writer (bounded). Lines of
+     * exchanges that end later are dropped and counted.
+     */
     @Override
     public void close() {
-        if (writer != null) {
-            writer.closed = true;
-            try {
-                writer.thread.join(2000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+        if (writer == null) {
+            return;
+        }
+        closed = true;
+        for (LineBuffer buffer : loops) {
+            if (buffer.loop.inEventLoop()) {
+                buffer.last();
+            } else if (!buffer.loop.isShuttingDown()) {
+                try {
+                    buffer.loop.submit(buffer::last).get(1, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } catch (ExecutionException | TimeoutException | RejectedExecutionException e) {
+                    log.warn("access log: lines of {} not written: {}", buffer.loop, e.toString());
+                }
             }
+        }
+        writer.closed = true;
+        LockSupport.unpark(writer.thread);
+        try {
+            writer.thread.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
-    /** The queue and its thread; the stream is touched by that thread only. */
-    private static final class LineWriter implements Runnable {
-        private final Path file;
-        private final String format;
+    /** Bytes of lines, and how many lines they are. */
+    private static final class Chunk {
+        final byte[] bytes;
+        int length;
+        int lines;
+
+        Chunk(int size) {
+            bytes = new byte[size];
+        }
+    }
+
+    /**
+     * One event loop's lines (or, off the loops, one line's): formatted into {@link #chunk}, which
+     * goes to the writer when it is full or {@value #BATCH_MS} ms after its first line. Touched by
+     * its loop only.
+     */
+    private final class LineBuffer implements Runnable {
+        /** {@code null} for a buffer used once, off the event loops. */
+        final EventExecutor loop;
+        private Chunk chunk;
         private final Times times = new Times();
-        /** Many event loops offer, one thread polls; no one is woken per entry. */
-        private final Queue<Entry> queue = PlatformDependent.newFixedMpscQueue(QUEUE);
-        private final AtomicLong dropped = new AtomicLong();
+        /** A {@code default} or {@code combined} line, before it is encoded. */
+        private final StringBuilder text = new StringBuilder(256);
+        private boolean flushScheduled;
+        /** Where the line being written is; {@link #chunk}'s length once it is complete. */
+        private int at;
+
+        LineBuffer(EventExecutor loop) {
+            this.loop = loop;
+            this.chunk = loop == null ? new Chunk(0) : writer.fresh(); // once: as large as its line
+        }
+
+        void append(Entry e) {
+            if (json) {
+                reserve(JSON_FIXED + 6 * (length(e.requestId()) + length(e.client()) + length(e.method())
+                        + length(e.target()) + length(e.protocol()) + length(e.upstream()) + length(e.backend())));
+                jsonLine(e);
+            } else {
+                text.setLength(0);
+                AccessLog.append(text, format, e, times);
+                text.append('\n');
+                reserve(3 * text.length()); // UTF-8: three bytes a char at most (a pair of surrogates: four)
+                encode(text);
+            }
+            chunk.length = at;
+            chunk.lines++;
+            if (!flushScheduled && loop != null) {
+                flushScheduled = true;
+                loop.schedule(this, BATCH_MS, TimeUnit.MILLISECONDS);
+            }
+        }
+
+        /** The flush timer: the lines of the last {@value #BATCH_MS} ms go to the writer. */
+        @Override
+        public void run() {
+            flushScheduled = false;
+            if (chunk.length > 0) {
+                handOff();
+            }
+        }
+
+        /** At close: what this loop holds goes to the writer, and the loop lets go of the buffer. */
+        void last() {
+            if (chunk.length > 0) {
+                handOff();
+            }
+            buffers.remove();
+        }
+
+        void handOff() {
+            chunk = writer.take(chunk);
+            at = 0;
+        }
+
+        /** Makes room for a line of at most {@code n} bytes: a larger one gets a buffer of its own. */
+        private void reserve(int n) {
+            byte[] b = chunk.bytes;
+            if (at + n <= b.length) {
+                return;
+            }
+            if (at > 0) {
+                handOff();
+            }
+            if (n > chunk.bytes.length) {
+                chunk = new Chunk(n); // handed off with the next line or the timer; not reused
+            }
+        }
+
+        private static int length(String s) {
+            return s == null ? 0 : s.length();
+        }
+
+        /**
+         * {@code e} as a JSON line: one object with exactly the fields of {@link Entry} but the
+         * referer and user agent, strings escaped as RFC 8259 section 7 requires, written as bytes
+         * straight into the buffer in one pass, whose room {@link #reserve} made.
+         */
+        private void jsonLine(Entry e) {
+            long millis = e.timeMillis();
+            put(J_TIME);
+            put(times.isoPrefix(millis));
+            int ms = (int) Math.floorMod(millis, 1000);
+            byte[] b = chunk.bytes;
+            b[at++] = (byte) ('0' + ms / 100);
+            b[at++] = (byte) ('0' + ms / 10 % 10);
+            b[at++] = (byte) ('0' + ms % 10);
+            b[at++] = 'Z';
+            b[at++] = '"';
+            put(J_REQUEST_ID);
+            string(e.requestId());
+            put(J_CLIENT);
+            string(e.client());
+            put(J_METHOD);
+            string(e.method());
+            put(J_TARGET);
+            string(e.target());
+            put(J_PROTOCOL);
+            string(e.protocol());
+            put(J_STATUS);
+            number(e.status());
+            put(J_BYTES_IN);
+            number(e.bytesIn());
+            put(J_BYTES_OUT);
+            number(e.bytesOut());
+            put(J_UPSTREAM);
+            string(e.upstream());
+            put(J_BACKEND);
+            string(e.backend());
+            put(J_ATTEMPTS);
+            number(e.attempts());
+            put(J_DURATION);
+            number(e.durationMs());
+            put(J_CONNECT);
+            msOrNull(e.upstreamConnectMs());
+            put(J_FIRST_BYTE);
+            msOrNull(e.upstreamFirstByteMs());
+            put(J_END);
+        }
+
+        private void put(byte[] ascii) {
+            System.arraycopy(ascii, 0, chunk.bytes, at, ascii.length);
+            at += ascii.length;
+        }
+
+        /** {@code value} as a JSON string (escaped and encoded as it is copied), or null. */
+        private void string(String value) {
+            if (value == null) {
+                put(J_NULL);
+                return;
+            }
+            byte[] b = chunk.bytes;
+            int i = at;
+            b[i++] = '"';
+            int n = value.length();
+            for (int k = 0; k < n; k++) {
+                char c = value.charAt(k);
+                if (c >= 0x20 && c < 0x7f) {
+                    if (c == '"' || c == '\\') {
+                        b[i++] = '\\';
+                    }
+                    b[i++] = (byte) c;
+                } else if (c < 0x20 || c == 0x7f) {
+                    b[i++] = '\\';
+                    b[i++] = 'u';
+                    b[i++] = '0';
+                    b[i++] = '0';
+                    b[i++] = (byte) HEX[c >> 4];
+                    b[i++] = (byte) HEX[c & 0xf];
+                } else {
+                    at = i;
+                    k = utf8(value, k, n);
+                    i = at;
+                }
+            }
+            b[i++] = '"';
+            at = i;
+        }
+
+        private void msOrNull(long ms) {
+            if (ms < 0) {
+                put(J_NULL);
+            } else {
+                number(ms);
+            }
+        }
+
+        /** {@code v} in decimal, without a string. */
+        private void number(long v) {
+            byte[] b = chunk.bytes;
+            if (v < 0) {
+                b[at++] = '-';
+                v = -v; // the fields are never Long.MIN_VALUE
+            }
+            int start = at;
+            do {
+                b[at++] = (byte) ('0' + v % 10);
+                v /= 10;
+            } while (v > 0);
+            for (int i = start, j = at - 1; i < j; i++, j--) {
+                byte t = b[i];
+                b[i] = b[j];
+                b[j] = t;
+            }
+        }
+
+        /** UTF-8 of {@code chars}; the room is made. */
+        private void encode(CharSequence chars) {
+            int n = chars.length();
+            for (int i = 0; i < n; i++) {
+                char c = chars.charAt(i);
+                if (c < 0x80) {
+                    chunk.bytes[at++] = (byte) c;
+                } else {
+                    i = utf8(chars, i, n);
+                }
+            }
+        }
+
+        /**
+         * The character at {@code i} of {@code chars}, not ASCII, in UTF-8 (a surrogate pair as one
+         * code point, a lone surrogate as {@code ?}, which has no UTF-8 form); returns the index of
+         * the last character used.
+         */
+        private int utf8(CharSequence chars, int i, int n) {
+            byte[] b = chunk.bytes;
+            char c = chars.charAt(i);
+            if (c < 0x800) {
+                b[at++] = (byte) (0xc0 | c >> 6);
+                b[at++] = (byte) (0x80 | c & 0x3f);
+            } else if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(chars.charAt(i + 1))) {
+                int cp = Character.toCodePoint(c, chars.charAt(++i));
+                b[at++] = (byte) (0xf0 | cp >> 18);
+                b[at++] = (byte) (0x80 | cp >> 12 & 0x3f);
+                b[at++] = (byte) (0x80 | cp >> 6 & 0x3f);
+                b[at++] = (byte) (0x80 | cp & 0x3f);
+            } else if (Character.isSurrogate(c)) {
+                b[at++] = '?';
+            } else {
+                b[at++] = (byte) (0xe0 | c >> 12);
+                b[at++] = (byte) (0x80 | c >> 6 & 0x3f);
+                b[at++] = (byte) (0x80 | c & 0x3f);
+            }
+            return i;
+        }
+    }
+
+    private static final byte[] J_TIME = ascii("{\"time\":\"");
+    private static final byte[] J_REQUEST_ID = ascii(",\"requestId\":");
+    private static final byte[] J_CLIENT = ascii(",\"client\":");
+    private static final byte[] J_METHOD = ascii(",\"method\":");
+    private static final byte[] J_TARGET = ascii(",\"target\":");
+    private static final byte[] J_PROTOCOL = ascii(",\"protocol\":");
+    private static final byte[] J_STATUS = ascii(",\"status\":");
+    private static final byte[] J_BYTES_IN = ascii(",\"bytesIn\":");
+    private static final byte[] J_BYTES_OUT = ascii(",\"bytesOut\":");
+    private static final byte[] J_UPSTREAM = ascii(",\"upstream\":");
+    private static final byte[] J_BACKEND = ascii(",\"backend\":");
+    private static final byte[] J_ATTEMPTS = ascii(",\"attempts\":");
+    private static final byte[] J_DURATION = ascii(",\"durationMs\":");
+    private static final byte[] J_CONNECT = ascii(",\"upstreamConnectMs\":");
+    private static final byte[] J_FIRST_BYTE = ascii(",\"upstreamFirstByteMs\":");
+    private static final byte[] J_END = ascii("}\n");
+    private static final byte[] J_NULL = ascii("null");
+
+    private static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /**
+     * The buffers the loops hand over, and the thread that writes them; the stream is touched by
+     * that thread only. Written buffers come back to the loops through {@link #free}.
+     */
+    private static final class Writer implements Runnable {
+        private final Path file;
+        private final AtomicLong dropped;
+        private final Queue<Chunk> full = PlatformDependent.newFixedMpscQueue(MAX_QUEUED);
+        private final Queue<Chunk> free = PlatformDependent.newFixedMpmcQueue(MAX_QUEUED);
         private volatile boolean reopen;
         private volatile boolean closed;
         private Thread thread;
         private OutputStream out;
-        /** The line being formatted, reused: a line costs no allocation once these have grown. */
-        private final StringBuilder line = new StringBuilder(512);
-        /** Encoded lines not yet written; written when full and after each batch. */
-        private final byte[] pending = new byte[64 * 1024];
-        private int pendingBytes;
 
-        private final boolean json;
-
-        LineWriter(Path file, String format) {
+        Writer(Path file, AtomicLong dropped) {
             this.file = file;
-            this.format = format;
-            this.json = format.equals(AccessLogConfig.JSON);
+            this.dropped = dropped;
         }
 
-        void offer(Entry entry) {
-            if (!queue.offer(entry)) {
-                dropped.incrementAndGet();
+        /** An empty buffer of {@link #CHUNK} bytes: a written one, or a new one. */
+        Chunk fresh() {
+            Chunk c = free.poll();
+            return c != null ? c : new Chunk(CHUNK);
+        }
+
+        /** {@code c} is queued for writing (or dropped and counted when the queue is full); returns the loop's next buffer. */
+        Chunk take(Chunk c) {
+            if (!full.offer(c)) {
+                dropped.addAndGet(c.lines);
+                if (c.bytes.length == CHUNK) {
+                    c.length = 0;
+                    c.lines = 0;
+                    return c;
+                }
+                return fresh();
             }
+            LockSupport.unpark(thread);
+            return fresh();
         }
 
         @Override
@@ -265,227 +600,41 @@ public final class AccessLog implements AutoCloseable {
                         reopen = false;
                         closeFile();
                     }
-                    boolean wrote = false;
-                    for (Entry e; (e = queue.poll()) != null; ) {
-                        if (json) {
-                            jsonLine(e);
-                        } else {
-                            line.setLength(0);
-                            AccessLog.append(line, format, e, times);
-                            line.append('\n');
-                            encode(line);
-                        }
-                        wrote = true;
-                    }
-                    if (wrote) {
-                        flush();
+                    Chunk c = full.poll();
+                    if (c != null) {
+                        write(c);
                     } else if (closed) {
                         break;
                     } else {
-                        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(BATCH_MS));
+                        LockSupport.parkNanos(this, TimeUnit.SECONDS.toNanos(1)); // woken by take, reopen and close
                     }
                 }
             } finally {
-                flush();
+                for (Chunk c; (c = full.poll()) != null; ) {
+                    write(c);
+                }
                 closeFile();
             }
         }
 
-        /**
-         * {@code e} as a JSON line: one object with exactly the fields of {@link Entry} but the
-         * referer and user agent, strings escaped as RFC 8259 section 7 requires, written as bytes
-         * straight into {@link #pending} in one pass: each string is escaped and encoded as it is
-         * copied, with no builder or string in between.
-         */
-        private void jsonLine(Entry e) {
-            ascii("{\"time\":\"");
-            encode(times.isoPrefix(e.timeMillis()));
-            int ms = (int) Math.floorMod(e.timeMillis(), 1000);
-            room(5);
-            pending[pendingBytes++] = (byte) ('0' + ms / 100);
-            pending[pendingBytes++] = (byte) ('0' + ms / 10 % 10);
-            pending[pendingBytes++] = (byte) ('0' + ms % 10);
-            pending[pendingBytes++] = 'Z';
-            pending[pendingBytes++] = '"';
-            jsonField(",\"requestId\":", e.requestId());
-            jsonField(",\"client\":", e.client());
-            jsonField(",\"method\":", e.method());
-            jsonField(",\"target\":", e.target());
-            jsonField(",\"protocol\":", e.protocol());
-            ascii(",\"status\":");
-            number(e.status());
-            ascii(",\"bytesIn\":");
-            number(e.bytesIn());
-            ascii(",\"bytesOut\":");
-            number(e.bytesOut());
-            jsonField(",\"upstream\":", e.upstream());
-            jsonField(",\"backend\":", e.backend());
-            ascii(",\"attempts\":");
-            number(e.attempts());
-            ascii(",\"durationMs\":");
-            number(e.durationMs());
-            ascii(",\"upstreamConnectMs\":");
-            msOrNull(e.upstreamConnectMs());
-            ascii(",\"upstreamFirstByteMs\":");
-            msOrNull(e.upstreamFirstByteMs());
-            ascii("}\n");
-        }
-
-        /**
-         * {@code name} (ASCII, as written) then {@code value} as a JSON string, or null. The value
-         * is copied in pieces; room for the longest a piece can become (six bytes a character, a
-         * control character's escape) is made once per piece, so the copy itself checks nothing
-         * but the characters.
-         */
-        private void jsonField(String name, String value) {
-            ascii(name);
-            if (value == null) {
-                ascii("null");
-                return;
-            }
-            room(1);
-            pending[pendingBytes++] = '"';
-            int n = value.length();
-            for (int from = 0; from < n; ) {
-                int to = Math.min(n, from + JSON_PIECE);
-                if (to < n && Character.isHighSurrogate(value.charAt(to - 1))) {
-                    to++; // a surrogate pair stays in one piece
-                }
-                room(6 * (to - from));
-                jsonChars(value, from, to);
-                from = to;
-            }
-            room(1);
-            pending[pendingBytes++] = '"';
-        }
-
-        /** Characters {@code from} to {@code to} of {@code value}, escaped and encoded; the room is made. */
-        private void jsonChars(String value, int from, int to) {
-            byte[] b = pending;
-            int at = pendingBytes;
-            for (int i = from; i < to; i++) {
-                char c = value.charAt(i);
-                if (c >= 0x20 && c < 0x7f) {
-                    if (c == '"' || c == '\\') {
-                        b[at++] = '\\';
-                    }
-                    b[at++] = (byte) c;
-                } else if (c < 0x20 || c == 0x7f) {
-                    b[at++] = '\\';
-                    b[at++] = 'u';
-                    b[at++] = '0';
-                    b[at++] = '0';
-                    b[at++] = (byte) HEX[c >> 4];
-                    b[at++] = (byte) HEX[c & 0xf];
-                } else if (c < 0x800) {
-                    b[at++] = (byte) (0xc0 | c >> 6);
-                    b[at++] = (byte) (0x80 | c & 0x3f);
-                } else if (Character.isHighSurrogate(c) && i + 1 < to && Character.isLowSurrogate(value.charAt(i + 1))) {
-                    int cp = Character.toCodePoint(c, value.charAt(++i));
-                    b[at++] = (byte) (0xf0 | cp >> 18);
-                    b[at++] = (byte) (0x80 | cp >> 12 & 0x3f);
-                    b[at++] = (byte) (0x80 | cp >> 6 & 0x3f);
-                    b[at++] = (byte) (0x80 | cp & 0x3f);
-                } else if (Character.isSurrogate(c)) {
-                    b[at++] = '?'; // a lone surrogate has no UTF-8 form
-                } else {
-                    b[at++] = (byte) (0xe0 | c >> 12);
-                    b[at++] = (byte) (0x80 | c >> 6 & 0x3f);
-                    b[at++] = (byte) (0x80 | c & 0x3f);
-                }
-            }
-            pendingBytes = at;
-        }
-
-        private void msOrNull(long ms) {
-            if (ms < 0) {
-                ascii("null");
-            } else {
-                number(ms);
-            }
-        }
-
-        /** {@code s}, whose characters are all ASCII, as bytes. */
-        private void ascii(String s) {
-            int n = s.length();
-            room(n);
-            for (int i = 0; i < n; i++) {
-                pending[pendingBytes++] = (byte) s.charAt(i);
-            }
-        }
-
-        /** {@code v} in decimal, without a string. */
-        private void number(long v) {
-            room(20);
-            if (v < 0) {
-                pending[pendingBytes++] = '-';
-                v = -v; // the fields are never Long.MIN_VALUE
-            }
-            int start = pendingBytes;
-            do {
-                pending[pendingBytes++] = (byte) ('0' + v % 10);
-                v /= 10;
-            } while (v > 0);
-            for (int i = start, j = pendingBytes - 1; i < j; i++, j--) {
-                byte t = pending[i];
-                pending[i] = pending[j];
-                pending[j] = t;
-            }
-        }
-
-        /** Makes room for {@code n} more bytes (at most the buffer's size): writes out what is there when it is short. */
-        private void room(int n) {
-            if (pendingBytes > pending.length - n) {
-                writePending();
-            }
-        }
-
-        /** UTF-8 of {@code chars} into {@link #pending}, which is written out whenever it fills. */
-        private void encode(CharSequence chars) {
-            int n = chars.length();
-            for (int i = 0; i < n; i++) {
-                if (pendingBytes > pending.length - 4) {
-                    writePending();
-                }
-                char c = chars.charAt(i);
-                if (c < 0x80) {
-                    pending[pendingBytes++] = (byte) c;
-                } else if (c < 0x800) {
-                    pending[pendingBytes++] = (byte) (0xc0 | c >> 6);
-                    pending[pendingBytes++] = (byte) (0x80 | c & 0x3f);
-                } else if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(chars.charAt(i + 1))) {
-                    int cp = Character.toCodePoint(c, chars.charAt(++i));
-                    pending[pendingBytes++] = (byte) (0xf0 | cp >> 18);
-                    pending[pendingBytes++] = (byte) (0x80 | cp >> 12 & 0x3f);
-                    pending[pendingBytes++] = (byte) (0x80 | cp >> 6 & 0x3f);
-                    pending[pendingBytes++] = (byte) (0x80 | cp & 0x3f);
-                } else if (Character.isSurrogate(c)) {
-                    pending[pendingBytes++] = '?'; // a lone surrogate has no UTF-8 form
-                } else {
-                    pending[pendingBytes++] = (byte) (0xe0 | c >> 12);
-                    pending[pendingBytes++] = (byte) (0x80 | c >> 6 & 0x3f);
-                    pending[pendingBytes++] = (byte) (0x80 | c & 0x3f);
-                }
-            }
-        }
-
-        private void writePending() {
+        private void write(Chunk c) {
             try {
                 if (out == null) {
-                    out = file == null ? new FileOutputStream(FileDescriptor.out)
-                            : Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+                    // A FileOutputStream, not Files.newOutputStream: its write goes straight to the
+                    // native call, where a channel's runs through layers of Java that a thread
+                    // writing a few times a second runs interpreted.
+                    out = file == null ? new FileOutputStream(FileDescriptor.out) : new FileOutputStream(file.toFile(), true);
                 }
-                out.write(pending, 0, pendingBytes);
+                out.write(c.bytes, 0, c.length);
             } catch (IOException e) {
                 log.warn("access log {}: {}", file == null ? "stdout" : file, e.toString());
+                dropped.addAndGet(c.lines);
                 closeFile(); // opened again for the next lines; these are lost
             }
-            pendingBytes = 0;
-        }
-
-        private void flush() {
-            if (pendingBytes > 0) {
-                writePending();
+            if (c.bytes.length == CHUNK) {
+                c.length = 0;
+                c.lines = 0;
+                free.offer(c);
             }
         }
 

@@ -95,6 +95,8 @@ public final class ProxyServer implements AutoCloseable {
     });
     private final AtomicLong reloadsApplied = new AtomicLong();
     private final AtomicLong reloadsRefused = new AtomicLong();
+    /** Access log lines dropped (the writer could not keep up), across reloads. */
+    private final AtomicLong accessLogDropped = new AtomicLong();
     private ScheduledFuture<?> configWatch;
     private long watchedStamp;
     private ScheduledFuture<?> certificateWatch;
@@ -215,11 +217,11 @@ public final class ProxyServer implements AutoCloseable {
         budget.listener(this::onPressure);
         budgetSampler = bossGroup.next().scheduleWithFixedDelay(this::sampleBudget, BufferBudget.SAMPLE_MS,
                 BufferBudget.SAMPLE_MS, TimeUnit.MILLISECONDS);
-        accessLog = AccessLog.open(config.accessLog());
+        accessLog = AccessLog.open(config.accessLog(), accessLogDropped);
         metrics.enabled(config.metrics().enabled());
         registry.register(metrics);
         registry.register(new ServerMetrics(this::upstreams, pools, clients, budget, reloadsApplied::get,
-                reloadsRefused::get, this::fleet));
+                reloadsRefused::get, accessLogDropped::get, this::fleet));
         JvmMetrics.builder().register(registry);
         snapshots = new Snapshot.Current(new Snapshot(upstreamGroups, pools,
                 config.timeouts(), accessLog, config.limits(), config.security(),
@@ -448,7 +450,7 @@ public final class ProxyServer implements AutoCloseable {
         AccessLog log0 = accessLog;
         AccessLog nextLog = null;
         try {
-            nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog());
+            nextLog = next.accessLog().equals(before.accessLog()) ? log0 : AccessLog.open(next.accessLog(), accessLogDropped);
             // Last: the new upstreams take over the running ones' token verifiers and rate limits,
             // so nothing may fail once they are built.
             nextUpstreams = new Upstreams(next, workerGroup, transport.channelClass(), metrics, previous, nextFleet);

@@ -42,10 +42,12 @@ final class ServerMetrics implements MultiCollector {
     private final BufferBudget budget;
     private final LongSupplier reloadsApplied;
     private final LongSupplier reloadsRefused;
+    private final LongSupplier accessLogDropped;
     private final Supplier<Fleet> fleetInForce;
 
     ServerMetrics(Supplier<Upstreams> upstreams, UpstreamPools pools, ChannelGroup clients, BufferBudget budget,
-                  LongSupplier reloadsApplied, LongSupplier reloadsRefused, Supplier<Fleet> fleet) {
+                  LongSupplier reloadsApplied, LongSupplier reloadsRefused, LongSupplier accessLogDropped,
+                  Supplier<Fleet> fleet) {
         this.fleetInForce = fleet;
         this.upstreamsInForce = upstreams;
         this.pools = pools;
@@ -53,6 +55,7 @@ final class ServerMetrics implements MultiCollector {
         this.budget = budget;
         this.reloadsApplied = reloadsApplied;
         this.reloadsRefused = reloadsRefused;
+        this.accessLogDropped = accessLogDropped;
     }
 
     @Override
@@ -141,7 +144,10 @@ final class ServerMetrics implements MultiCollector {
                         .dataPoint(CounterDataPointSnapshot.builder().value(reloadsApplied.getAsLong())
                                 .labels(Labels.of("result", "applied")).build())
                         .dataPoint(CounterDataPointSnapshot.builder().value(reloadsRefused.getAsLong())
-                                .labels(Labels.of("result", "refused")).build()).build(), limitFailOpen.build()));
+                                .labels(Labels.of("result", "refused")).build()).build(), limitFailOpen.build(),
+                CounterSnapshot.builder().name("rproxy_access_log_dropped")
+                        .help("Access log lines dropped because the writer could not keep up")
+                        .dataPoint(CounterDataPointSnapshot.builder().value(accessLogDropped.getAsLong()).build()).build()));
         Fleet fleet = fleetInForce.get();
         if (fleet != null) {
             fleet(fleet, all);

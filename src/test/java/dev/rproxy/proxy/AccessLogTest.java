@@ -9,7 +9,9 @@ import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.ProxyProcess;
 import dev.rproxy.support.RawHttp;
 import dev.rproxy.testbackend.TestBackend;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -19,12 +21,16 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code accessLog.format} and {@code accessLog.file}: the lines log tools read, and rotation by SIGUSR1. */
+/**
+ * {@code accessLog.format} and {@code accessLog.file}: the lines log tools read, rotation by
+ * SIGUSR1, and what happens to lines the disk cannot take.
+ */
 class AccessLogTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static TestBackend backend;
@@ -158,6 +164,60 @@ class AccessLogTest {
             send(proxy.port(), "GET /app/d HTTP/1.1\r\nHost: h\r\n\r\n");
             assertThat(lines(file, 1).get(0)).matches("\\S+Z access 127\\.0\\.0\\.1 \"GET /app/d\" 200 0 \\d+ b1 \\d+ms");
         }
+    }
+
+    /**
+     * A log nobody can write (a FIFO no one reads: the writer blocks opening it) must not hold
+     * requests up: once its queue is full, lines are dropped and counted, and when the FIFO is read
+     * at last every line is either in it or among the dropped.
+     */
+    @Test
+    void linesTheWriterCannotTakeAreDroppedAndCountedWhileRequestsGoOn() throws Exception {
+        Path fifo = dir.resolve("blocked.log");
+        assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+        int requests = 800; // lines of about 8 KB: twice what the queue holds
+        String target = "/app/" + "z".repeat(8000);
+        AtomicLong linesRead = new AtomicLong();
+        Thread reader = new Thread(() -> {
+            try (BufferedReader in = Files.newBufferedReader(fifo)) {
+                while (in.readLine() != null) {
+                    linesRead.incrementAndGet();
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        try (ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"admin\": {\"host\": \"127.0.0.1\", \"port\": 0}, "
+                + config("json", fifo))) {
+            try {
+                try (RawHttp raw = new RawHttp(proxy.port())) {
+                    for (int i = 0; i < requests; i++) {
+                        raw.send("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+                        assertThat(raw.read().status()).isEqualTo(200);
+                    }
+                }
+                assertThat(dropped(proxy)).isGreaterThan(0);
+            } finally {
+                reader.start(); // the writer's open returns, and what it holds is written
+            }
+            await().atMost(Duration.ofSeconds(10)).until(() -> linesRead.get() + dropped(proxy) == requests);
+            assertThat(linesRead.get()).isGreaterThan(0);
+        } finally {
+            reader.join(10_000);
+        }
+    }
+
+    /** {@code rproxy_access_log_dropped_total} on the admin listener. */
+    private static long dropped(ConfiguredProxy proxy) throws Exception {
+        try (RawHttp raw = new RawHttp(proxy.server().adminPort())) {
+            raw.send("GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+            for (String line : raw.read().bodyText().split("\n")) {
+                if (line.startsWith("rproxy_access_log_dropped_total ")) {
+                    return (long) Double.parseDouble(line.substring(line.indexOf(' ') + 1));
+                }
+            }
+        }
+        throw new AssertionError("no rproxy_access_log_dropped_total in /metrics");
     }
 
     @Test
