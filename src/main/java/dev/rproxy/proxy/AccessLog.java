@@ -1,6 +1,7 @@
 package dev.rproxy.proxy;
 
 import dev.rproxy.config.AccessLogConfig;
+import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.FastThreadLocal;
 import io.netty.util.internal.PlatformDependent;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Queue;
@@ -121,7 +123,10 @@ public final class AccessLog implements AutoCloseable {
         return combined;
     }
 
-    /** Writes the line of {@code e}: into this event loop's buffer (any other thread: a buffer of its own, sent at once). */
+    /**
+     * Writes the line of {@code e}: into this event loop's buffer (any other thread: into a buffer
+     * of its own, queued at once).
+     */
     void log(Entry e) {
         if (writer == null) {
             logback.info(defaultLine(e));
@@ -131,13 +136,17 @@ public final class AccessLog implements AutoCloseable {
             writer.dropped.incrementAndGet(); // an exchange that outlived its log (a reload changed it)
             return;
         }
-        if (ThreadExecutorMap.currentExecutor() == null) {
+        if (!(ThreadExecutorMap.currentExecutor() instanceof EventLoop)) {
             LineBuffer once = new LineBuffer(null);
             once.append(e);
-            once.handOff();
+            writer.send(once.chunk);
             return;
         }
-        buffers.get().append(e);
+        LineBuffer buffer = buffers.get();
+        buffer.append(e);
+        if (closed) {
+            buffer.last(); // this loop's first line raced close(), which did not see its buffer
+        }
     }
 
     /**
@@ -563,6 +572,8 @@ public final class AccessLog implements AutoCloseable {
         private final Queue<Chunk> free = PlatformDependent.newFixedMpmcQueue(MAX_QUEUED);
         private volatile boolean reopen;
         private volatile boolean closed;
+        /** Set once the writer takes nothing more from {@link #full} but its last look under the lock. */
+        private volatile boolean stopped;
         private Thread thread;
         private OutputStream out;
 
@@ -579,17 +590,35 @@ public final class AccessLog implements AutoCloseable {
 
         /** {@code c} is queued for writing (or dropped and counted when the queue is full); returns the loop's next buffer. */
         Chunk take(Chunk c) {
+            if (!send(c) && c.bytes.length == CHUNK) {
+                c.length = 0;
+                c.lines = 0;
+                return c;
+            }
+            return fresh();
+        }
+
+        /**
+         * Queues {@code c} for writing; returns false when it was dropped (and counted) instead: the
+         * queue was full. After the writer has stopped, what is queued is counted as dropped.
+         */
+        boolean send(Chunk c) {
             if (!full.offer(c)) {
                 dropped.addAndGet(c.lines);
-                if (c.bytes.length == CHUNK) {
-                    c.length = 0;
-                    c.lines = 0;
-                    return c;
-                }
-                return fresh();
+                return false;
             }
-            LockSupport.unpark(thread);
-            return fresh();
+            if (stopped) {
+                // The writer's last look at the queue may have come before this chunk: whoever
+                // looks after it has stopped does so under the queue's lock, one at a time.
+                synchronized (full) {
+                    for (Chunk late; (late = full.poll()) != null; ) {
+                        dropped.addAndGet(late.lines);
+                    }
+                }
+            } else {
+                LockSupport.unpark(thread);
+            }
+            return true;
         }
 
         @Override
@@ -610,7 +639,14 @@ public final class AccessLog implements AutoCloseable {
                     }
                 }
             } finally {
-                for (Chunk c; (c = full.poll()) != null; ) {
+                stopped = true; // from here on a loop that queues a chunk empties the queue itself
+                List<Chunk> last = new ArrayList<>();
+                synchronized (full) { // taken out under the lock, written outside it
+                    for (Chunk c; (c = full.poll()) != null; ) {
+                        last.add(c);
+                    }
+                }
+                for (Chunk c : last) {
                     write(c);
                 }
                 closeFile();

@@ -42,10 +42,12 @@ import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -97,6 +99,8 @@ public final class ProxyServer implements AutoCloseable {
     private final AtomicLong reloadsRefused = new AtomicLong();
     /** Access log lines dropped (the writer could not keep up), across reloads. */
     private final AtomicLong accessLogDropped = new AtomicLong();
+    /** Access logs a reload replaced, until they are closed a grace period later (or at shutdown). */
+    private final Set<AccessLog> retiredLogs = ConcurrentHashMap.newKeySet();
     private ScheduledFuture<?> configWatch;
     private long watchedStamp;
     private ScheduledFuture<?> certificateWatch;
@@ -498,8 +502,16 @@ public final class ProxyServer implements AutoCloseable {
         pools.retire(removed);
         String listened = listeners.apply(listenPlan);
         if (nextLog != log0 && log0 != null) {
-            // Exchanges that started before may still write to it for a while.
-            bossGroup.next().schedule(log0::close, before.shutdown().graceMs(), TimeUnit.MILLISECONDS);
+            // Exchanges that started before may still write to it for a while; closing waits for
+            // the loops and the writer, so not on the accept loop.
+            retiredLogs.add(log0);
+            bossGroup.next().schedule(() -> {
+                if (retiredLogs.remove(log0)) {
+                    Thread closing = new Thread(log0::close, "access-log-close");
+                    closing.setDaemon(true);
+                    closing.start();
+                }
+            }, before.shutdown().graceMs(), TimeUnit.MILLISECONDS);
         }
         reloadsApplied.incrementAndGet();
         String outcome = "configuration reloaded: " + nextUpstreams.all().size() + " upstreams, "
@@ -693,6 +705,11 @@ public final class ProxyServer implements AutoCloseable {
             budgetSampler.cancel(false);
         }
         pools.close();
+        for (AccessLog retired : retiredLogs) {
+            if (retiredLogs.remove(retired)) {
+                retired.close(); // replaced by a reload less than a grace period ago
+            }
+        }
         if (accessLog != null) {
             accessLog.close(); // what is queued is written
         }

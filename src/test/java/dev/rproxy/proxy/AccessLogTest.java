@@ -11,6 +11,7 @@ import dev.rproxy.support.RawHttp;
 import dev.rproxy.testbackend.TestBackend;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -187,6 +188,7 @@ class AccessLogTest {
                 throw new UncheckedIOException(e);
             }
         });
+        reader.setDaemon(true);
         try (ConfiguredProxy proxy = new ConfiguredProxy(dir, "\"admin\": {\"host\": \"127.0.0.1\", \"port\": 0}, "
                 + config("json", fifo))) {
             try {
@@ -203,6 +205,11 @@ class AccessLogTest {
             await().atMost(Duration.ofSeconds(10)).until(() -> linesRead.get() + dropped(proxy) == requests);
             assertThat(linesRead.get()).isGreaterThan(0);
         } finally {
+            if (reader.isAlive()) {
+                // A reader still opening the FIFO gets a writer and an end (opened for reading and
+                // writing, which on Linux never waits for the other side).
+                new RandomAccessFile(fifo.toFile(), "rw").close();
+            }
             reader.join(10_000);
         }
     }
