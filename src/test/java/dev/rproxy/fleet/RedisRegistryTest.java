@@ -1,10 +1,14 @@
 package dev.rproxy.fleet;
 
+import static dev.rproxy.support.ProxyAnswers.backendOf;
+import static dev.rproxy.support.ProxyAnswers.backendReport;
+import static dev.rproxy.support.ProxyAnswers.discoveryOf;
+import static dev.rproxy.support.ProxyAnswers.get;
+import static dev.rproxy.support.ProxyAnswers.ids;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.RedisServer;
 import dev.rproxy.testbackend.TestBackend;
@@ -32,7 +36,6 @@ import org.junit.jupiter.api.io.TempDir;
  * answering leaves the set as it was.
  */
 class RedisRegistryTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private static final Duration WAIT = Duration.ofSeconds(10);
     private static final String KEY = "services:jobs";
@@ -79,37 +82,6 @@ class RedisRegistryTest {
                 + " \"routes\": [{\"upstream\": \"jobs\"}]";
     }
 
-    private static HttpResponse<String> get(int port, String path) throws Exception {
-        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(WAIT).build(),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static String backendOf(HttpResponse<String> response) throws Exception {
-        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
-        return JSON.readTree(response.body()).get("backend").asText();
-    }
-
-    /** The ids /_health lists. */
-    private static List<String> ids(ConfiguredProxy proxy) throws Exception {
-        List<String> ids = new ArrayList<>();
-        for (JsonNode b : JSON.readTree(get(proxy.port(), "/_health").body()).get("backends")) {
-            ids.add(b.get("id").asText());
-        }
-        return ids;
-    }
-
-    private static JsonNode backendReport(ConfiguredProxy proxy, String id) throws Exception {
-        HttpResponse<String> response = get(proxy.port(), "/_health/backends/" + id);
-        return response.statusCode() == 200 ? JSON.readTree(response.body()) : null;
-    }
-
-    /** What /admin/upstreams says of jobs' discovery. */
-    private static JsonNode discovery(ConfiguredProxy proxy) throws Exception {
-        String body = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.server().adminPort()
-                + "/admin/upstreams")).build(), HttpResponse.BodyHandlers.ofString()).body();
-        return JSON.readTree(body).get("upstreams").get("jobs").get("discovery");
-    }
-
     @Test
     void aRegisteredBackendJoinsWithSlowStartAndOneThatDeregistersDrainsItsRequestInFlight() throws Exception {
         TestBackend a = backend("a");
@@ -119,7 +91,7 @@ class RedisRegistryTest {
             // Registered before the listener opened: the first answer is awaited at start.
             assertThat(ids(proxy)).containsExactly(id(a));
             assertThat(backendOf(get(proxy.port(), "/one"))).isEqualTo("a");
-            JsonNode state = discovery(proxy);
+            JsonNode state = discoveryOf(proxy, "jobs");
             assertThat(state.get("redis").asText()).isEqualTo(KEY);
             assertThat(state.get("state").asText()).isEqualTo("answering");
             assertThat(state.get("detail").asText()).isEqualTo("1 endpoint");
@@ -185,7 +157,7 @@ class RedisRegistryTest {
         try (ConfiguredProxy proxy = proxy("")) {
             await().atMost(WAIT).until(() -> ids(proxy).size() == 2);
             redis.kill();
-            await().atMost(WAIT).until(() -> discovery(proxy).get("state").asText().equals("failing"));
+            await().atMost(WAIT).until(() -> discoveryOf(proxy, "jobs").get("state").asText().equals("failing"));
             // Longer than a registration lives: what the proxy found stays, since nothing says otherwise.
             await().during(Duration.ofMillis(TestBackend.Registration.TTL_MS + 1000)).atMost(WAIT)
                     .until(() -> ids(proxy).size() == 2);
@@ -193,8 +165,8 @@ class RedisRegistryTest {
 
             // Back, empty: the backends' next beats register them again.
             redis.restart();
-            await().atMost(WAIT).until(() -> discovery(proxy).get("state").asText().equals("answering"));
-            await().atMost(WAIT).until(() -> discovery(proxy).get("detail").asText().equals("2 endpoints"));
+            await().atMost(WAIT).until(() -> discoveryOf(proxy, "jobs").get("state").asText().equals("answering"));
+            await().atMost(WAIT).until(() -> discoveryOf(proxy, "jobs").get("detail").asText().equals("2 endpoints"));
             assertThat(ids(proxy)).containsExactlyInAnyOrder(id(a), id(b));
         }
     }
@@ -204,13 +176,13 @@ class RedisRegistryTest {
         TestBackend a = backend("a");
         try (TestBackend.Registration bogus = TestBackend.Registration.start(redis.url(), KEY, "no-port");
                 ConfiguredProxy proxy = proxy("")) {
-            await().atMost(WAIT).until(() -> discovery(proxy).get("state").asText().equals("empty"));
+            await().atMost(WAIT).until(() -> discoveryOf(proxy, "jobs").get("state").asText().equals("empty"));
             assertThat(ids(proxy)).isEmpty();
             assertThat(get(proxy.port(), "/none").statusCode()).as("no backend registered").isEqualTo(503);
 
             a.register(redis.url(), KEY);
             await().atMost(WAIT).until(() -> ids(proxy).equals(List.of(id(a))));
-            assertThat(discovery(proxy).get("detail").asText()).isEqualTo("1 endpoint");
+            assertThat(discoveryOf(proxy, "jobs").get("detail").asText()).isEqualTo("1 endpoint");
             await().atMost(WAIT).until(() -> get(proxy.port(), "/one").statusCode() == 200);
             assertThat(backendOf(get(proxy.port(), "/one"))).isEqualTo("a");
             assertThat(bogus.member()).isEqualTo("no-port");
@@ -238,7 +210,7 @@ class RedisRegistryTest {
             assertThat(proxy.server().reloadAsync().get(10, TimeUnit.SECONDS)).contains("0 backends kept, 1 added, 1 removed");
             // No wait: the new registry's answer was in before the swap.
             assertThat(ids(proxy)).containsExactly(id(b));
-            assertThat(discovery(proxy).get("redis").asText()).isEqualTo("services:other");
+            assertThat(discoveryOf(proxy, "jobs").get("redis").asText()).isEqualTo("services:other");
             assertThat(backendOf(get(proxy.port(), "/other"))).isEqualTo("b");
         }
     }

@@ -1,10 +1,14 @@
 package dev.rproxy.routing;
 
+import static dev.rproxy.support.ProxyAnswers.backendOf;
+import static dev.rproxy.support.ProxyAnswers.backendReport;
+import static dev.rproxy.support.ProxyAnswers.discoveryOf;
+import static dev.rproxy.support.ProxyAnswers.get;
+import static dev.rproxy.support.ProxyAnswers.ids;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.rproxy.backend.Backend;
 import dev.rproxy.support.ConfiguredProxy;
 import dev.rproxy.support.TestDnsServer;
@@ -33,7 +37,6 @@ import org.junit.jupiter.api.io.TempDir;
  * that goes away changes the set only as documented.
  */
 class DnsDiscoveryTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private static final Duration WAIT = Duration.ofSeconds(10);
 
@@ -68,35 +71,9 @@ class DnsDiscoveryTest {
                 + " \"routes\": [{\"upstream\": \"api\"}]";
     }
 
-    private static HttpResponse<String> get(int port, String path) throws Exception {
-        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).timeout(WAIT).build(),
-                HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static String backendOf(HttpResponse<String> response) throws Exception {
-        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
-        return JSON.readTree(response.body()).get("backend").asText();
-    }
-
-    /** The ids /_health lists for upstream api. */
-    private static List<String> ids(ConfiguredProxy proxy) throws Exception {
-        List<String> ids = new ArrayList<>();
-        for (JsonNode b : JSON.readTree(get(proxy.port(), "/_health").body()).get("backends")) {
-            ids.add(b.get("id").asText());
-        }
-        return ids;
-    }
-
-    private static JsonNode backendReport(ConfiguredProxy proxy, String id) throws Exception {
-        HttpResponse<String> response = get(proxy.port(), "/_health/backends/" + id);
-        return response.statusCode() == 200 ? JSON.readTree(response.body()) : null;
-    }
-
     /** What /admin/upstreams says of api's discovery: its state. */
     private static String discoveryState(ConfiguredProxy proxy) throws Exception {
-        String body = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.server().adminPort()
-                + "/admin/upstreams")).build(), HttpResponse.BodyHandlers.ofString()).body();
-        return JSON.readTree(body).get("upstreams").get("api").get("discovery").get("state").asText();
+        return discoveryOf(proxy, "api").get("state").asText();
     }
 
     @Test
@@ -148,11 +125,9 @@ class DnsDiscoveryTest {
             assertThat(backendOf(finished)).isEqualTo("a");
             await().atMost(WAIT).until(() -> onA.activeConnections() == 0);
 
-            String admin = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.server().adminPort()
-                    + "/admin/upstreams")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            String admin = get(proxy.server().adminPort(), "/admin/upstreams").body();
             assertThat(admin).contains(idB).doesNotContain(idA);
-            String metrics = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + proxy.server().adminPort()
-                    + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            String metrics = get(proxy.server().adminPort(), "/metrics").body();
             assertThat(metrics).contains("backend=\"" + idB + "\"");
         }
     }
