@@ -470,7 +470,8 @@ public final class HeadFields extends HttpHeaders {
     @Override
     public HttpHeaders add(CharSequence name, Object value) {
         if (addedLength == added.length) {
-            added = Arrays.copyOf(added, Math.max(8, added.length * 2));
+            // Twelve slots: the four forwarding fields and a request id, without a second copy.
+            added = Arrays.copyOf(added, Math.max(12, added.length * 2));
         }
         added[addedLength++] = name;
         added[addedLength++] = text(value);

@@ -16,6 +16,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Queue;
@@ -34,15 +35,18 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The {@code default} format to stdout goes through the Logback logger {@code dev.rproxy.access}
  * as it always has (an asynchronous appender; a logback.xml may redirect or silence it). Every
- * other case, {@code combined} and {@code json} lines or any format to a file, is written the way
- * nginx's {@code access_log ... buffer=} writes: the event loop that ends an exchange formats its
- * line at once, as bytes, into a buffer of its own of {@value #CHUNK} bytes, while the exchange's
- * strings are still in its cache and with nothing per line handed between threads. A full buffer,
- * or one whose first line is {@value #BATCH_MS} ms old, goes to the writer thread through a queue
- * of at most {@value #MAX_QUEUED} buffers, and the loop goes on with an empty one; the writer
- * writes each buffer with one call. When the disk cannot keep up the queue fills, and a buffer that
- * finds it full is dropped and its lines counted ({@link #dropped}): an event loop never waits for
- * a disk. {@link #reopen} has the writer close and reopen the file, for rotation (SIGUSR1: move the
+ * other case, {@code combined} and {@code json} lines or any format to a file, is written off the
+ * event loops: the loop that ends an exchange only adds its entry to a batch of its own, which
+ * goes to the writer thread when it holds {@value #BATCH} entries or its first is {@value
+ * #BATCH_MS} ms old, through a queue of at most {@value #MAX_QUEUED} batches; the loop goes on
+ * with an empty one, and nothing per line is handed between threads. The writer formats a batch
+ * as bytes, in one pass per line, and writes about {@value #CHUNK} bytes a call. Formatting lines
+ * in batches, on a thread that does nothing else, keeps its code and buffers in that core's
+ * caches, where formatting each line on the loop, between the reads and writes of other
+ * exchanges, found them cold and cost about three times as much. When the disk cannot keep up the
+ * queue fills, and a batch that finds it full is dropped and its lines counted ({@link
+ * #dropped}): an event loop never waits for a disk.
+ * {@link #reopen} has the writer close and reopen the file, for rotation (SIGUSR1: move the
  * file away, signal, and the next lines go to a new file of the old name).
  */
 public final class AccessLog implements AutoCloseable {
@@ -50,30 +54,33 @@ public final class AccessLog implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(AccessLog.class);
     private static final DateTimeFormatter COMMON_TIME =
             DateTimeFormatter.ofPattern("dd/MMM/yyyy:HH:mm:ss Z", Locale.ROOT).withZone(ZoneOffset.UTC);
-    /** Bytes of one loop's buffer, and of each write. */
-    static final int CHUNK = 256 * 1024;
-    /** Buffers waiting for the writer, at most: 4 MiB of lines. */
+    /** Entries a loop hands to the writer at once, at most. */
+    static final int BATCH = 512;
+    /** Batches waiting for the writer, at most: 8192 lines, 4 MiB of them. */
     static final int MAX_QUEUED = 16;
-    /** How long a line waits in its loop's buffer at most before the buffer goes to the writer. */
+    /** How long an entry waits in its loop at most before its batch goes to the writer. */
     static final long BATCH_MS = 100;
+    /** Bytes of each write, about, and of the lines of one batch at most: 4 MiB queued at most. */
+    static final int CHUNK = 256 * 1024;
+    /** Bytes a line takes, about, besides its target, referer and user agent. */
+    private static final int LINE_FIXED = 320;
     private static final char[] HEX = "0123456789ABCDEF".toCharArray();
     /** Bytes a JSON line takes besides its strings (names, punctuation, time, numbers), with room to spare. */
     private static final int JSON_FIXED = 512;
 
-    private final String format;
     private final boolean json;
     private final boolean combined;
     private final Writer writer;
-    /** Each event loop's buffer; only that loop touches it. */
-    private final FastThreadLocal<LineBuffer> buffers = new FastThreadLocal<>() {
+    /** Each event loop's entries; only that loop touches them. */
+    private final FastThreadLocal<LoopLines> loopLines = new FastThreadLocal<>() {
         @Override
-        protected LineBuffer initialValue() {
-            LineBuffer buffer = new LineBuffer(ThreadExecutorMap.currentExecutor());
-            loops.add(buffer);
-            return buffer;
+        protected LoopLines initialValue() {
+            LoopLines lines = new LoopLines(ThreadExecutorMap.currentExecutor());
+            loops.add(lines);
+            return lines;
         }
     };
-    private final List<LineBuffer> loops = new CopyOnWriteArrayList<>();
+    private final List<LoopLines> loops = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
 
     /** What one exchange's line says; times in ms, -1 where there is nothing to say. */
@@ -83,7 +90,6 @@ public final class AccessLog implements AutoCloseable {
                         String referer, String userAgent) {}
 
     private AccessLog(String format, Writer writer) {
-        this.format = format;
         this.json = format.equals(AccessLogConfig.JSON);
         this.combined = format.equals(AccessLogConfig.COMBINED);
         this.writer = writer;
@@ -100,12 +106,34 @@ public final class AccessLog implements AutoCloseable {
         if (config.file() == null && config.format().equals(AccessLogConfig.DEFAULT_FORMAT)) {
             return new AccessLog(config.format(), null);
         }
-        Writer writer = new Writer(config.file(), dropped);
+        Writer writer = new Writer(config.file(), config.format(), dropped);
         Thread thread = new Thread(writer, "access-log");
         thread.setDaemon(true);
         writer.thread = thread;
         thread.start();
         return new AccessLog(config.format(), writer);
+    }
+
+    /** A wall-clock time and the {@link System#nanoTime} read with it. */
+    private record Anchor(long nanos, long millis) {}
+
+    private static volatile Anchor anchor = new Anchor(System.nanoTime(), System.currentTimeMillis());
+
+    /**
+     * The wall-clock time, in ms since the epoch, at which {@link System#nanoTime} read {@code
+     * nanoTime}: an exchange's end is timed once, for its duration and its line's time. The two
+     * clocks are read together again each second (at most), so a line's time is off by no more
+     * than the wall clock's own adjustment within a second, well under a millisecond.
+     */
+    static long wallMillis(long nanoTime) {
+        Anchor a = anchor;
+        long since = nanoTime - a.nanos;
+        if (since >= 1_000_000_000L || since < -1_000_000_000L) {
+            a = new Anchor(System.nanoTime(), System.currentTimeMillis());
+            anchor = a;
+            since = nanoTime - a.nanos;
+        }
+        return a.millis + Math.floorDiv(since, 1_000_000L);
     }
 
     /** Whether a line would be written at all (Logback's level may say no). */
@@ -124,8 +152,7 @@ public final class AccessLog implements AutoCloseable {
     }
 
     /**
-     * Writes the line of {@code e}: into this event loop's buffer (any other thread: into a buffer
-     * of its own, queued at once).
+     * Logs {@code e}: adds it to this event loop's batch (any other thread: queues it alone).
      */
     void log(Entry e) {
         if (writer == null) {
@@ -137,21 +164,22 @@ public final class AccessLog implements AutoCloseable {
             return;
         }
         if (!(ThreadExecutorMap.currentExecutor() instanceof EventLoop)) {
-            LineBuffer once = new LineBuffer(null);
-            once.append(e);
-            writer.send(once.chunk);
+            Lines once = new Lines(1);
+            once.entries[0] = e;
+            once.count = 1;
+            writer.send(once);
             return;
         }
-        LineBuffer buffer = buffers.get();
-        buffer.append(e);
+        LoopLines lines = loopLines.get();
+        lines.add(e);
         if (closed) {
-            buffer.last(); // this loop's first line raced close(), which did not see its buffer
+            lines.last(); // this loop's first line raced close(), which did not see its entries
         }
     }
 
     /**
      * Appends the line of {@code e} in {@code format}, {@code default} or {@code combined}, to
-     * {@code out} ({@code json} lines are written as bytes, {@link LineBuffer#jsonLine}).
+     * {@code out} ({@code json} lines are written as bytes, {@link Formatter#jsonLine}).
      */
     static void append(StringBuilder out, String format, Entry e, Times times) {
         switch (format) {
@@ -253,6 +281,10 @@ public final class AccessLog implements AutoCloseable {
         }
     }
 
+    private static int length(String s) {
+        return s == null ? 0 : s.length();
+    }
+
     /** Has the file closed and opened again (after it was moved away); nothing for stdout. */
     public void reopen() {
         if (writer != null) {
@@ -271,16 +303,16 @@ public final class AccessLog implements AutoCloseable {
             return;
         }
         closed = true;
-        for (LineBuffer buffer : loops) {
-            if (buffer.loop.inEventLoop()) {
-                buffer.last();
-            } else if (!buffer.loop.isShuttingDown()) {
+        for (LoopLines lines : loops) {
+            if (lines.loop.inEventLoop()) {
+                lines.last();
+            } else if (!lines.loop.isShuttingDown()) {
                 try {
-                    buffer.loop.submit(buffer::last).get(1, TimeUnit.SECONDS);
+                    lines.loop.submit(lines::last).get(1, TimeUnit.SECONDS);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 } catch (ExecutionException | TimeoutException | RejectedExecutionException e) {
-                    log.warn("access log: lines of {} not written: {}", buffer.loop, e.toString());
+                    log.warn("access log: lines of {} not written: {}", lines.loop, e.toString());
                 }
             }
         }
@@ -293,109 +325,156 @@ public final class AccessLog implements AutoCloseable {
         }
     }
 
-    /** Bytes of lines, and how many lines they are. */
-    private static final class Chunk {
-        final byte[] bytes;
-        int length;
-        int lines;
+    /** Entries handed to the writer at once: the first {@link #count} of {@link #entries}. */
+    private static final class Lines {
+        final Entry[] entries;
+        int count;
+        /** About how many bytes the entries' lines take; what bounds the queue's memory. */
+        int bytes;
 
-        Chunk(int size) {
-            bytes = new byte[size];
+        Lines(int size) {
+            entries = new Entry[size];
+        }
+
+        /** Empty again, letting go of the entries. */
+        void clear() {
+            Arrays.fill(entries, 0, count, null);
+            count = 0;
+            bytes = 0;
         }
     }
 
     /**
-     * One event loop's lines (or, off the loops, one line's): formatted into {@link #chunk}, which
-     * goes to the writer when it is full or {@value #BATCH_MS} ms after its first line. Touched by
-     * its loop only.
+     * One event loop's entries, gathered into {@link #lines}, which go to the writer when full or
+     * {@value #BATCH_MS} ms after the first. Touched by its loop only.
      */
-    private final class LineBuffer implements Runnable {
-        /** {@code null} for a buffer used once, off the event loops. */
+    private final class LoopLines implements Runnable {
         final EventExecutor loop;
-        private Chunk chunk;
-        private final Times times = new Times();
-        /** A {@code default} or {@code combined} line, before it is encoded. */
-        private final StringBuilder text = new StringBuilder(256);
+        private Lines lines;
         private boolean flushScheduled;
-        /** Where the line being written is; {@link #chunk}'s length once it is complete. */
-        private int at;
 
-        LineBuffer(EventExecutor loop) {
+        LoopLines(EventExecutor loop) {
             this.loop = loop;
-            this.chunk = loop == null ? new Chunk(0) : writer.fresh(); // once: as large as its line
+            this.lines = writer.fresh();
         }
 
-        void append(Entry e) {
-            if (json) {
-                reserve(JSON_FIXED + 6 * (length(e.requestId()) + length(e.client()) + length(e.method())
-                        + length(e.target()) + length(e.protocol()) + length(e.upstream()) + length(e.backend())));
-                jsonLine(e);
-            } else {
-                text.setLength(0);
-                AccessLog.append(text, format, e, times);
-                text.append('\n');
-                reserve(3 * text.length()); // UTF-8: three bytes a char at most (a pair of surrogates: four)
-                encode(text);
-            }
-            chunk.length = at;
-            chunk.lines++;
-            if (!flushScheduled && loop != null) {
+        void add(Entry e) {
+            Lines l = lines;
+            l.entries[l.count++] = e;
+            // The fields of any length: a batch holds about a write's worth of lines at most.
+            l.bytes += LINE_FIXED + length(e.target()) + length(e.referer()) + length(e.userAgent());
+            if (l.count == l.entries.length || l.bytes >= CHUNK) {
+                lines = writer.take(l);
+            } else if (!flushScheduled) {
                 flushScheduled = true;
                 loop.schedule(this, BATCH_MS, TimeUnit.MILLISECONDS);
             }
         }
 
-        /** The flush timer: the lines of the last {@value #BATCH_MS} ms go to the writer. */
+        /** The flush timer: the entries of the last {@value #BATCH_MS} ms go to the writer. */
         @Override
         public void run() {
             flushScheduled = false;
-            if (chunk.length > 0) {
-                handOff();
+            if (lines.count > 0) {
+                lines = writer.take(lines);
             }
         }
 
-        /** At close: what this loop holds goes to the writer, and the loop lets go of the buffer. */
+        /** At close: what this loop holds goes to the writer, and the loop lets go of its entries. */
         void last() {
-            if (chunk.length > 0) {
-                handOff();
+            if (lines.count > 0) {
+                lines = writer.take(lines);
             }
-            buffers.remove();
+            loopLines.remove();
+        }
+    }
+
+    /**
+     * Lines as bytes, in the log's format, gathered for one write of at most about {@value #CHUNK}
+     * bytes. Used by the writer thread only.
+     */
+    private static final class Formatter {
+        private final String format;
+        private final boolean json;
+        private final Times times = new Times();
+        /** A {@code default} or {@code combined} line, before it is encoded. */
+        private final StringBuilder text = new StringBuilder(256);
+        private byte[] bytes = new byte[CHUNK];
+        /** The end of the bytes written so far. */
+        private int at;
+        /** Lines in {@link #bytes}. */
+        int lines;
+
+        Formatter(String format) {
+            this.format = format;
+            this.json = format.equals(AccessLogConfig.JSON);
         }
 
-        void handOff() {
-            chunk = writer.take(chunk);
+        boolean isEmpty() {
+            return at == 0;
+        }
+
+        byte[] bytes() {
+            return bytes;
+        }
+
+        int size() {
+            return at;
+        }
+
+        /** Emptied after a write; a buffer grown for one long line goes back to the usual size. */
+        void reset() {
             at = 0;
-        }
-
-        /** Makes room for a line of at most {@code n} bytes: a larger one gets a buffer of its own. */
-        private void reserve(int n) {
-            byte[] b = chunk.bytes;
-            if (at + n <= b.length) {
-                return;
-            }
-            if (at > 0) {
-                handOff();
-            }
-            if (n > chunk.bytes.length) {
-                chunk = new Chunk(n); // handed off with the next line or the timer; not reused
+            lines = 0;
+            if (bytes.length != CHUNK) {
+                bytes = new byte[CHUNK];
             }
         }
 
-        private static int length(String s) {
-            return s == null ? 0 : s.length();
+        /** Whether a line of {@code e} may not fit after what is there: the bytes should be written first. */
+        boolean full(Entry e) {
+            return at > 0 && at + room(e) > bytes.length;
         }
+
+        void append(Entry e) {
+            int room = room(e);
+            if (at + room > bytes.length) {
+                bytes = Arrays.copyOf(bytes, at + room); // one line longer than a buffer: written alone
+            }
+            if (json) {
+                jsonLine(e);
+            } else {
+                text.setLength(0);
+                AccessLog.append(text, format, e, times);
+                text.append('\n');
+                encode(text);
+            }
+            lines++;
+        }
+
+        /** Bytes a line of {@code e} takes at most. */
+        private int room(Entry e) {
+            if (json) {
+                return JSON_FIXED + 6 * (length(e.requestId()) + length(e.client()) + length(e.method())
+                        + length(e.target()) + length(e.protocol()) + length(e.upstream()) + length(e.backend()));
+            }
+            // UTF-8: three bytes a char at most (a pair of surrogates: four); combined escapes a char as four.
+            return 512 + 12 * (length(e.client()) + length(e.method()) + length(e.target()) + length(e.protocol())
+                    + length(e.backend()) + length(e.referer()) + length(e.userAgent()));
+        }
+
 
         /**
          * {@code e} as a JSON line: one object with exactly the fields of {@link Entry} but the
          * referer and user agent, strings escaped as RFC 8259 section 7 requires, written as bytes
-         * straight into the buffer in one pass, whose room {@link #reserve} made.
+         * straight into the buffer in one pass, whose room {@link #append} made.
          */
         private void jsonLine(Entry e) {
             long millis = e.timeMillis();
             put(J_TIME);
             put(times.isoPrefix(millis));
             int ms = (int) Math.floorMod(millis, 1000);
-            byte[] b = chunk.bytes;
+            byte[] b = bytes;
             b[at++] = (byte) ('0' + ms / 100);
             b[at++] = (byte) ('0' + ms / 10 % 10);
             b[at++] = (byte) ('0' + ms % 10);
@@ -433,7 +512,7 @@ public final class AccessLog implements AutoCloseable {
         }
 
         private void put(byte[] ascii) {
-            System.arraycopy(ascii, 0, chunk.bytes, at, ascii.length);
+            System.arraycopy(ascii, 0, bytes, at, ascii.length);
             at += ascii.length;
         }
 
@@ -443,7 +522,7 @@ public final class AccessLog implements AutoCloseable {
                 put(J_NULL);
                 return;
             }
-            byte[] b = chunk.bytes;
+            byte[] b = bytes;
             int i = at;
             b[i++] = '"';
             int n = value.length();
@@ -481,7 +560,7 @@ public final class AccessLog implements AutoCloseable {
 
         /** {@code v} in decimal, without a string. */
         private void number(long v) {
-            byte[] b = chunk.bytes;
+            byte[] b = bytes;
             if (v < 0) {
                 b[at++] = '-';
                 v = -v; // the fields are never Long.MIN_VALUE
@@ -504,7 +583,7 @@ public final class AccessLog implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 char c = chars.charAt(i);
                 if (c < 0x80) {
-                    chunk.bytes[at++] = (byte) c;
+                    bytes[at++] = (byte) c;
                 } else {
                     i = utf8(chars, i, n);
                 }
@@ -517,7 +596,7 @@ public final class AccessLog implements AutoCloseable {
          * the last character used.
          */
         private int utf8(CharSequence chars, int i, int n) {
-            byte[] b = chunk.bytes;
+            byte[] b = bytes;
             char c = chars.charAt(i);
             if (c < 0x800) {
                 b[at++] = (byte) (0xc0 | c >> 6);
@@ -562,14 +641,15 @@ public final class AccessLog implements AutoCloseable {
     }
 
     /**
-     * The buffers the loops hand over, and the thread that writes them; the stream is touched by
-     * that thread only. Written buffers come back to the loops through {@link #free}.
+     * The entries the loops hand over, and the thread that formats and writes them; the stream is
+     * touched by that thread only. Written entries' holders come back to the loops through {@link #free}.
      */
     private static final class Writer implements Runnable {
         private final Path file;
         private final AtomicLong dropped;
-        private final Queue<Chunk> full = PlatformDependent.newFixedMpscQueue(MAX_QUEUED);
-        private final Queue<Chunk> free = PlatformDependent.newFixedMpmcQueue(MAX_QUEUED);
+        private final Formatter formatter;
+        private final Queue<Lines> full = PlatformDependent.newFixedMpscQueue(MAX_QUEUED);
+        private final Queue<Lines> free = PlatformDependent.newFixedMpmcQueue(MAX_QUEUED);
         private volatile boolean reopen;
         private volatile boolean closed;
         /** Set once the writer takes nothing more from {@link #full} but its last look under the lock. */
@@ -577,42 +657,42 @@ public final class AccessLog implements AutoCloseable {
         private Thread thread;
         private OutputStream out;
 
-        Writer(Path file, AtomicLong dropped) {
+        Writer(Path file, String format, AtomicLong dropped) {
             this.file = file;
+            this.formatter = new Formatter(format);
             this.dropped = dropped;
         }
 
-        /** An empty buffer of {@link #CHUNK} bytes: a written one, or a new one. */
-        Chunk fresh() {
-            Chunk c = free.poll();
-            return c != null ? c : new Chunk(CHUNK);
+        /** An empty holder of {@link #BATCH} entries: a written one, or a new one. */
+        Lines fresh() {
+            Lines l = free.poll();
+            return l != null ? l : new Lines(BATCH);
         }
 
-        /** {@code c} is queued for writing (or dropped and counted when the queue is full); returns the loop's next buffer. */
-        Chunk take(Chunk c) {
-            if (!send(c) && c.bytes.length == CHUNK) {
-                c.length = 0;
-                c.lines = 0;
-                return c;
+        /** {@code l} is queued for writing (or dropped and counted when the queue is full); returns the loop's next holder. */
+        Lines take(Lines l) {
+            if (!send(l)) {
+                l.clear();
+                return l;
             }
             return fresh();
         }
 
         /**
-         * Queues {@code c} for writing; returns false when it was dropped (and counted) instead: the
+         * Queues {@code l} for writing; returns false when it was dropped (and counted) instead: the
          * queue was full. After the writer has stopped, what is queued is counted as dropped.
          */
-        boolean send(Chunk c) {
-            if (!full.offer(c)) {
-                dropped.addAndGet(c.lines);
+        boolean send(Lines l) {
+            if (!full.offer(l)) {
+                dropped.addAndGet(l.count);
                 return false;
             }
             if (stopped) {
-                // The writer's last look at the queue may have come before this chunk: whoever
+                // The writer's last look at the queue may have come before these entries: whoever
                 // looks after it has stopped does so under the queue's lock, one at a time.
                 synchronized (full) {
-                    for (Chunk late; (late = full.poll()) != null; ) {
-                        dropped.addAndGet(late.lines);
+                    for (Lines late; (late = full.poll()) != null; ) {
+                        dropped.addAndGet(late.count);
                     }
                 }
             } else {
@@ -629,9 +709,9 @@ public final class AccessLog implements AutoCloseable {
                         reopen = false;
                         closeFile();
                     }
-                    Chunk c = full.poll();
-                    if (c != null) {
-                        write(c);
+                    Lines l = full.poll();
+                    if (l != null) {
+                        write(l);
                     } else if (closed) {
                         break;
                     } else {
@@ -639,21 +719,43 @@ public final class AccessLog implements AutoCloseable {
                     }
                 }
             } finally {
-                stopped = true; // from here on a loop that queues a chunk empties the queue itself
-                List<Chunk> last = new ArrayList<>();
+                stopped = true; // from here on a loop that queues entries empties the queue itself
+                List<Lines> last = new ArrayList<>();
                 synchronized (full) { // taken out under the lock, written outside it
-                    for (Chunk c; (c = full.poll()) != null; ) {
-                        last.add(c);
+                    for (Lines l; (l = full.poll()) != null; ) {
+                        last.add(l);
                     }
                 }
-                for (Chunk c : last) {
-                    write(c);
+                for (Lines l : last) {
+                    write(l);
                 }
                 closeFile();
             }
         }
 
-        private void write(Chunk c) {
+        /** Formats the entries of {@code l} and writes them, a buffer at a time; {@code l} goes back to {@link #free}. */
+        private void write(Lines l) {
+            Formatter f = formatter;
+            for (int i = 0; i < l.count; i++) {
+                Entry e = l.entries[i];
+                if (f.full(e)) {
+                    flush();
+                }
+                f.append(e);
+            }
+            flush();
+            boolean reusable = l.entries.length == BATCH;
+            l.clear();
+            if (reusable) {
+                free.offer(l);
+            }
+        }
+
+        private void flush() {
+            Formatter f = formatter;
+            if (f.isEmpty()) {
+                return;
+            }
             try {
                 if (out == null) {
                     // A FileOutputStream, not Files.newOutputStream: its write goes straight to the
@@ -661,17 +763,13 @@ public final class AccessLog implements AutoCloseable {
                     // writing a few times a second runs interpreted.
                     out = file == null ? new FileOutputStream(FileDescriptor.out) : new FileOutputStream(file.toFile(), true);
                 }
-                out.write(c.bytes, 0, c.length);
+                out.write(f.bytes(), 0, f.size());
             } catch (IOException e) {
                 log.warn("access log {}: {}", file == null ? "stdout" : file, e.toString());
-                dropped.addAndGet(c.lines);
+                dropped.addAndGet(f.lines);
                 closeFile(); // opened again for the next lines; these are lost
             }
-            if (c.bytes.length == CHUNK) {
-                c.length = 0;
-                c.lines = 0;
-                free.offer(c);
-            }
+            f.reset();
         }
 
         private void closeFile() {

@@ -85,6 +85,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private Admission admission;
     private long maxBodyBytes;
     private String requestId;
+    /** Whether the request carried an {@code X-Request-Id} that was not usable (and is replaced). */
+    private boolean requestIdReplaced;
     private long acquireStartNanos;
     private long connectedNanos;
     private long firstByteNanos;
@@ -224,7 +226,12 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         group = route.upstream();
         if (services.accessLog() != null && !requestIdKept()) {
-            request.headers().set(X_REQUEST_ID, requestId); // what the backend logs matches the proxy's line
+            // What the backend logs matches the proxy's line; a field that was there is replaced.
+            if (requestIdReplaced) {
+                request.headers().set(X_REQUEST_ID, requestId);
+            } else {
+                request.headers().add(X_REQUEST_ID, requestId);
+            }
         }
         long perTry = group.retries().perTryTimeoutMs();
         if (perTry > 0) {
@@ -1027,13 +1034,14 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             admission.release();
         }
         int slot = group == null ? 0 : backend != null ? backend.metricsSlot() : group.metricsSlot();
-        long durationNanos = System.nanoTime() - startNanos;
+        long endNanos = System.nanoTime();
+        long durationNanos = endNanos - startNanos;
         services.metrics().request(slot, group == null ? -1 : group.metricsIndex(), request.method(), status,
                 durationNanos, bytesIn, bytesOut);
         AccessLog sink = services.accessLog();
         if (sink != null && sink.enabled()) {
             boolean agent = sink.wantsAgent();
-            sink.log(new AccessLog.Entry(System.currentTimeMillis(), timed ? requestId() : null,
+            sink.log(new AccessLog.Entry(AccessLog.wallMillis(endNanos), timed ? requestId() : null,
                     relay.clientAddress(clientAddress), method, uri, protocol, status, bytesIn, bytesOut,
                     group == null ? "-" : group.name(), backend == null ? "-" : backend.id(), retries + 1,
                     TimeUnit.NANOSECONDS.toMillis(durationNanos),
@@ -1088,6 +1096,7 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
             requestId = given;
             return true;
         }
+        requestIdReplaced = given != null;
         // 63 random bits and the top one set: always 16 hex digits, without String.format.
         requestId = Long.toHexString(ThreadLocalRandom.current().nextLong() | Long.MIN_VALUE);
         return false;
