@@ -111,6 +111,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
     private boolean ended;
     private UpstreamPool pool;
     private boolean acquiring;
+    /** Within {@code pool.acquire}: a connection attached now was idle in the pool. */
+    private boolean inAcquire;
     private Channel upstream;
     private UpstreamHandler upstreamHandler;
     private long lastProgressNanos = startNanos;
@@ -281,7 +283,9 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         }
         pool = services.pools().pool(client.channel().eventLoop(), backend);
         acquiring = inClientRead;
+        inAcquire = true;
         pool.acquire(this);
+        inAcquire = false;
         acquiring = false;
         if (upstream == null && !finished) {
             relay.pauseReads(RelayHandler.PAUSE_NO_UPSTREAM); // until a connection is ready
@@ -407,7 +411,8 @@ final class Exchange implements UpstreamPool.Acquirer, Tunnel.Owner {
         upstreamHandler = ch.pipeline().get(UpstreamHandler.class);
         upstreamHandler.attach(this);
         if (timed) {
-            connectedNanos = System.nanoTime();
+            // A pooled connection handed over at once took no time worth a clock read.
+            connectedNanos = inAcquire ? acquireStartNanos : System.nanoTime();
         }
         if (bodyPace != null) {
             bodyPace.start();
