@@ -16,6 +16,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.HashMap;
@@ -79,12 +80,14 @@ class AccessLogTest {
     void jsonLinesAreOneObjectEachWithTheDocumentedFields() throws Exception {
         Path file = dir.resolve("access.json");
         try (ConfiguredProxy proxy = new ConfiguredProxy(dir, config("json", file))) {
+            Instant before = Instant.now();
             assertThat(send(proxy.port(), "GET /app/x?y=1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: req-42\r\n\r\n").status())
                     .isEqualTo(200);
+            Instant answered = Instant.now();
             assertThat(send(proxy.port(), "GET /elsewhere HTTP/1.1\r\nHost: h\r\n\r\n").status()).isEqualTo(404);
             List<String> lines = lines(file, 2);
-            // Each line is written as its exchange ends, on the event loop of its connection: in
-            // either order.
+            // Each event loop hands its connections' entries to the writer in batches: the lines
+            // of two connections may come in either order.
             int first = JSON.readTree(lines.get(0)).get("status").intValue() == 200 ? 0 : 1;
             JsonNode ok = JSON.readTree(lines.get(first));
             List<String> names = new ArrayList<>();
@@ -94,6 +97,9 @@ class AccessLogTest {
             assertThat(names).containsExactly("time", "requestId", "client", "method", "target", "protocol", "status",
                     "bytesIn", "bytesOut", "upstream", "backend", "attempts", "durationMs", "upstreamConnectMs",
                     "upstreamFirstByteMs");
+            // The time the exchange ended, to the millisecond (a little slack for the clocks' own steps).
+            assertThat(Instant.parse(ok.get("time").asText()))
+                    .isBetween(before.minusMillis(50), answered.plusMillis(50));
             assertThat(ok.get("requestId").asText()).isEqualTo("req-42");
             assertThat(ok.get("client").asText()).isEqualTo("127.0.0.1");
             assertThat(ok.get("method").asText()).isEqualTo("GET");
