@@ -41,9 +41,9 @@ import org.slf4j.LoggerFactory;
  * #BATCH_MS} ms old, through a queue of at most {@value #MAX_QUEUED} batches; the loop goes on
  * with an empty one, and nothing per line is handed between threads. The writer formats a batch
  * as bytes, in one pass per line, and writes about {@value #CHUNK} bytes a call. Formatting lines
- * in batches, on a thread that does nothing else, keeps its code and buffers in that core's
- * caches, where formatting each line on the loop, between the reads and writes of other
- * exchanges, found them cold and cost about three times as much. When the disk cannot keep up the
+ * in batches, on a thread that does nothing else, keeps its code and buffers warm: on the loop,
+ * between the reads and writes of other exchanges, a JSON line took about 0.3 µs; in the writer's
+ * batches about 0.2 µs (perf profiles, 64 connections). When the disk cannot keep up the
  * queue fills, and a batch that finds it full is dropped and its lines counted ({@link
  * #dropped}): an event loop never waits for a disk.
  * {@link #reopen} has the writer close and reopen the file, for rotation (SIGUSR1: move the
@@ -431,13 +431,13 @@ public final class AccessLog implements AutoCloseable {
             }
         }
 
-        /** Whether a line of {@code e} may not fit after what is there: the bytes should be written first. */
-        boolean full(Entry e) {
-            return at > 0 && at + room(e) > bytes.length;
+        /** Whether a line of at most {@code room} bytes may not fit after what is there: the bytes should be written first. */
+        boolean full(int room) {
+            return at > 0 && at + room > bytes.length;
         }
 
-        void append(Entry e) {
-            int room = room(e);
+        /** Appends the line of {@code e}, of at most {@code room} bytes ({@link #room}). */
+        void append(Entry e, int room) {
             if (at + room > bytes.length) {
                 bytes = Arrays.copyOf(bytes, at + room); // one line longer than a buffer: written alone
             }
@@ -453,7 +453,7 @@ public final class AccessLog implements AutoCloseable {
         }
 
         /** Bytes a line of {@code e} takes at most. */
-        private int room(Entry e) {
+        int room(Entry e) {
             if (json) {
                 return JSON_FIXED + 6 * (length(e.requestId()) + length(e.client()) + length(e.method())
                         + length(e.target()) + length(e.protocol()) + length(e.upstream()) + length(e.backend()));
@@ -462,7 +462,6 @@ public final class AccessLog implements AutoCloseable {
             return 512 + 12 * (length(e.client()) + length(e.method()) + length(e.target()) + length(e.protocol())
                     + length(e.backend()) + length(e.referer()) + length(e.userAgent()));
         }
-
 
         /**
          * {@code e} as a JSON line: one object with exactly the fields of {@link Entry} but the
@@ -738,10 +737,11 @@ public final class AccessLog implements AutoCloseable {
             Formatter f = formatter;
             for (int i = 0; i < l.count; i++) {
                 Entry e = l.entries[i];
-                if (f.full(e)) {
+                int room = f.room(e);
+                if (f.full(room)) {
                     flush();
                 }
-                f.append(e);
+                f.append(e, room);
             }
             flush();
             boolean reusable = l.entries.length == BATCH;
